@@ -1,0 +1,73 @@
+"""Train and apply the small classifier on uint8 image arrays (downstream and feature extractor)."""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from gan_aug.device import to_model_input
+from gan_aug.models.classifier import SmallCNN
+
+ProgressFn = Callable[[int, int, float], None]  # (step, total_steps, loss)
+
+
+def train_classifier(
+    images: np.ndarray,
+    labels: np.ndarray,
+    num_classes: int,
+    *,
+    steps: int,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    class_weights: np.ndarray | None = None,
+    progress: ProgressFn | None = None,
+) -> SmallCNN:
+    """Fixed-step Adam training with seeded batches, so methods compared on the same budget are fair."""
+    if len(images) == 0:
+        raise ValueError("cannot train a classifier on an empty set")
+    device = torch.device(device)
+    torch.manual_seed(seed)
+    model = SmallCNN(num_classes, channels=images.shape[1]).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    weight = None if class_weights is None else torch.as_tensor(class_weights, dtype=torch.float32, device=device)
+    loss_fn = nn.CrossEntropyLoss(weight=weight)
+    x_all = torch.from_numpy(np.ascontiguousarray(images)).to(device)
+    y_all = torch.from_numpy(np.asarray(labels, dtype=np.int64)).to(device)
+    rng = torch.Generator(device="cpu").manual_seed(seed)
+    model.train()
+    for step in range(1, steps + 1):
+        rows = torch.randint(len(x_all), (min(batch_size, len(x_all)),), generator=rng).to(device)
+        loss = loss_fn(model(to_model_input(x_all[rows])), y_all[rows])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if progress is not None and (step % 100 == 0 or step == steps):
+            progress(step, steps, float(loss))
+    return model.eval()
+
+
+@torch.no_grad()
+def _batched(model: nn.Module, fn: Callable, images: np.ndarray, batch_size: int) -> np.ndarray:
+    device = next(model.parameters()).device
+    outputs = [
+        fn(to_model_input(torch.from_numpy(np.ascontiguousarray(images[i : i + batch_size])).to(device))).cpu()
+        for i in range(0, len(images), batch_size)
+    ]
+    return torch.cat(outputs).numpy() if outputs else np.zeros((0,), dtype=np.float32)
+
+
+def predict_proba(model: SmallCNN, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    return _batched(model.eval(), lambda x: torch.softmax(model(x), dim=1), images, batch_size)
+
+
+def predict(model: SmallCNN, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    return predict_proba(model, images, batch_size).argmax(axis=1).astype(np.int64)
+
+
+def embed(model: SmallCNN, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    """Feature vectors (float64, for stable covariance estimates)."""
+    return _batched(model.eval(), model.embed, images, batch_size).astype(np.float64)

@@ -1,0 +1,139 @@
+"""One typed config for a run: validated once at the entry point, saved resolved in the run folder."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class ConfigError(ValueError):
+    """A config that cannot run; the message names the file and the setting to change."""
+
+
+class _Section(BaseModel):
+    # A misspelt key is an error, not a silently ignored default.
+    model_config = ConfigDict(extra="forbid")
+
+
+class LongTailConfig(_Section):
+    """Subsample a balanced set into a long-tailed one (for experiments and the demo)."""
+
+    profile: Literal["exponential", "step"] = "exponential"
+    imbalance_ratio: float = Field(20.0, ge=1.0, description="largest class count / smallest")
+    step_minority_classes: int = Field(5, ge=1, description="step profile: how many classes are rare")
+    seed: int = 0
+
+
+class DataConfig(_Section):
+    source: Literal["digits"] = Field("digits", description="built-in data set (more sources to come)")
+    long_tail: LongTailConfig | None = Field(default_factory=LongTailConfig)
+    val_fraction: float = Field(0.15, gt=0.0, lt=0.5)
+    test_fraction: float = Field(0.25, gt=0.0, lt=0.5)
+    split_seed: int = 0
+
+
+class GANConfig(_Section):
+    z_dim: int = Field(64, ge=2)
+    base_channels: int = Field(64, ge=8, description="width of the widest layer")
+    steps: int = Field(1500, ge=1)
+    batch_size: int = Field(64, ge=2)
+    lr_g: float = Field(2e-4, gt=0)
+    lr_d: float = Field(2e-4, gt=0)
+    ema_decay: float = Field(0.999, ge=0.0, lt=1.0)
+    class_sampling: Literal["uniform", "sqrt", "balanced"] = Field(
+        "sqrt", description="how real batches weight classes: as found, by sqrt of count, or equally"
+    )
+    checkpoint_every: int = Field(500, ge=1)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    seed: int = 0
+
+
+class GenerateConfig(_Section):
+    target_count: int | None = Field(
+        None, ge=1, description="rows per class after balancing; default: the largest class's count"
+    )
+    batch_size: int = Field(256, ge=1)
+    budget_factor: float = Field(
+        5.0, ge=1.0, description="at most this many generated samples per sample still needed"
+    )
+    seed: int = 1
+
+
+class FilterConfig(_Section):
+    d_score_quantile: float = Field(
+        0.25, ge=0.0, lt=1.0,
+        description="reject generated samples below this quantile of the class's discriminator scores",
+    )
+    feature_steps: int = Field(600, ge=1, description="training steps of the domain feature extractor")
+
+
+class ShardConfig(_Section):
+    rows_per_shard: int = Field(5000, ge=1)
+    image_folder: bool = Field(True, description="also write DIR/images/<class>/*.png")
+
+
+class EvaluateConfig(_Section):
+    steps: int = Field(800, ge=1)
+    batch_size: int = Field(64, ge=2)
+    lr: float = Field(1e-3, gt=0)
+    seed: int = 0
+
+
+class AugmentConfig(_Section):
+    """Everything a run needs. Defaults are the embedded demo."""
+
+    name: str = "demo"
+    data: DataConfig = Field(default_factory=DataConfig)
+    gan: GANConfig = Field(default_factory=GANConfig)
+    generate: GenerateConfig = Field(default_factory=GenerateConfig)
+    filter: FilterConfig = Field(default_factory=FilterConfig)
+    shards: ShardConfig = Field(default_factory=ShardConfig)
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    max_workers: int = Field(2, ge=1, description="concurrent per-class tasks")
+
+    @model_validator(mode="after")
+    def _splits_leave_training_data(self) -> "AugmentConfig":
+        if self.data.val_fraction + self.data.test_fraction >= 0.8:
+            raise ValueError("data.val_fraction + data.test_fraction must leave at least 20% for training")
+        return self
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+    def section_hash(self, *sections: str) -> str:
+        """Content hash of some sections, so a checkpoint knows which settings made it."""
+        payload = {name: getattr(self, name).model_dump(mode="json") for name in sections}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _format_errors(error: ValidationError, origin: str) -> str:
+    lines = [f"{origin}: invalid config"]
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        lines.append(f"  {where}: {item['msg']}")
+    return "\n".join(lines)
+
+
+def parse_config(raw: dict | None, origin: str = "config") -> AugmentConfig:
+    try:
+        return AugmentConfig.model_validate(raw or {})
+    except ValidationError as error:
+        raise ConfigError(_format_errors(error, origin)) from None
+
+
+def load_config(path: str | Path) -> AugmentConfig:
+    """Read and validate a YAML config; errors name the file and each bad setting."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    if raw is not None and not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of settings, got {type(raw).__name__}")
+    return parse_config(raw, origin=str(path))

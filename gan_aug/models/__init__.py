@@ -1,0 +1,1 @@
+"""Networks: the conditional generator, the projection discriminator and a small classifier."""
