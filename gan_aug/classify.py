@@ -46,7 +46,7 @@ def train_classifier(
         loss.backward()
         optimizer.step()
         if progress is not None and (step % 100 == 0 or step == steps):
-            progress(step, steps, float(loss))
+            progress(step, steps, loss.item())
     return model.eval()
 
 

@@ -38,14 +38,14 @@ class DataConfig(_Section):
 
 class GANConfig(_Section):
     z_dim: int = Field(64, ge=2)
-    base_channels: int = Field(64, ge=8, description="width of the widest layer")
+    base_channels: int = Field(32, ge=8, description="width of the widest layer")
     steps: int = Field(1500, ge=1)
     batch_size: int = Field(64, ge=2)
     lr_g: float = Field(2e-4, gt=0)
     lr_d: float = Field(2e-4, gt=0)
     ema_decay: float = Field(0.999, ge=0.0, lt=1.0)
     class_sampling: Literal["uniform", "sqrt", "balanced"] = Field(
-        "sqrt", description="how real batches weight classes: as found, by sqrt of count, or equally"
+        "balanced", description="how real batches weight classes: as found, by sqrt of count, or equally"
     )
     checkpoint_every: int = Field(500, ge=1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -105,8 +105,9 @@ class AugmentConfig(_Section):
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
     def section_hash(self, *sections: str) -> str:
-        """Content hash of some sections, so a checkpoint knows which settings made it."""
-        payload = {name: getattr(self, name).model_dump(mode="json") for name in sections}
+        """Content hash of some sections (all when none named), so a checkpoint knows which settings made it."""
+        dumped = self.model_dump(mode="json")
+        payload = {name: dumped[name] for name in sections or dumped}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 

@@ -1,0 +1,197 @@
+"""The `augment` flow: load → split → analyse → train cGAN → generate per class → filter → shards → evaluate → report.
+
+Tasks pass paths and small dicts, never arrays: Prefect would hash large inputs on every
+call, and paths let any stage be rerun or inspected on its own. Caching is off
+(``NO_CACHE``); reuse is the library's job (the GAN checkpoint resumes or is reused).
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+from prefect import flow, get_run_logger, task, unmapped
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from gan_aug import evaluate, report, shards, summary
+from gan_aug.checkpoint import load_sampler
+from gan_aug.config import AugmentConfig
+from gan_aug.data.analysis import analyse
+from gan_aug.data.imageset import ImageSet
+from gan_aug.data.load import load_source, make_splits
+from gan_aug.device import resolve_device
+from gan_aug.filters import fd_per_class
+from gan_aug.generate import generate_class
+from gan_aug.io import write_json
+from gan_aug.metrics.features import load_extractor, save_extractor, train_domain_extractor
+from gan_aug.run_dir import RunDir
+from gan_aug.synthetic import SyntheticSet
+from gan_aug.train import train_gan
+
+stage = task(cache_policy=NO_CACHE, persist_result=False)
+
+
+@stage(name="load")
+def load_task(config: AugmentConfig, run: RunDir) -> str:
+    source = load_source(config.data)
+    get_run_logger().info("loaded %s: %d images of %s, %d classes", config.data.source, len(source),
+                          "×".join(map(str, source.images.shape[1:])), source.num_classes)
+    return str(source.save(run.source))
+
+
+@stage(name="split")
+def split_task(source_path: str, config: AugmentConfig, run: RunDir) -> dict:
+    """Paths of the train/val/test sets, their sizes and the image shape."""
+    splits = make_splits(ImageSet.load(source_path), config.data)
+    parts = {name: getattr(splits, name) for name in ("train", "val", "test")}
+    sizes = {name: len(part) for name, part in parts.items()}
+    get_run_logger().info("split: %s", sizes)
+    return {"paths": {name: str(part.save(run.split(name))) for name, part in parts.items()}, "sizes": sizes,
+            "image_shape": list(splits.train.images.shape[1:])}
+
+
+@stage(name="analyse")
+def analyse_task(train_path: str, config: AugmentConfig) -> dict:
+    balance = analyse(ImageSet.load(train_path), config.generate.target_count)
+    get_run_logger().info("class counts %s, imbalance ratio %.1f, %d classes to fill",
+                          dict(zip(balance.class_names, balance.counts)), balance.imbalance_ratio,
+                          len(balance.minority_classes))
+    return balance.to_dict()
+
+
+@stage(name="train-gan")
+def train_gan_task(train_path: str, config: AugmentConfig, run: RunDir, device: str) -> dict:
+    logger = get_run_logger()
+    last = {"time": time.perf_counter(), "step": None}
+
+    def progress(step: int, total: int, losses: dict) -> None:
+        if step % max(total // 10, 1) and step != total:
+            return
+        now = time.perf_counter()
+        if last["step"] is not None:
+            rate = (step - last["step"]) * config.gan.batch_size / max(now - last["time"], 1e-9)
+            logger.info("GAN step %d/%d  loss_d %.3f  loss_g %.3f  %.0f images/s",
+                        step, total, losses["loss_d"], losses["loss_g"], rate)
+        last.update(time=now, step=step)
+
+    if run.gan_checkpoint.exists():
+        logger.info("resuming from %s", run.gan_checkpoint)
+    result = train_gan(ImageSet.load(train_path), config.gan, run.gan_checkpoint, device=device,
+                       config_hash=config.section_hash("data", "gan"), progress=progress)
+    logger.info("GAN ready after %d steps (resumed from %d) in %.1f s; sha256 %s",
+                result.steps, result.resumed_from, result.seconds, result.sha256[:12])
+    return {"checkpoint": str(result.checkpoint), "sha256": result.sha256, "steps": result.steps,
+            "resumed_from": result.resumed_from, "seconds": round(result.seconds, 2), "history": result.history}
+
+
+@stage(name="generate")
+def generate_task(label: int, needed: int, gan: dict, config: AugmentConfig, run: RunDir, device: str) -> dict:
+    generator, discriminator = load_sampler(gan["checkpoint"], device)
+    cfg = config.generate
+    synthetic, stats = generate_class(
+        generator, discriminator, label, needed, generator_sha256=gan["sha256"], batch_size=cfg.batch_size,
+        budget_factor=cfg.budget_factor, quantile=config.filter.d_score_quantile, seed=cfg.seed,
+    )
+    synthetic.save(run.generated(label))
+    get_run_logger().info("class %d: %d generated, %d accepted, %d of %d needed kept",
+                          label, stats.generated, stats.accepted, len(synthetic), needed)
+    return {"label": label, "path": str(run.generated(label)), "generated": stats.generated,
+            "accepted": stats.accepted, "used": len(synthetic), "d_threshold": stats.d_threshold}
+
+
+@stage(name="filter")
+def filter_task(generations: list[dict], train_path: str, gan: dict, config: AugmentConfig, run: RunDir,
+                device: str) -> dict:
+    train = ImageSet.load(train_path)
+    if run.extractor.exists():
+        extractor = load_extractor(run.extractor, device)
+    else:
+        extractor = train_domain_extractor(train, steps=config.filter.feature_steps, device=device)
+        save_extractor(extractor, run.extractor)
+    parts = [SyntheticSet.load(g["path"]) for g in generations]
+    shape = train.images.shape[1:]
+    accepted = SyntheticSet.concat(parts) if parts else SyntheticSet.empty(shape, gan["sha256"])
+    accepted.save(run.accepted)
+    fds = fd_per_class(extractor, train, accepted)
+    get_run_logger().info("per-class FD: %s", {k: (None if v is None else round(v, 2)) for k, v in fds.items()})
+    return {"accepted": str(run.accepted), "fd": {str(k): v for k, v in fds.items()}}
+
+
+@stage(name="write-shards")
+def write_shards_task(train_path: str, accepted_path: str, config: AugmentConfig, run: RunDir) -> dict:
+    manifest = shards.write_shards(run.root, ImageSet.load(train_path), SyntheticSet.load(accepted_path),
+                                   rows_per_shard=config.shards.rows_per_shard,
+                                   image_folder=config.shards.image_folder)
+    get_run_logger().info("wrote %d rows in %d shard(s)", manifest["totals"]["rows"], len(manifest["shards"]))
+    return manifest
+
+
+@stage(name="evaluate")
+def evaluate_task(paths: dict[str, str], config: AugmentConfig, run: RunDir, device: str) -> dict:
+    logger = get_run_logger()
+    augmented, _ = shards.read_shards(run.root)  # train on what users get: the shards as written
+
+    def progress(method: str, step: int, total: int, loss: float) -> None:
+        if step == total:
+            logger.info("classifier on %s: %d steps, final loss %.3f", method, total, loss)
+
+    return evaluate.evaluate_downstream(ImageSet.load(paths["train"]), augmented, ImageSet.load(paths["test"]),
+                                        config.evaluate, device=device, progress=progress)
+
+
+@stage(name="report")
+def report_task(metrics: dict, paths: dict[str, str], accepted_path: str, run: RunDir) -> dict:
+    write_json(run.metrics, metrics)
+    train, accepted = ImageSet.load(paths["train"]), SyntheticSet.load(accepted_path)
+    real = {label: train.of_class(label) for label in range(train.num_classes)}
+    synthetic = {int(l): accepted.images[accepted.labels == l] for l in np.unique(accepted.labels)}
+    report.render_report(metrics, real, synthetic, run.report)
+    create_markdown_artifact(report.summary_markdown(metrics), key="gan-aug-summary",
+                             description=f"gan-aug run {metrics['run']['name']}: {run.root}")
+    create_table_artifact(report.downstream_table_rows(metrics), key="gan-aug-downstream",
+                          description="downstream classifier on the real test set")
+    create_table_artifact(report.class_table_rows(metrics), key="gan-aug-classes",
+                          description="per-class counts, acceptance and Fréchet distance")
+    return {"metrics": str(run.metrics), "report": str(run.report)}
+
+
+@flow(name="augment", log_prints=True)
+def augment(out_dir: str, config: AugmentConfig | None = None) -> dict:
+    """Balance one data set with a conditional GAN and measure the gain; returns the output paths."""
+    config, run, started = config or AugmentConfig(), RunDir(Path(out_dir)), time.perf_counter()
+    run.claim(config)
+    device = str(resolve_device(config.gan.device))
+    source_path = load_task(config, run)
+    split = split_task(source_path, config, run)
+    paths = split["paths"]
+    balance = analyse_task(paths["train"], config)
+    gan = train_gan_task(paths["train"], config, run, device)
+    minority = balance["minority_classes"]
+    needed = [balance["needed"][label] for label in minority]
+    futures = generate_task.map(minority, needed, unmapped(gan), unmapped(config), unmapped(run), unmapped(device))
+    generations = futures.result()
+    filtered = filter_task(generations, paths["train"], gan, config, run, device)
+    manifest = write_shards_task(paths["train"], filtered["accepted"], config, run)
+    downstream = evaluate_task(paths, config, run, device)
+    metrics = _metrics(config, balance, split, gan, generations, filtered, manifest, downstream, device, started)
+    return {**report_task(metrics, paths, filtered["accepted"], run), "manifest": str(run.root / shards.MANIFEST)}
+
+
+def _metrics(config, balance, split, gan, generations, filtered, manifest, downstream, device, started) -> dict:
+    """Gather the stage results into metrics.json's schema (the library does the shaping)."""
+    classes = summary.class_entries(balance, {g["label"]: g for g in generations},
+                                    {int(k): v for k, v in filtered["fd"].items()})
+    training = {key: gan[key] for key in ("steps", "seconds", "resumed_from", "history")}
+    return summary.build_metrics(
+        config=config, balance=balance, split_sizes=split["sizes"], image_shape=split["image_shape"],
+        classes=classes, downstream=downstream, manifest=manifest, generator_sha256=gan["sha256"],
+        device=device, duration_s=time.perf_counter() - started, training=training,
+    )
+
+
+def run_augment(config: AugmentConfig, out_dir: str | Path) -> dict:
+    """Run the flow with the per-class tasks bounded by ``config.max_workers``."""
+    runner = ThreadPoolTaskRunner(max_workers=config.max_workers)
+    return augment.with_options(task_runner=runner)(out_dir=str(out_dir), config=config)

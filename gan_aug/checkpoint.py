@@ -1,0 +1,61 @@
+"""GAN checkpoints: written atomically, read back without unpickling arbitrary objects."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from gan_aug.io import atomic_write
+from gan_aug.models.discriminator import Discriminator
+from gan_aug.models.generator import Generator
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be used; the message names the file and what to do."""
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """Everything needed to rebuild the networks from a checkpoint."""
+
+    z_dim: int
+    num_classes: int
+    image_size: int
+    channels: int
+    base_channels: int
+
+    def build(self) -> tuple[Generator, Discriminator]:
+        generator = Generator(self.z_dim, self.num_classes, self.image_size, self.channels, self.base_channels)
+        discriminator = Discriminator(self.num_classes, self.image_size, self.channels, self.base_channels)
+        return generator, discriminator
+
+
+def save_checkpoint(path: str | Path, state: dict) -> Path:
+    return atomic_write(path, lambda tmp: torch.save(state, tmp))
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    """``weights_only=True``: a tampered file cannot run code; a broken one gives a clear error."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # torch raises several types for corrupt archives
+        raise CheckpointError(
+            f"{path}: checkpoint is corrupt or not a gan-aug checkpoint ({type(error).__name__}: {error}); "
+            "delete it to train from scratch"
+        ) from None
+    if not isinstance(state, dict) or "arch" not in state or "generator_ema" not in state:
+        raise CheckpointError(f"{path}: not a gan-aug checkpoint (missing 'arch' or 'generator_ema')")
+    return state
+
+
+def load_sampler(path: str | Path, device: str | torch.device = "cpu") -> tuple[Generator, Discriminator]:
+    """The EMA generator and the discriminator, in eval mode, for generation and scoring."""
+    state = load_checkpoint(path, map_location=device)
+    generator, discriminator = Architecture(**state["arch"]).build()
+    generator.load_state_dict(state["generator_ema"])
+    discriminator.load_state_dict(state["discriminator"])
+    return generator.to(device).eval(), discriminator.to(device).eval()

@@ -1,0 +1,56 @@
+"""Where each artifact of a run lives: one folder per run, the same names every time."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from gan_aug.config import AugmentConfig, ConfigError
+from gan_aug.io import atomic_write_text
+
+
+@dataclass(frozen=True)
+class RunDir:
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root).resolve())
+
+    config = property(lambda self: self.root / "config.yaml")
+    source = property(lambda self: self.root / "data" / "source.npz")
+    gan_checkpoint = property(lambda self: self.root / "checkpoints" / "gan.pt")
+    extractor = property(lambda self: self.root / "checkpoints" / "features.pt")
+    accepted = property(lambda self: self.root / "generated" / "accepted.npz")
+    metrics = property(lambda self: self.root / "metrics.json")
+    report = property(lambda self: self.root / "report.html")
+
+    def split(self, name: str) -> Path:
+        return self.root / "data" / f"{name}.npz"
+
+    def generated(self, label: int) -> Path:
+        return self.root / "generated" / f"class-{label:04d}.npz"
+
+    def claim(self, config: AugmentConfig) -> None:
+        """Save the resolved config; refuse a folder that holds a run of another config.
+
+        Re-running the same config resumes and reuses; mixing two configs' outputs would corrupt both.
+        """
+        resolved = config.to_yaml()
+        if self.config.exists():
+            previous = yaml.safe_load(self.config.read_text(encoding="utf-8"))
+            if previous != yaml.safe_load(resolved):
+                changed = _changed_keys(previous, config.model_dump(mode="json"))
+                raise ConfigError(
+                    f"{self.root} already holds a run made with another config (differs in: "
+                    f"{', '.join(changed) or 'layout'}); choose another output folder or delete it"
+                )
+            return
+        atomic_write_text(self.config, resolved)
+
+
+def _changed_keys(old: object, new: object, prefix: str = "") -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        keys = sorted(set(old) | set(new))
+        return [k for key in keys for k in _changed_keys(old.get(key), new.get(key), f"{prefix}{key}.")]
+    return [] if old == new else [prefix.rstrip(".")]

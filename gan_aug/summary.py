@@ -1,0 +1,59 @@
+"""metrics.json: the one set of numbers the report, the Prefect artifacts and benchmarks all read."""
+from __future__ import annotations
+
+import datetime as dt
+
+from gan_aug.config import AugmentConfig
+
+
+def class_entries(balance: dict, generations: dict[int, dict], fds: dict[int, float | None]) -> list[dict]:
+    """Per class: real count, target, what was generated, accepted and used, and the FD.
+
+    ``balance`` is ``ClassBalance.to_dict()``; ``generations`` maps a label to its generation stats.
+    """
+    entries = []
+    for label, name in enumerate(balance["class_names"]):
+        gen = generations.get(label, {})
+        real, used = balance["counts"][label], gen.get("used", 0)
+        entries.append({
+            "label": label, "name": name, "real": real, "target": balance["targets"][label],
+            "needed": balance["needed"][label], "generated": gen.get("generated", 0),
+            "accepted": gen.get("accepted", 0), "used": used, "d_threshold": gen.get("d_threshold"),
+            "fd": fds.get(label), "final": real + used,
+        })
+    return entries
+
+
+def build_metrics(
+    *,
+    config: AugmentConfig,
+    balance: dict,
+    split_sizes: dict[str, int],
+    image_shape: list[int],
+    classes: list[dict],
+    downstream: dict,
+    manifest: dict,
+    generator_sha256: str,
+    device: str,
+    duration_s: float,
+    training: dict,
+) -> dict:
+    """Assemble the run's metrics in the documented schema (README, 'metrics.json')."""
+    totals = manifest["totals"]
+    return {
+        "run": {
+            "name": config.name, "config_hash": config.section_hash(),
+            "generator_sha256": generator_sha256, "device": device, "duration_s": round(duration_s, 2),
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        },
+        "dataset": {
+            "source": config.data.source, "class_names": list(balance["class_names"]), "image_shape": image_shape,
+            "imbalance_ratio": round(balance["imbalance_ratio"], 3), "target_count": max(balance["targets"]),
+            "splits": split_sizes,
+        },
+        "classes": classes,
+        "training": training,
+        "downstream": downstream,
+        "shards": {"num_shards": len(manifest["shards"]), "rows": totals["rows"],
+                   "real_rows": totals["real_rows"], "synthetic_rows": totals["synthetic_rows"]},
+    }

@@ -1,0 +1,198 @@
+"""The report: self-contained HTML, escaped user text, and the same numbers in every summary."""
+from __future__ import annotations
+
+import base64
+import copy
+import io
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gan_aug.report import (
+    class_table_rows,
+    distribution_png,
+    downstream_table_rows,
+    render_report,
+    sample_grid_png,
+    summary_markdown,
+)
+
+REAL_COUNTS = [126, 90, 64, 46, 33, 23, 17, 12, 8, 6]
+TARGET = 126
+METHODS = ("real", "oversampled", "augmented")
+IMG_RE = re.compile(r'<img[^>]*\ssrc="data:image/png;base64,([A-Za-z0-9+/=]+)"')
+
+
+def _class_entry(label: int, real: int) -> dict:
+    needed = TARGET - real
+    entry = {"label": label, "name": f"digit-{label}", "real": real, "target": TARGET, "needed": needed,
+             "generated": 0, "accepted": 0, "used": 0, "d_threshold": None, "fd": None, "final": real}
+    if needed:
+        used = needed if label != 8 else 100  # class 8: the generation budget ran out
+        entry.update(generated=int(needed * 1.5), accepted=used, used=used, final=real + used,
+                     d_threshold=round(-0.1 - 0.03 * label, 3), fd=round(4.0 + 1.1 * label, 3))
+    return entry
+
+
+def _method(acc: float, bal: float, f1: float, rows: int, rng: np.random.Generator) -> dict:
+    return {"accuracy": acc, "balanced_accuracy": bal, "macro_f1": f1,
+            "per_class_recall": [round(float(v), 4) for v in rng.uniform(0.3, 1.0, 10)], "train_rows": rows}
+
+
+@pytest.fixture
+def metrics() -> dict:
+    """A realistic metrics.json for a long-tailed digits run, one class left short of its target."""
+    rng = np.random.default_rng(0)
+    classes = [_class_entry(label, real) for label, real in enumerate(REAL_COUNTS)]
+    return {
+        "run": {"name": "demo", "config_hash": "ab12cd34ef56", "generator_sha256": "cd34" * 16,
+                "created": "2026-11-23T10:00:00+00:00", "device": "cpu", "duration_s": 95.2},
+        "dataset": {"source": "digits", "class_names": [c["name"] for c in classes], "image_shape": [1, 8, 8],
+                    "imbalance_ratio": 21.0, "target_count": TARGET,
+                    "splits": {"train": 425, "val": 100, "test": 170}},
+        "classes": classes,
+        "downstream": {
+            "methods": {"real": _method(0.9012, 0.8123, 0.8034, 425, rng),
+                        "oversampled": _method(0.9176, 0.8347, 0.8256, 1260, rng),
+                        "augmented": _method(0.9225, 0.8671, 0.8446, 1242, rng)},
+            "gain": {"augmented_vs_real": {"accuracy": 0.0213, "balanced_accuracy": 0.0548, "macro_f1": 0.0412},
+                     "augmented_vs_oversampled": {"accuracy": -0.0051, "balanced_accuracy": 0.0324,
+                                                  "macro_f1": 0.019}},
+        },
+        "shards": {"num_shards": 1, "rows": 1242, "real_rows": 425, "synthetic_rows": 817},
+    }
+
+
+def _images(metrics: dict) -> tuple[dict, dict]:
+    rng = np.random.default_rng(1)
+    real = {c["label"]: rng.integers(0, 256, (c["real"], 1, 8, 8), dtype=np.uint8) for c in metrics["classes"]}
+    synthetic = {c["label"]: rng.integers(0, 256, (c["used"], 1, 8, 8), dtype=np.uint8)
+                 for c in metrics["classes"] if c["used"]}
+    return real, synthetic
+
+
+def _render(metrics: dict, tmp_path) -> str:
+    path = render_report(metrics, *_images(metrics), tmp_path / "report.html")
+    assert path == tmp_path / "report.html" and path.is_file()
+    return path.read_text(encoding="utf-8")
+
+
+def _class_row(html: str, label: int, name: str) -> str:
+    table = html.split('<table id="classes">', 1)[1].split("</table>", 1)[0]
+    match = re.search(rf'<tr[^>]*><td class="num">{label}</td><td>{re.escape(name)}</td>.*?</tr>', table, re.S)
+    assert match, f"no row for class {label}"
+    return match.group(0)
+
+
+def test_report_holds_every_class_method_and_number(metrics, tmp_path):
+    html = _render(metrics, tmp_path)
+    for name in metrics["dataset"]["class_names"]:
+        assert f"<td>{name}</td>" in html
+    for method in METHODS:
+        assert f"<td>{method}</td>" in html  # downstream table
+        assert f"<th>{method}</th>" in html  # recall table
+    for number in ("0.812", "0.835", "0.867", "0.803", "+0.055", "-0.005", "+0.019", "95.2 s"):
+        assert number in html
+    rare_recall = metrics["downstream"]["methods"]["augmented"]["per_class_recall"][9]
+    assert f"{rare_recall:.3f}" in html.split('<table id="recall">', 1)[1]
+    for value in metrics["run"].values():
+        assert str(value) in html
+
+
+def test_report_images_are_inline_pngs_and_nothing_is_external(metrics, tmp_path):
+    html = _render(metrics, tmp_path)
+    payloads = IMG_RE.findall(html)
+    with_synthetic = sum(1 for c in metrics["classes"] if c["used"])
+    assert len(payloads) == 1 + len(metrics["classes"]) + with_synthetic
+    assert len(payloads) == html.count("<img")
+    for payload in payloads:
+        image = Image.open(io.BytesIO(base64.b64decode(payload, validate=True)))
+        image.load()
+        assert image.format == "PNG" and min(image.size) >= 32
+    assert "http://" not in html and "https://" not in html
+    assert "<link" not in html and "<script" not in html
+
+
+def test_report_states_synthetic_and_dashes_missing_values(metrics, tmp_path):
+    html = _render(metrics, tmp_path)
+    assert "Synthetic rows are synthetic" in html and "is_synthetic" in html
+    assert "None" not in html
+    row = _class_row(html, 0, "digit-0")
+    assert row.count("<td class=\"num\">—</td>") == 2  # D threshold and FD
+    assert "-0.370" in _class_row(html, 9, "digit-9") and "13.90" in _class_row(html, 9, "digit-9")
+    assert 'class="short"' in _class_row(html, 8, "digit-8")
+    assert 'class="short"' not in _class_row(html, 9, "digit-9")
+
+
+def test_class_without_synthetic_samples_shows_only_real_grid(metrics, tmp_path):
+    html = _render(metrics, tmp_path)
+    assert 'alt="real samples of class digit-0"' in html
+    assert 'alt="synthetic samples of class digit-0"' not in html
+    assert 'alt="synthetic samples of class digit-9"' in html
+
+
+def test_report_escapes_user_text_and_replaces_atomically(metrics, tmp_path):
+    hostile = "<b>bold</b> & $\\bad$"
+    metrics = copy.deepcopy(metrics)
+    metrics["classes"][3]["name"] = metrics["dataset"]["class_names"][3] = hostile
+    metrics["run"]["name"] = '"><script>x</script>'
+    html = _render(metrics, tmp_path)
+    html = _render(metrics, tmp_path)  # a second run replaces the file
+    assert "<b>bold</b>" not in html and "<script>" not in html
+    assert "&lt;b&gt;bold&lt;/b&gt; &amp; $\\bad$" in html
+    assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
+
+
+def test_summary_markdown_tables(metrics):
+    text = summary_markdown(metrics)
+    for method, scores in metrics["downstream"]["methods"].items():
+        row = (f"| {method} | {scores['accuracy']:.3f} | {scores['balanced_accuracy']:.3f} | "
+               f"{scores['macro_f1']:.3f} | {scores['train_rows']} |")
+        assert re.search(rf"^{re.escape(row)}$", text, re.M), row
+    assert "| augmented vs real | +0.021 | +0.055 | +0.041 |" in text
+    assert "| augmented vs oversampled | -0.005 | +0.032 | +0.019 |" in text
+    assert "| 0 | digit-0 | 126 | 126 | 0 | 0 | 0 | 126 | — | — |" in text
+    assert "| 9 | digit-9 | 6 | 126 | 180 | 120 | 120 | 126 | -0.370 | 13.90 |" in text
+    assert "Short of target (generation budget ran out): digit-8 (18)." in text
+    assert "None" not in text
+
+
+def test_summary_markdown_keeps_table_shape_with_pipes_in_names(metrics):
+    metrics["classes"][2]["name"] = "a|b <i>"
+    line = next(l for l in summary_markdown(metrics).splitlines() if l.startswith("| 2 |"))
+    assert "a\\|b &lt;i&gt;" in line
+    assert len(re.findall(r"(?<!\\)\|", line)) == 11  # 10 columns
+
+
+def test_table_rows(metrics):
+    rows = downstream_table_rows(metrics)
+    assert [r["method"] for r in rows] == list(METHODS)
+    assert all(set(r) == {"method", "accuracy", "balanced_accuracy", "macro_f1", "train_rows"} for r in rows)
+    assert rows[2]["balanced_accuracy"] == 0.8671 and rows[0]["train_rows"] == 425
+
+    classes = class_table_rows(metrics)
+    assert [c["label"] for c in classes] == list(range(10))
+    expected = {"label", "name", "real", "target", "needed", "generated", "accepted", "used", "final",
+                "d_threshold", "fd", "short_by"}
+    assert all(set(c) == expected for c in classes)
+    assert [c["short_by"] for c in classes] == [0] * 8 + [18, 0]
+    assert classes[0]["fd"] is None and classes[9]["fd"] == pytest.approx(13.9)
+
+
+def test_sample_grid_upscales_with_nearest_and_caps_samples():
+    image = np.arange(64, dtype=np.uint8).reshape(1, 1, 8, 8) * 3
+    grid = np.asarray(Image.open(io.BytesIO(sample_grid_png(image))))
+    assert grid.shape == (32, 32, 3)  # 8 px × 4; make_grid adds no padding around a single image
+    np.testing.assert_array_equal(grid[..., 0], np.kron(image[0, 0], np.ones((4, 4), np.uint8)))
+
+    many = np.random.default_rng(0).integers(0, 256, (40, 3, 8, 8), dtype=np.uint8)
+    assert Image.open(io.BytesIO(sample_grid_png(many))).size == (8 * 34 + 2, 2 * 34 + 2)
+    assert sample_grid_png(np.zeros((0, 1, 8, 8), np.uint8)) is None
+
+
+def test_distribution_png_renders(metrics):
+    image = Image.open(io.BytesIO(distribution_png(metrics)))
+    image.load()
+    assert image.format == "PNG" and image.size[0] > image.size[1]

@@ -1,0 +1,294 @@
+"""Shards, image folder and manifest: contents, provenance, checksums and atomic commits."""
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+import gan_aug.shards as shards
+from gan_aug.data.imageset import ImageSet
+from gan_aug.io import sha256_file
+from gan_aug.shards import read_shards, write_shards
+from gan_aug.synthetic import SyntheticSet
+
+CLASSES = ("common", "rare", "rarer")
+SHA = "ab" * 32
+
+
+def make_sets(channels: int = 1, size: int = 8, seed: int = 0) -> tuple[ImageSet, SyntheticSet]:
+    """7 common, 2 rare, 1 rarer real rows (shuffled, non-trivial source_index); 3 + 4 synthetic."""
+    rng = np.random.default_rng(seed)
+    labels = rng.permutation(np.array([0] * 7 + [1] * 2 + [2], dtype=np.int64))
+    real = ImageSet(
+        rng.integers(0, 256, (10, channels, size, size), dtype=np.uint8), labels, CLASSES,
+        np.arange(100, 110, dtype=np.int64)[::-1].copy(),
+    )
+    syn_labels = np.array([1, 2, 1, 2, 2, 1, 2], dtype=np.int64)
+    synthetic = SyntheticSet(
+        rng.integers(0, 256, (7, channels, size, size), dtype=np.uint8), syn_labels,
+        rng.random(7).astype(np.float32), np.arange(500, 507, dtype=np.int64), SHA,
+    )
+    return real, synthetic
+
+
+def shard_files(run_dir):
+    return sorted(p.name for p in (run_dir / "shards").glob("*.parquet"))
+
+
+def all_rows(run_dir) -> pd.DataFrame:
+    return pd.concat([pd.read_parquet(p) for p in sorted((run_dir / "shards").glob("*.parquet"))],
+                     ignore_index=True)
+
+
+def test_columns_and_types_with_pyarrow_and_pandas(tmp_path):
+    real, synthetic = make_sets()
+    write_shards(tmp_path, real, synthetic, rows_per_shard=100)
+    table = pq.read_table(tmp_path / "shards" / "train-00000-of-00001.parquet")
+    expected = {
+        "image": pa.struct([("bytes", pa.binary()), ("path", pa.string())]), "label": pa.int64(),
+        "label_name": pa.string(), "is_synthetic": pa.bool_(), "source_index": pa.int64(),
+        "d_score": pa.float32(), "generator_sha256": pa.string(), "seed": pa.int64(),
+    }
+    assert {f.name: f.type for f in table.schema} == expected
+    assert pq.ParquetFile(tmp_path / "shards" / "train-00000-of-00001.parquet").metadata.row_group(0) \
+        .column(1).compression == "ZSTD"
+    features = json.loads(table.schema.metadata[b"huggingface"])["info"]["features"]
+    assert features["image"] == {"_type": "Image"}
+    assert features["label"]["names"] == list(CLASSES)
+    frame = table.to_pandas()
+    assert frame["label"].dtype == np.int64 and frame["is_synthetic"].dtype == bool
+    assert frame["d_score"].dtype == np.float32
+    assert set(frame["image"].iloc[0]) == {"bytes", "path"}
+    assert frame["image"].iloc[0]["bytes"].startswith(b"\x89PNG")
+
+
+def test_class_counts_are_real_plus_synthetic(tmp_path):
+    real, synthetic = make_sets()
+    manifest = write_shards(tmp_path, real, synthetic, rows_per_shard=4)
+    frame = all_rows(tmp_path)
+    counts = frame.groupby("label_name").size().to_dict()
+    assert counts == {"common": 7, "rare": 2 + 3, "rarer": 1 + 4}
+    syn_counts = frame[frame.is_synthetic].groupby("label_name").size().to_dict()
+    assert syn_counts == {"rare": 3, "rarer": 4}
+    assert (frame["label_name"] == [CLASSES[i] for i in frame["label"]]).all()
+    # Class by class, real before synthetic inside each class.
+    assert (np.diff(frame["label"] * 2 + frame["is_synthetic"]) >= 0).all()
+    totals = manifest["totals"]
+    assert (totals["rows"], totals["real_rows"], totals["synthetic_rows"]) == (17, 10, 7)
+    assert totals["class_counts"] == {"common": 7, "rare": 5, "rarer": 5}
+    assert totals["synthetic_counts"] == {"common": 0, "rare": 3, "rarer": 4}
+    for name in CLASSES:
+        assert sum(s["class_counts"][name] for s in manifest["shards"]) == counts[name]
+        assert sum(s["synthetic_counts"][name] for s in manifest["shards"]) == syn_counts.get(name, 0)
+
+
+def test_multiple_shards_are_named_of_n(tmp_path):
+    real, synthetic = make_sets()
+    manifest = write_shards(tmp_path, real, synthetic, rows_per_shard=4)
+    names = [f"train-{i:05d}-of-00005.parquet" for i in range(5)]
+    assert shard_files(tmp_path) == names
+    assert [s["file"] for s in manifest["shards"]] == [f"shards/{n}" for n in names]
+    assert [s["rows"] for s in manifest["shards"]] == [4, 4, 4, 4, 1]
+    assert [pq.read_metadata(tmp_path / "shards" / n).num_rows for n in names] == [4, 4, 4, 4, 1]
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_pixels_round_trip_exactly(tmp_path, channels):
+    real, synthetic = make_sets(channels=channels)
+    write_shards(tmp_path, real, synthetic, rows_per_shard=3)
+    frame = all_rows(tmp_path)
+    mode = "L" if channels == 1 else "RGB"
+    for _, row in frame.iterrows():
+        image = Image.open(io.BytesIO(row["image"]["bytes"]))
+        assert image.mode == mode
+        pixels = np.asarray(image)
+        pixels = pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
+        if row["is_synthetic"]:
+            expected = synthetic.images[np.flatnonzero(synthetic.seeds == row["seed"])[0]]
+        else:
+            expected = real.images[np.flatnonzero(real.source_index == row["source_index"])[0]]
+        np.testing.assert_array_equal(pixels, expected)
+
+
+def test_provenance_columns_are_null_exactly_where_they_should_be(tmp_path):
+    real, synthetic = make_sets()
+    write_shards(tmp_path, real, synthetic, rows_per_shard=5)
+    frame = all_rows(tmp_path)
+    syn, rl = frame[frame.is_synthetic], frame[~frame.is_synthetic]
+    assert len(syn) == 7 and len(rl) == 10
+    assert syn["source_index"].isna().all() and syn["seed"].notna().all()
+    assert (syn["generator_sha256"] == SHA).all() and syn["d_score"].notna().all()
+    assert rl["d_score"].isna().all() and rl["seed"].isna().all() and rl["generator_sha256"].isna().all()
+    assert sorted(rl["source_index"].astype(int)) == list(range(100, 110))
+    by_seed = dict(zip(synthetic.seeds.tolist(), synthetic.d_scores.tolist()))
+    assert all(np.float32(by_seed[int(s)]) == np.float32(d) for s, d in zip(syn["seed"], syn["d_score"]))
+    paths = frame["image"].map(lambda image: image["path"])
+    assert all(p.startswith("synthetic/") for p in paths[frame.is_synthetic])
+    assert all(p.startswith("real/") for p in paths[~frame.is_synthetic])
+    first_real = rl.iloc[0]
+    name, index = first_real["label_name"], int(first_real["source_index"])
+    assert first_real["image"]["path"] == f"real/{name}/{index}.png"
+
+
+def test_manifest_hashes_match_files_and_is_the_returned_dict(tmp_path):
+    real, synthetic = make_sets()
+    manifest = write_shards(tmp_path, real, synthetic, rows_per_shard=6)
+    assert json.loads((tmp_path / "manifest.json").read_text()) == manifest
+    for entry in manifest["shards"]:
+        assert entry["sha256"] == sha256_file(tmp_path / entry["file"])
+    assert manifest["class_names"] == list(CLASSES)
+    assert manifest["image_shape"] == [1, 8, 8]
+    assert manifest["generator_sha256"] == SHA
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_read_shards_round_trips(tmp_path, channels):
+    real, synthetic = make_sets(channels=channels)
+    write_shards(tmp_path, real, synthetic, rows_per_shard=4)
+    loaded, is_synthetic = read_shards(tmp_path)
+    assert loaded.class_names == CLASSES and is_synthetic.dtype == bool
+    assert is_synthetic.sum() == 7 and len(loaded) == 17
+    assert (loaded.source_index[is_synthetic] == -1).all()
+    real_rows = loaded.subset(np.flatnonzero(~is_synthetic))
+    order = np.argsort(real_rows.source_index)
+    expected = np.argsort(real.source_index)
+    np.testing.assert_array_equal(real_rows.images[order], real.images[expected])
+    np.testing.assert_array_equal(real_rows.labels[order], real.labels[expected])
+    syn_images = loaded.images[is_synthetic]
+    assert sorted(map(bytes, syn_images)) == sorted(map(bytes, synthetic.images))
+    np.testing.assert_array_equal(np.bincount(loaded.labels[is_synthetic], minlength=3), [0, 3, 4])
+
+
+def test_read_shards_names_a_tampered_or_missing_shard(tmp_path):
+    real, synthetic = make_sets()
+    write_shards(tmp_path, real, synthetic, rows_per_shard=5)
+    victim = tmp_path / "shards" / "train-00002-of-00004.parquet"
+    # Still a valid Parquet file with the same rows, so only the checksum can tell.
+    table = pq.read_table(victim)
+    labels = pa.array(np.zeros(table.num_rows, np.int64))
+    pq.write_table(table.set_column(1, "label", labels), victim, compression="zstd")
+    with pytest.raises(ValueError, match="train-00002-of-00004.parquet"):
+        read_shards(tmp_path)
+    victim.unlink()
+    with pytest.raises(ValueError, match="train-00002-of-00004.parquet.*missing"):
+        read_shards(tmp_path)
+
+
+def test_rerun_with_other_shard_size_leaves_no_stale_files(tmp_path):
+    real, synthetic = make_sets()
+    write_shards(tmp_path, real, synthetic, rows_per_shard=2)
+    assert len(shard_files(tmp_path)) == 9
+    manifest = write_shards(tmp_path, real, synthetic, rows_per_shard=8)
+    assert shard_files(tmp_path) == [f"train-{i:05d}-of-00003.parquet" for i in range(3)]
+    assert sorted(p.name for p in (tmp_path / "shards").iterdir()) == shard_files(tmp_path)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    assert len(manifest["shards"]) == 3
+    assert len(read_shards(tmp_path)[0]) == 17
+
+
+def test_image_folder_has_one_png_per_row_in_its_class(tmp_path):
+    real, synthetic = make_sets(channels=3)
+    write_shards(tmp_path, real, synthetic, rows_per_shard=4)
+    root = tmp_path / "images"
+    files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+    expected = sorted(
+        [f"{CLASSES[l]}/real-{i}.png" for l, i in zip(real.labels, real.source_index)]
+        + [f"{CLASSES[l]}/syn-{s}.png" for l, s in zip(synthetic.labels, synthetic.seeds)]
+    )
+    assert files == expected
+    row = int(np.flatnonzero(real.labels == 2)[0])
+    with Image.open(root / "rarer" / f"real-{real.source_index[row]}.png") as image:
+        np.testing.assert_array_equal(np.asarray(image).transpose(2, 0, 1), real.images[row])
+    # A second run replaces the folder whole: fewer synthetic rows leave no old files behind.
+    write_shards(tmp_path, real, SyntheticSet.empty((3, 8, 8), SHA), rows_per_shard=4)
+    assert sum(1 for p in root.rglob("*.png")) == 10
+    write_shards(tmp_path, real, synthetic, rows_per_shard=4, image_folder=False)
+    assert not root.exists() and json.loads((tmp_path / "manifest.json").read_text())["image_folder"] is None
+
+
+def test_image_folder_reads_with_torchvision(tmp_path):
+    datasets = pytest.importorskip("torchvision.datasets")
+    real, synthetic = make_sets()
+    write_shards(tmp_path, real, synthetic, rows_per_shard=50)
+    folder = datasets.ImageFolder(str(tmp_path / "images"))
+    assert folder.classes == sorted(CLASSES) and len(folder) == 17
+
+
+def _failing_encoder(monkeypatch, after: int):
+    real_encode, calls = shards.encode_png, {"n": 0}
+
+    def encode(image):
+        calls["n"] += 1
+        if calls["n"] > after:
+            raise RuntimeError("disk on fire")
+        return real_encode(image)
+
+    monkeypatch.setattr(shards, "encode_png", encode)
+
+
+def test_failure_mid_write_leaves_nothing_visible(tmp_path, monkeypatch):
+    real, synthetic = make_sets()
+    _failing_encoder(monkeypatch, after=6)  # dies inside the second shard
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        write_shards(tmp_path, real, synthetic, rows_per_shard=4)
+    assert not (tmp_path / "manifest.json").exists()
+    assert list(tmp_path.rglob("*.parquet")) == [] and list(tmp_path.rglob("*.png")) == []
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failure_mid_rewrite_keeps_the_previous_run_whole(tmp_path, monkeypatch):
+    real, synthetic = make_sets()
+    before = write_shards(tmp_path, real, synthetic, rows_per_shard=4)
+    files_before = shard_files(tmp_path)
+    _failing_encoder(monkeypatch, after=10)
+    with pytest.raises(RuntimeError):
+        write_shards(tmp_path, real, synthetic, rows_per_shard=2)
+    assert shard_files(tmp_path) == files_before
+    assert json.loads((tmp_path / "manifest.json").read_text()) == before
+    assert len(read_shards(tmp_path)[0]) == 17
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_read_shards_without_manifest_says_so(tmp_path):
+    with pytest.raises(ValueError, match="manifest.json"):
+        read_shards(tmp_path)
+
+
+def test_invalid_inputs_are_refused_before_writing(tmp_path):
+    real, synthetic = make_sets()
+    with pytest.raises(ValueError, match="rows_per_shard"):
+        write_shards(tmp_path, real, synthetic, rows_per_shard=0)
+    _, rgb = make_sets(channels=3)
+    with pytest.raises(ValueError, match=r"synthetic images are \[3, 8, 8\].*\[1, 8, 8\]"):
+        write_shards(tmp_path, real, rgb, rows_per_shard=4)
+    bad = SyntheticSet(synthetic.images, synthetic.labels + 1, synthetic.d_scores, synthetic.seeds, SHA)
+    with pytest.raises(ValueError, match=r"synthetic labels must lie in \[0, 3\)"):
+        write_shards(tmp_path, real, bad, rows_per_shard=4)
+    dup = SyntheticSet(synthetic.images, synthetic.labels, synthetic.d_scores, np.full(7, 5, np.int64), SHA)
+    with pytest.raises(ValueError, match="duplicate seed"):
+        write_shards(tmp_path, real, dup, rows_per_shard=4)
+    slashed = ImageSet(real.images, real.labels, ("a/b", "rare", "rarer"), real.source_index)
+    with pytest.raises(ValueError, match="folder name"):
+        write_shards(tmp_path, slashed, synthetic, rows_per_shard=4)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_crash_during_swap_leaves_no_manifest_describing_old_shards(tmp_path, monkeypatch):
+    real, synthetic = make_sets()
+    write_shards(tmp_path, real, synthetic, rows_per_shard=4)
+
+    def crash(tmp, final):
+        raise OSError("power cut")
+
+    monkeypatch.setattr(shards, "_swap_in", crash)
+    with pytest.raises(OSError):
+        write_shards(tmp_path, real, synthetic, rows_per_shard=2)
+    assert not (tmp_path / "manifest.json").exists()
+    with pytest.raises(ValueError, match="never completely written"):
+        read_shards(tmp_path)
