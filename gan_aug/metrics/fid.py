@@ -1,8 +1,11 @@
 """Fréchet distance between two feature sets, via pytorch-fid's reference implementation."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from pytorch_fid.fid_score import calculate_frechet_distance
+from scipy.linalg import LinAlgWarning
 
 
 def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -22,8 +25,12 @@ def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float | 
         return None
     mu_a, sigma_a = feature_statistics(features_a)
     mu_b, sigma_b = feature_statistics(features_b)
-    try:
-        return float(calculate_frechet_distance(mu_a, sigma_a, mu_b, sigma_b))
-    except ValueError:
-        ridge = 1e-6 * max(np.trace(sigma_a), np.trace(sigma_b), 1e-12) / len(mu_a) * np.eye(len(mu_a))
-        return float(calculate_frechet_distance(mu_a, sigma_a + ridge, mu_b, sigma_b + ridge))
+    with warnings.catch_warnings():
+        # Singular covariances are expected for small classes and handled below.
+        warnings.simplefilter("ignore", LinAlgWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)  # scipy's deprecated `disp`, used by pytorch-fid
+        try:
+            return float(calculate_frechet_distance(mu_a, sigma_a, mu_b, sigma_b))
+        except ValueError:
+            ridge = 1e-6 * max(np.trace(sigma_a), np.trace(sigma_b), 1e-12) / len(mu_a) * np.eye(len(mu_a))
+            return float(calculate_frechet_distance(mu_a, sigma_a + ridge, mu_b, sigma_b + ridge))

@@ -1,0 +1,99 @@
+import numpy as np
+import pytest
+import torch
+
+from gan_aug.checkpoint import load_sampler
+from gan_aug.config import GANConfig
+from gan_aug.filters import discriminator_threshold, fd_per_class
+from gan_aug.generate import generate_class, sample_class, sample_seeds
+from gan_aug.metrics.fid import frechet_distance
+from gan_aug.synthetic import SyntheticSet
+from gan_aug.train import train_gan
+
+
+@pytest.fixture(scope="module")
+def sampler(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    from gan_aug.data.imageset import ImageSet
+
+    data = ImageSet(rng.integers(0, 256, (20, 1, 8, 8), dtype=np.uint8), np.repeat(np.arange(2), 10), ("a", "b"))
+    cfg = GANConfig(steps=3, z_dim=8, base_channels=8, batch_size=8)
+    result = train_gan(data, cfg, tmp_path_factory.mktemp("g") / "g.pt", config_hash="h")
+    return (*load_sampler(result.checkpoint), result.sha256)
+
+
+def test_seeds_are_distinct_across_classes_and_batches():
+    seeds = np.concatenate([sample_seeds(1, label, start, 50) for label in range(3) for start in (0, 50)])
+    assert len(np.unique(seeds)) == len(seeds)
+
+
+def test_a_seed_regenerates_its_sample(sampler):
+    generator, discriminator, _ = sampler
+    seeds = sample_seeds(0, 1, 0, 6)
+    batch, scores = sample_class(generator, discriminator, 1, seeds)
+    alone, alone_scores = sample_class(generator, discriminator, 1, seeds[3:4])
+    np.testing.assert_array_equal(batch[3], alone[0])
+    assert batch.dtype == np.uint8 and batch.shape == (6, 1, 8, 8)
+    np.testing.assert_allclose(scores[3], alone_scores[0], rtol=1e-4, atol=1e-5)
+
+
+def test_generate_class_keeps_only_samples_above_threshold(sampler):
+    generator, discriminator, sha = sampler
+    synthetic, stats = generate_class(generator, discriminator, 1, 30, generator_sha256=sha, batch_size=16,
+                                      budget_factor=5, quantile=0.5, seed=0)
+    assert len(synthetic) == 30 and (synthetic.labels == 1).all()
+    assert (synthetic.d_scores >= stats.d_threshold).all()
+    assert stats.accepted >= 30 and stats.generated >= 48  # about half pass per batch
+    assert synthetic.generator_sha256 == sha
+    # Rejected samples exist: the same seeds scored below the threshold were dropped.
+    all_seeds = sample_seeds(0, 1, 0, stats.generated)
+    assert len(np.setdiff1d(all_seeds, synthetic.seeds)) > 0
+
+
+def test_budget_bounds_generation(sampler):
+    generator, discriminator, sha = sampler
+    synthetic, stats = generate_class(generator, discriminator, 0, 40, generator_sha256=sha, batch_size=8,
+                                      budget_factor=1.0, quantile=0.5, seed=0)
+    assert stats.generated == 40  # budget = needed × 1.0
+    assert len(synthetic) < 40  # half were rejected and the budget ran out: the class ends short
+
+
+def test_threshold_is_the_quantile():
+    assert discriminator_threshold(np.arange(101, dtype=float), 0.25) == 25.0
+    with pytest.raises(ValueError):
+        discriminator_threshold(np.array([]), 0.5)
+
+
+def test_fd_closed_form_equal_covariances():
+    """Same covariance, shifted mean: FD = ‖μ1 − μ2‖² (pytorch-fid's own closed-form check)."""
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(4000, 3))
+    b = a + np.array([1.0, 2.0, 0.0])
+    assert frechet_distance(a, b) == pytest.approx(5.0, rel=1e-6)
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_fd_on_rank_deficient_small_class_is_finite():
+    rng = np.random.default_rng(1)
+    fd = frechet_distance(rng.normal(size=(5, 64)), rng.normal(size=(100, 64)))
+    assert fd is not None and np.isfinite(fd) and fd > 0
+    assert frechet_distance(rng.normal(size=(1, 8)), rng.normal(size=(10, 8))) is None
+
+
+def test_fd_per_class_ranks_good_samples_closer(digits_set):
+    """Real held-out images of a class sit closer to it than images of another class do."""
+    from gan_aug.metrics.features import train_domain_extractor
+
+    train = digits_set.subset(np.arange(0, 1797, 2))
+    held = digits_set.subset(np.arange(1, 1797, 2))
+    extractor = train_domain_extractor(train, steps=150)
+    good = held.of_class(3)[:60]
+    wrong = held.of_class(8)[:60]
+    sha = "x" * 64
+    synthetic = SyntheticSet(
+        np.concatenate([good, wrong]), np.array([3] * 60 + [4] * 60), np.zeros(120, np.float32),
+        np.arange(120), sha,
+    )
+    fds = fd_per_class(extractor, train, synthetic)
+    assert set(fds) == {3, 4}
+    assert fds[3] < fds[4] / 3  # class 4's "samples" are eights
