@@ -43,7 +43,8 @@ def _run(config: AugmentConfig, out: Path) -> None:
     console.print(_table("Gain of the augmented set", report.gain_table_rows(metrics)))
     columns = ("name", "real", "target", "generated", "accepted", "used", "final", "fd")
     console.print(_table("Per class", [{k: row[k] for k in columns} for row in report.class_table_rows(metrics)]))
-    console.print(f"report:   {outputs['report']}\nmetrics:  {outputs['metrics']}\nmanifest: {outputs['manifest']}")
+    # Plain echo: rich would wrap long paths, and people copy these.
+    typer.echo(f"report:   {outputs['report']}\nmetrics:  {outputs['metrics']}\nmanifest: {outputs['manifest']}")
 
 
 @app.command()
