@@ -12,7 +12,9 @@ export PREFECT_SERVER_ANALYTICS_ENABLED = false
 export DO_NOT_TRACK = 1
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS = 90
 
-.PHONY: install demo test test-fast clean
+FASHION_MNIST := /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
+
+.PHONY: install demo test test-fast clean fashion-mnist
 
 install: $(STAMP)
 
@@ -27,8 +29,17 @@ $(STAMP): pyproject.toml
 demo: install
 	$(VENV)/bin/gan-aug demo --out $(OUT)
 
-test: install
+test: install fashion-mnist
 	$(VENV)/bin/python -m pytest
+
+# The benchmark data set, from Debian (30 MB, MIT licence). Tests that need it skip without it.
+fashion-mnist:
+	@test -f $(FASHION_MNIST) || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 || \
+			{ apt-get update -qq >/dev/null 2>&1; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1; } || \
+			echo "could not install dataset-fashion-mnist: its tests will be skipped"; \
+		else echo "Fashion-MNIST is not installed (sudo apt-get install dataset-fashion-mnist): its tests will be skipped"; fi; }
 
 # Skips the end-to-end flow and other slow tests: for quick iterations.
 test-fast: install

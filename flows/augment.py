@@ -17,7 +17,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from gan_aug import evaluate, report, shards, summary
 from gan_aug.checkpoint import load_sampler
-from gan_aug.config import AugmentConfig
+from gan_aug.config import AugmentConfig, demo_config
 from gan_aug.data.analysis import analyse
 from gan_aug.data.imageset import ImageSet
 from gan_aug.data.load import load_source, make_splits
@@ -34,11 +34,18 @@ stage = task(cache_policy=NO_CACHE, persist_result=False)
 
 
 @stage(name="load")
-def load_task(config: AugmentConfig, run: RunDir) -> str:
-    source = load_source(config.data)
-    get_run_logger().info("loaded %s: %d images of %s, %d classes", config.data.source, len(source),
-                          "×".join(map(str, source.images.shape[1:])), source.num_classes)
-    return str(source.save(run.source))
+def load_task(config: AugmentConfig, run: RunDir) -> dict:
+    """Read the source once into the run folder; later stages read that snapshot, never the source."""
+    logger = get_run_logger()
+    loaded = load_source(config.data, progress=lambda done, total: logger.info("decoded %d/%d images", done, total))
+    source = loaded.data
+    logger.info("loaded %s (%s%s): %d images of %s, %d classes", config.data.source, loaded.format,
+                ", from cache" if loaded.from_cache else "", len(source),
+                "×".join(map(str, source.images.shape[1:])), source.num_classes)
+    for message in loaded.warnings + [f"skipped unreadable: {p}" for p in loaded.skipped[:20]]:
+        logger.warning(message)
+    return {"path": str(source.save(run.source)), "format": loaded.format, "skipped": loaded.skipped,
+            "warnings": loaded.warnings}
 
 
 @stage(name="split")
@@ -160,11 +167,11 @@ def report_task(metrics: dict, paths: dict[str, str], accepted_path: str, run: R
 @flow(name="augment", log_prints=True)
 def augment(out_dir: str, config: AugmentConfig | None = None) -> dict:
     """Balance one data set with a conditional GAN and measure the gain; returns the output paths."""
-    config, run, started = config or AugmentConfig(), RunDir(Path(out_dir)), time.perf_counter()
+    config, run, started = config or demo_config(), RunDir(Path(out_dir)), time.perf_counter()
     run.claim(config)
     device = str(resolve_device(config.gan.device))
-    source_path = load_task(config, run)
-    split = split_task(source_path, config, run)
+    loaded = load_task(config, run)
+    split = split_task(loaded["path"], config, run)
     paths = split["paths"]
     balance = analyse_task(paths["train"], config)
     gan = train_gan_task(paths["train"], config, run, device)
@@ -175,17 +182,19 @@ def augment(out_dir: str, config: AugmentConfig | None = None) -> dict:
     filtered = filter_task(generations, paths["train"], gan, config, run, device)
     manifest = write_shards_task(paths["train"], filtered["accepted"], config, run)
     downstream = evaluate_task(paths, config, run, device)
-    metrics = _metrics(config, balance, split, gan, generations, filtered, manifest, downstream, device, started)
+    metrics = _metrics(config, loaded, balance, split, gan, generations, filtered, manifest, downstream, device,
+                       started)
     return {**report_task(metrics, paths, filtered["accepted"], run), "manifest": str(run.root / shards.MANIFEST)}
 
 
-def _metrics(config, balance, split, gan, generations, filtered, manifest, downstream, device, started) -> dict:
+def _metrics(config, loaded, balance, split, gan, generations, filtered, manifest, downstream, device,
+             started) -> dict:
     """Gather the stage results into metrics.json's schema (the library does the shaping)."""
     classes = summary.class_entries(balance, {g["label"]: g for g in generations},
                                     {int(k): v for k, v in filtered["fd"].items()})
     training = {key: gan[key] for key in ("steps", "seconds", "resumed_from", "history")}
     return summary.build_metrics(
-        config=config, balance=balance, split_sizes=split["sizes"], image_shape=split["image_shape"],
+        config=config, loaded=loaded, balance=balance, split_sizes=split["sizes"], image_shape=split["image_shape"],
         classes=classes, downstream=downstream, manifest=manifest, generator_sha256=gan["sha256"],
         device=device, duration_s=time.perf_counter() - started, training=training,
     )

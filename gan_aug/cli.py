@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from gan_aug.config import AugmentConfig, ConfigError, load_config
+from gan_aug.config import AugmentConfig, ConfigError, demo_config, load_config
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
 console = Console()
@@ -21,7 +21,7 @@ err_console = Console(stderr=True)
 def _table(title: str, rows: list[dict]) -> Table:
     table = Table(title=title)
     for column in rows[0] if rows else []:
-        table.add_column(str(column), justify="left" if column in ("method", "name", "comparison") else "right")
+        table.add_column(str(column), justify="left" if column in ("method", "name", "comparison", "class") else "right")
     for row in rows:
         table.add_row(*("—" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
                         for value in row.values()))
@@ -64,13 +64,57 @@ def run(
 @app.command()
 def demo(out: Path = typer.Option(Path("runs/demo"), "--out", help="run folder")) -> None:
     """Run the whole pipeline on the embedded default (scikit-learn's digits, made long-tailed)."""
-    _run(AugmentConfig(), out)
+    _run(demo_config(), out)
+
+
+def _print_inspection(report) -> None:
+    console.print(f"source:  {report.source}  ({report.format}{', from cache' if report.from_cache else ''})")
+    console.print(f"images:  {sum(report.counts)} as {'×'.join(map(str, report.image_shape))} (C×H×W)")
+    console.print("stored:  " + ", ".join(f"{k}: {v}" for k, v in sorted(report.formats.items())))
+    console.print(f"imbalance ratio (largest / smallest class): {report.imbalance_ratio:.1f}")
+    rows = [{"class": name, "images": count, "train": report.train_counts.get(name, "—"),
+             "target": report.targets.get(name, "—")} for name, count in zip(report.class_names, report.counts)]
+    console.print(_table("Classes (train split and per-class targets as a run would use them)", rows))
+    for problem in report.problems:
+        console.print(f"[yellow]problem:[/yellow] {problem}")
+    if not report.problems:
+        console.print("no problems found")
+
+
+@app.command()
+def inspect(
+    source: str = typer.Argument(..., help="a built-in set name or a path (folder, .parquet, .csv, .npz, IDX)"),
+    config_path: Path = typer.Option(None, "--config", help="take the other data settings from this config"),
+    format: str = typer.Option(None, "--format", help="auto, folder, parquet, csv, npz, idx or builtin"),
+    label_column: str = typer.Option(None, "--label-column"),
+    image_column: str = typer.Option(None, "--image-column"),
+    image_size: int = typer.Option(None, "--image-size", help="resize to S×S"),
+    channels: int = typer.Option(None, "--channels", help="1 or 3"),
+) -> None:
+    """Report class counts, imbalance, image sizes and modes, every problem, and a run's targets."""
+    from gan_aug.config import parse_config
+    from gan_aug.data.errors import DataError
+    from gan_aug.data.inspect import inspect_source
+
+    try:
+        config = load_config(config_path) if config_path else AugmentConfig()
+        overrides = {"source": source, "format": format, "label_column": label_column,
+                     "image_column": image_column, "image_size": image_size, "channels": channels}
+        data = {**config.data.model_dump(), **{k: v for k, v in overrides.items() if v is not None}}
+        config = parse_config({**config.model_dump(), "data": data}, origin="inspect options")
+        _print_inspection(inspect_source(config.data, config.generate.target_count))
+    except ConfigError as error:
+        err_console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from None
+    except (DataError, ValueError) as error:
+        err_console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(1) from None
 
 
 @app.command("config")
-def show_config() -> None:
+def show_config(demo: bool = typer.Option(False, "--demo", help="the demo's config instead")) -> None:
     """Print the default config as YAML: a starting point for your own."""
-    typer.echo(AugmentConfig().to_yaml(), nl=False)
+    typer.echo((demo_config() if demo else AugmentConfig()).to_yaml(), nl=False)
 
 
 if __name__ == "__main__":

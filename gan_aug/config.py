@@ -29,8 +29,29 @@ class LongTailConfig(_Section):
 
 
 class DataConfig(_Section):
-    source: Literal["digits"] = Field("digits", description="built-in data set (more sources to come)")
-    long_tail: LongTailConfig | None = Field(default_factory=LongTailConfig)
+    source: str = Field(
+        "digits",
+        description="a built-in set (digits, fashion-mnist, fashion-mnist-test) or a path: image folder "
+        "root/<class>/*.png, .parquet file or folder, .csv manifest (path,label), .npz (x, y), IDX file",
+    )
+    format: Literal["auto", "builtin", "folder", "parquet", "csv", "npz", "idx"] = Field(
+        "auto", description="how to read data.source; auto detects it from the path"
+    )
+    label_column: str = Field("label", description="Parquet/CSV column holding each row's class")
+    image_column: str | None = Field(None, description="Parquet/CSV image column; default: detected")
+    image_size: int | None = Field(
+        None, ge=4, le=1024, description="resize every image to S×S; unset keeps sizes, which must then match"
+    )
+    channels: Literal[1, 3] | None = Field(None, description="1 (grayscale) or 3 (RGB); unset: from the data")
+    min_images_per_class: int = Field(5, ge=1, description="classes with fewer images follow small_class_policy")
+    small_class_policy: Literal["error", "skip"] = Field("error", description="stop, or drop the class with a warning")
+    skip_unreadable: bool = Field(False, description="skip corrupt image files (counted in metrics) instead of stopping")
+    cache: bool = Field(True, description="keep decoded folders/Parquet as a memory-mapped array keyed by content hash")
+    cache_dir: str | None = Field(None, description="default: $XDG_CACHE_HOME/gan-aug or ~/.cache/gan-aug")
+    workers: int = Field(0, ge=0, description="decoding threads; 0 = one per CPU core")
+    long_tail: LongTailConfig | None = Field(
+        None, description="make train/val long-tailed (experiments on balanced sets); unset keeps the data as is"
+    )
     val_fraction: float = Field(0.15, gt=0.0, lt=0.5)
     test_fraction: float = Field(0.25, gt=0.0, lt=0.5)
     split_seed: int = 0
@@ -84,7 +105,7 @@ class EvaluateConfig(_Section):
 
 
 class AugmentConfig(_Section):
-    """Everything a run needs. Defaults are the embedded demo."""
+    """Everything a run needs. Defaults suit a user's own data; ``demo_config()`` is the embedded demo."""
 
     name: str = "demo"
     data: DataConfig = Field(default_factory=DataConfig)
@@ -109,6 +130,11 @@ class AugmentConfig(_Section):
         dumped = self.model_dump(mode="json")
         payload = {name: dumped[name] for name in sections or dumped}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def demo_config() -> AugmentConfig:
+    """The embedded default: scikit-learn's digits made long-tailed (exponential, ratio 20)."""
+    return AugmentConfig(data=DataConfig(source="digits", long_tail=LongTailConfig()))
 
 
 def _format_errors(error: ValidationError, origin: str) -> str:

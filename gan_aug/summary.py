@@ -27,6 +27,7 @@ def class_entries(balance: dict, generations: dict[int, dict], fds: dict[int, fl
 def build_metrics(
     *,
     config: AugmentConfig,
+    loaded: dict,
     balance: dict,
     split_sizes: dict[str, int],
     image_shape: list[int],
@@ -38,7 +39,10 @@ def build_metrics(
     duration_s: float,
     training: dict,
 ) -> dict:
-    """Assemble the run's metrics in the documented schema (README, 'metrics.json')."""
+    """Assemble the run's metrics in the documented schema (README, 'metrics.json').
+
+    ``loaded`` is the load stage's summary: format, skipped files and warnings.
+    """
     totals = manifest["totals"]
     return {
         "run": {
@@ -47,9 +51,13 @@ def build_metrics(
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         },
         "dataset": {
-            "source": config.data.source, "class_names": list(balance["class_names"]), "image_shape": image_shape,
+            "source": config.data.source, "format": loaded["format"],
+            "class_names": list(balance["class_names"]), "image_shape": image_shape,
             "imbalance_ratio": round(balance["imbalance_ratio"], 3), "target_count": max(balance["targets"]),
             "splits": split_sizes,
+            # Unreadable files left out (data.skip_unreadable) and classes dropped: never silent.
+            "skipped_unreadable": len(loaded["skipped"]), "skipped_files": loaded["skipped"][:1000],
+            "warnings": loaded["warnings"],
         },
         "classes": classes,
         "training": training,

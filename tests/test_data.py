@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from gan_aug.config import DataConfig, LongTailConfig
+from gan_aug.config import DataConfig, demo_config
 from gan_aug.data.analysis import analyse
 from gan_aug.data.imageset import ImageSet
 from gan_aug.data.load import load_source, make_splits
@@ -75,9 +75,9 @@ def test_split_error_names_the_settings(tiny_set):
         stratified_split(lonely, 0.15, 0.25, seed=0)
 
 
-def test_default_protocol_long_tails_train_and_val_but_not_test():
-    config = DataConfig()
-    source = load_source(config)
+def test_demo_protocol_long_tails_train_and_val_but_not_test():
+    config = demo_config().data
+    source = load_source(config).data
     splits = make_splits(source, config)
     train_counts, test_counts = splits.train.class_counts(), splits.test.class_counts()
     assert train_counts[0] / train_counts[-1] >= 19  # imbalance ratio 20, rounded
@@ -90,7 +90,7 @@ def test_default_protocol_long_tails_train_and_val_but_not_test():
 
 def test_no_long_tail_keeps_all_rows():
     config = DataConfig(long_tail=None)
-    splits = make_splits(load_source(config), config)
+    splits = make_splits(load_source(config).data, config)
     assert len(splits.train) + len(splits.val) + len(splits.test) == 1797
 
 

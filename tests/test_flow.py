@@ -20,7 +20,7 @@ from gan_aug.shards import decode_png
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 
 # The demo's protocol with shorter training: the stages and the data are the real ones.
-QUICK = {"name": "e2e", "gan": {"steps": 150, "checkpoint_every": 100}, "filter": {"feature_steps": 100},
+QUICK = {"name": "e2e", "data": {"source": "digits", "long_tail": {}}, "gan": {"steps": 150, "checkpoint_every": 100}, "filter": {"feature_steps": 100},
          "evaluate": {"steps": 100}}
 
 
@@ -149,3 +149,27 @@ def test_cli_run_prints_the_tables_and_paths(tmp_path):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "augmented vs real" in done.stdout and "Per class" in done.stdout
     assert f"report:   {tmp_path / 'out' / 'report.html'}" in done.stdout
+
+
+def test_flow_runs_on_an_image_folder_with_a_corrupt_file(tmp_path, digits_set):
+    """A user's folder of PNGs, one of them broken and skipped: counted in metrics.json and the report."""
+    from PIL import Image
+
+    from flows.augment import run_augment
+
+    root = tmp_path / "scans"
+    for i in range(0, 1797, 2):
+        label = digits_set.class_names[digits_set.labels[i]]
+        (root / f"class-{label}").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(digits_set.images[i, 0]).save(root / f"class-{label}" / f"{i:04d}.png")
+    (root / "class-7" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    config = {**QUICK, "data": {"source": str(root), "skip_unreadable": True, "cache_dir": str(tmp_path / "cache"),
+                                "long_tail": {"imbalance_ratio": 10}}}
+    outputs = run_augment(parse_config(config), tmp_path / "run")
+    metrics = read_json(outputs["metrics"])
+    assert metrics["dataset"]["format"] == "folder"
+    assert metrics["dataset"]["skipped_unreadable"] == 1
+    assert metrics["dataset"]["skipped_files"][0].startswith("class-7/broken.png")
+    assert metrics["dataset"]["class_names"] == [f"class-{i}" for i in range(10)]
+    assert {c["final"] for c in metrics["classes"]} == {metrics["dataset"]["target_count"]}
+    assert "1 unreadable file(s) were skipped" in (tmp_path / "run" / "report.html").read_text()

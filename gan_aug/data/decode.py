@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from PIL import Image, UnidentifiedImageError
 from gan_aug.data.errors import DataError
 
 ProgressFn = Callable[[int, int], None]  # (done, total)
+SKIP_HINT = "; set data.skip_unreadable: true to skip such files"
 ImageRef = "bytes | str | Path"  # raw encoded bytes, or a file path
 
 
@@ -34,6 +36,7 @@ class Decoded:
     images: np.ndarray  # uint8 N×C×H×W of the rows that decoded
     kept: np.ndarray  # bool per input item: False where skipped as unreadable
     problems: list[str] = field(default_factory=list)  # one line per skipped item
+    formats: dict[str, int] = field(default_factory=dict)  # "W×H MODE" as found in the files → count
 
 
 def _to_array(image: Image.Image, channels: int | None) -> np.ndarray:
@@ -54,24 +57,32 @@ def _palette_is_gray(image: Image.Image) -> bool:
     return bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
 
 
-def decode_image(ref: bytes | str | Path, origin: str, options: DecodeOptions) -> np.ndarray:
-    """One image as C×H×W uint8 (C = 1 or 3, see ``DecodeOptions.channels``); DataError names ``origin``."""
+def _decode(ref: bytes | str | Path, origin: str, options: DecodeOptions) -> tuple[np.ndarray, str]:
+    """Pixels as C×H×W uint8, and the image's original "W×H MODE" (what `inspect` reports)."""
     try:
         with Image.open(io.BytesIO(ref) if isinstance(ref, bytes) else ref) as image:
             image.load()  # truncated files fail here, not later
+            found = f"{image.size[0]}×{image.size[1]} {image.mode}"
             if options.image_size is not None and image.size != (options.image_size,) * 2:
                 image = image.resize((options.image_size, options.image_size), Image.Resampling.BICUBIC)
             pixels = _to_array(image, options.channels)
     except FileNotFoundError:
         raise DataError(f"{origin}: file not found") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
-        raise DataError(f"{origin}: not a readable image ({error})") from None
-    return pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
+    except UnidentifiedImageError:
+        raise DataError(f"{origin}: not a readable image (not a recognised image format){SKIP_HINT}") from None
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+        raise DataError(f"{origin}: not a readable image ({error}){SKIP_HINT}") from None
+    return (pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)), found
 
 
-def _decode_or_problem(ref, origin: str, options: DecodeOptions) -> np.ndarray | str:
+def decode_image(ref: bytes | str | Path, origin: str, options: DecodeOptions) -> np.ndarray:
+    """One image as C×H×W uint8 (C = 1 or 3, see ``DecodeOptions.channels``); DataError names ``origin``."""
+    return _decode(ref, origin, options)[0]
+
+
+def _decode_or_problem(ref, origin: str, options: DecodeOptions) -> tuple[np.ndarray, str] | str:
     try:
-        return decode_image(ref, origin, options)
+        return _decode(ref, origin, options)
     except DataError as error:
         if not options.skip_unreadable:
             raise
@@ -110,11 +121,12 @@ def decode_all(
             if progress is not None and (i % 1000 == 0 or i == len(refs)):
                 progress(i, len(refs))
     kept = np.array([not isinstance(r, str) for r in results], dtype=bool)
-    arrays = [r for r in results if not isinstance(r, str)]
-    if not arrays:
+    decoded = [r for r in results if not isinstance(r, str)]
+    if not decoded:
         raise DataError(f"none of the {len(refs)} images could be read" + (f"; first: {results[0]}" if results else ""))
-    return Decoded(_unify(arrays, [o for o, k in zip(origins, kept) if k], options), kept,
-                   [r for r in results if isinstance(r, str)])
+    images = _unify([pixels for pixels, _ in decoded], [o for o, k in zip(origins, kept) if k], options)
+    return Decoded(images, kept, [r for r in results if isinstance(r, str)],
+                   dict(Counter(found for _, found in decoded)))
 
 
 def conform_array(images: np.ndarray, origin: str, options: DecodeOptions) -> np.ndarray:

@@ -26,6 +26,7 @@ class RawSource:
     origins: list[str]  # per row: file path or "file:row", for messages and provenance
     problems: list[str] = field(default_factory=list)  # items skipped as unreadable, one line each
     class_names: list[str] | None = None  # an explicit class order when the source defines one
+    formats: dict[str, int] = field(default_factory=dict)  # "W×H MODE" as stored → count (Decoded.formats)
 
     def __post_init__(self) -> None:
         if not (len(self.images) == len(self.labels) == len(self.origins)):
