@@ -36,8 +36,15 @@ stage = task(cache_policy=NO_CACHE, persist_result=False)
 @stage(name="load")
 def load_task(config: AugmentConfig, run: RunDir) -> dict:
     """Read the source once into the run folder; later stages read that snapshot, never the source."""
-    logger = get_run_logger()
-    loaded = load_source(config.data, progress=lambda done, total: logger.info("decoded %d/%d images", done, total))
+    logger, reported = get_run_logger(), set()
+
+    def progress(done: int, total: int) -> None:
+        decile = 10 * done // max(total, 1)
+        if decile not in reported:  # about ten lines however large the folder
+            reported.add(decile)
+            logger.info("decoded %d/%d images", done, total)
+
+    loaded = load_source(config.data, progress=progress)
     source = loaded.data
     logger.info("loaded %s (%s%s): %d images of %s, %d classes", config.data.source, loaded.format,
                 ", from cache" if loaded.from_cache else "", len(source),

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 
 from gan_aug.config import AugmentConfig, ConfigError, demo_config, load_config
@@ -102,7 +103,11 @@ def inspect(
                      "image_column": image_column, "image_size": image_size, "channels": channels}
         data = {**config.data.model_dump(), **{k: v for k, v in overrides.items() if v is not None}}
         config = parse_config({**config.model_dump(), "data": data}, origin="inspect options")
-        _print_inspection(inspect_source(config.data, config.generate.target_count))
+        with Progress(console=err_console, transient=True) as bar:
+            task = bar.add_task("decoding images", total=None)
+            report = inspect_source(config.data, config.generate.target_count,
+                                    progress=lambda done, total: bar.update(task, completed=done, total=total))
+        _print_inspection(report)
     except ConfigError as error:
         err_console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(2) from None

@@ -89,8 +89,8 @@ def _decode_or_problem(ref, origin: str, options: DecodeOptions) -> tuple[np.nda
         return str(error)
 
 
-def _unify(arrays: list[np.ndarray], origins: Sequence[str], options: DecodeOptions) -> np.ndarray:
-    """Stack into N×C×H×W: grayscale is widened to RGB when any image is colour; sizes must match."""
+def _unify(arrays: list[np.ndarray | None], origins: Sequence[str], options: DecodeOptions) -> np.ndarray:
+    """Stack into N×C×H×W (emptying ``arrays``): grayscale is widened to RGB when any image is colour."""
     channels = options.channels or max(a.shape[0] for a in arrays)
     shapes = {a.shape[1:] for a in arrays}
     if len(shapes) > 1:
@@ -103,6 +103,7 @@ def _unify(arrays: list[np.ndarray], origins: Sequence[str], options: DecodeOpti
     out = np.empty((len(arrays), channels, *shapes.pop()), dtype=np.uint8)
     for i, array in enumerate(arrays):
         out[i] = array if array.shape[0] == channels else np.repeat(array, channels, axis=0)
+        arrays[i] = None  # free as we go: ``out``'s pages fill as these empty, so memory stays near 1×
     return out
 
 
@@ -118,7 +119,7 @@ def decode_all(
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for i, result in enumerate(pool.map(_decode_or_problem, refs, origins, [options] * len(refs)), 1):
             results.append(result)
-            if progress is not None and (i % 1000 == 0 or i == len(refs)):
+            if progress is not None and (i % 500 == 0 or i == len(refs)):
                 progress(i, len(refs))
     kept = np.array([not isinstance(r, str) for r in results], dtype=bool)
     decoded = [r for r in results if not isinstance(r, str)]

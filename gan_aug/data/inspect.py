@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from gan_aug.config import DataConfig
 from gan_aug.data.analysis import analyse
+from gan_aug.data.decode import ProgressFn
 from gan_aug.data.labels import enforce_min_count, to_image_set
 from gan_aug.data.load import make_splits, read_raw
 
@@ -28,10 +29,12 @@ class Inspection:
     problems: list[str] = field(default_factory=list)
 
 
-def inspect_source(config: DataConfig, target_count: int | None = None) -> Inspection:
+def inspect_source(
+    config: DataConfig, target_count: int | None = None, progress: ProgressFn | None = None
+) -> Inspection:
     """Load as a run would, but collect problems; fatal ones (missing path, bad schema) still raise."""
     lenient = config.model_copy(update={"skip_unreadable": True, "small_class_policy": "skip"})
-    raw, fmt, from_cache = read_raw(lenient)
+    raw, fmt, from_cache = read_raw(lenient, progress)
     data = to_image_set(raw, config.source)
     problems = [f"unreadable (a run stops unless data.skip_unreadable: true): {p}" for p in raw.problems]
     usable, dropped = enforce_min_count(data, config.min_images_per_class, "skip", config.source)
