@@ -22,10 +22,11 @@ from gan_aug.data.analysis import analyse
 from gan_aug.data.imageset import ImageSet
 from gan_aug.data.load import load_source, make_splits
 from gan_aug.device import resolve_device
-from gan_aug.filters import fd_per_class
 from gan_aug.generate import generate_class
 from gan_aug.io import write_json
+from gan_aug.metrics.extractors import DomainExtractor
 from gan_aug.metrics.features import load_extractor, save_extractor, train_domain_extractor
+from gan_aug.metrics.per_class import quality_per_class
 from gan_aug.run_dir import RunDir
 from gan_aug.synthetic import SyntheticSet
 from gan_aug.train import train_gan
@@ -128,9 +129,15 @@ def filter_task(generations: list[dict], train_path: str, gan: dict, config: Aug
     shape = train.images.shape[1:]
     accepted = SyntheticSet.concat(parts) if parts else SyntheticSet.empty(shape, gan["sha256"])
     accepted.save(run.accepted)
-    fds = fd_per_class(extractor, train, accepted)
-    get_run_logger().info("per-class FD: %s", {k: (None if v is None else round(v, 2)) for k, v in fds.items()})
-    return {"accepted": str(run.accepted), "fd": {str(k): v for k, v in fds.items()}}
+    quality = quality_per_class(DomainExtractor(extractor), train, accepted, seed=config.generate.seed,
+                                bootstrap_rounds=config.filter.bootstrap_rounds)
+    get_run_logger().info("per-class FD (floor): %s", {
+        k: f"{_fmt(q['fd'])} ({_fmt(q['fd_floor'])})" for k, q in quality.items()})
+    return {"accepted": str(run.accepted), "quality": {str(k): v for k, v in quality.items()}}
+
+
+def _fmt(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
 
 
 @stage(name="write-shards")
@@ -168,6 +175,8 @@ def report_task(metrics: dict, paths: dict[str, str], accepted_path: str, run: R
                           description="downstream classifier on the real test set")
     create_table_artifact(report.class_table_rows(metrics), key="gan-aug-classes",
                           description="per-class counts, acceptance and Fréchet distance")
+    create_table_artifact(report.quality_table_rows(metrics), key="gan-aug-quality",
+                          description="per-class sample quality beside its real-vs-real floor")
     return {"metrics": str(run.metrics), "report": str(run.report)}
 
 
@@ -198,7 +207,7 @@ def _metrics(config, loaded, balance, split, gan, generations, filtered, manifes
              started) -> dict:
     """Gather the stage results into metrics.json's schema (the library does the shaping)."""
     classes = summary.class_entries(balance, {g["label"]: g for g in generations},
-                                    {int(k): v for k, v in filtered["fd"].items()})
+                                    {int(k): v for k, v in filtered["quality"].items()})
     training = {key: gan[key] for key in ("steps", "seconds", "resumed_from", "history")}
     return summary.build_metrics(
         config=config, loaded=loaded, balance=balance, split_sizes=split["sizes"], image_shape=split["image_shape"],

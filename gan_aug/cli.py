@@ -42,8 +42,11 @@ def _run(config: AugmentConfig, out: Path) -> None:
     metrics = read_json(outputs["metrics"])
     console.print(_table("Downstream classifier on the real test set", report.downstream_table_rows(metrics)))
     console.print(_table("Gain of the augmented set", report.gain_table_rows(metrics)))
-    columns = ("name", "real", "target", "generated", "accepted", "used", "final", "fd")
+    columns = ("name", "real", "target", "generated", "accepted", "used", "final")
     console.print(_table("Per class", [{k: row[k] for k in columns} for row in report.class_table_rows(metrics)]))
+    quality = ("name", "fd", "fd_floor", "kid", "kid_floor", "precision", "recall")
+    console.print(_table("Sample quality (domain features; floor = real vs real)",
+                         [{k: row[k] for k in quality} for row in report.quality_table_rows(metrics)]))
     # Plain echo: rich would wrap long paths, and people copy these.
     typer.echo(f"report:   {outputs['report']}\nmetrics:  {outputs['metrics']}\nmanifest: {outputs['manifest']}")
 

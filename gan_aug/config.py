@@ -90,6 +90,7 @@ class FilterConfig(_Section):
         description="reject generated samples below this quantile of the class's discriminator scores",
     )
     feature_steps: int = Field(600, ge=1, description="training steps of the domain feature extractor")
+    bootstrap_rounds: int = Field(50, ge=2, description="resamples for each class's FD interval")
 
 
 class ShardConfig(_Section):

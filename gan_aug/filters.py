@@ -1,13 +1,7 @@
-"""Which generated samples are good enough: discriminator score per class, and per-class FD."""
+"""Which generated samples are good enough: the discriminator score threshold per class."""
 from __future__ import annotations
 
 import numpy as np
-
-from gan_aug.classify import embed
-from gan_aug.data.imageset import ImageSet
-from gan_aug.metrics.fid import frechet_distance
-from gan_aug.models.classifier import SmallCNN
-from gan_aug.synthetic import SyntheticSet
 
 
 def discriminator_threshold(scores: np.ndarray, quantile: float) -> float:
@@ -15,13 +9,3 @@ def discriminator_threshold(scores: np.ndarray, quantile: float) -> float:
     if len(scores) == 0:
         raise ValueError("cannot calibrate a threshold on no scores")
     return float(np.quantile(scores, quantile))
-
-
-def fd_per_class(extractor: SmallCNN, real: ImageSet, synthetic: SyntheticSet) -> dict[int, float | None]:
-    """Fréchet distance, in the domain extractor's feature space, of each synthesised class to its real images."""
-    distances = {}
-    for label in np.unique(synthetic.labels).tolist():
-        real_features = embed(extractor, real.of_class(label))
-        synthetic_features = embed(extractor, synthetic.images[synthetic.labels == label])
-        distances[int(label)] = frechet_distance(real_features, synthetic_features)
-    return distances

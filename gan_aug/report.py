@@ -88,6 +88,15 @@ def class_table_rows(metrics: dict) -> list[dict]:
     return rows
 
 
+def quality_table_rows(metrics: dict) -> list[dict]:
+    """Synthesised classes only: each distance beside its real-vs-real floor, for tables and artifacts."""
+    keys = ("fd", "fd_floor", "fd_ci_low", "fd_ci_high", "kid", "kid_floor", "precision", "recall",
+            "density", "coverage")
+    return [{"label": entry["label"], "name": entry["name"], "real": entry["real"], "used": entry["used"],
+             **{key: entry.get(key) for key in keys}}
+            for entry in metrics["classes"] if entry.get("used")]
+
+
 def _recall_rows(metrics: dict) -> tuple[list[str], list[dict]]:
     """Per-class recall, classes down and methods across: where the rare classes gain or lose."""
     methods = metrics.get("downstream", {}).get("methods", {})
@@ -229,7 +238,8 @@ def render_report(metrics: dict, real_images: dict[int, np.ndarray],
     recall_methods, recall_rows = _recall_rows(metrics)
     html = _template().render(
         run=metrics["run"], dataset=metrics["dataset"], shards=metrics.get("shards", {}),
-        classes=class_table_rows(metrics), downstream=downstream_table_rows(metrics, None),
+        classes=class_table_rows(metrics), quality=quality_table_rows(metrics),
+        downstream=downstream_table_rows(metrics, None),
         gains=gain_table_rows(metrics, None), scores=SCORES, recall_methods=recall_methods,
         recall_rows=recall_rows, distribution=_png_data_uri(distribution_png(metrics)),
         grids=_grids(metrics, real_images, synthetic_images),

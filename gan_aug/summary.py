@@ -4,12 +4,14 @@ from __future__ import annotations
 import datetime as dt
 
 from gan_aug.config import AugmentConfig
+from gan_aug.metrics.per_class import QUALITY_KEYS
 
 
-def class_entries(balance: dict, generations: dict[int, dict], fds: dict[int, float | None]) -> list[dict]:
-    """Per class: real count, target, what was generated, accepted and used, and the FD.
+def class_entries(balance: dict, generations: dict[int, dict], quality: dict[int, dict]) -> list[dict]:
+    """Per class: real count, target, what was generated, accepted and used, and the sample quality.
 
-    ``balance`` is ``ClassBalance.to_dict()``; ``generations`` maps a label to its generation stats.
+    ``balance`` is ``ClassBalance.to_dict()``; ``generations`` and ``quality`` map a label to its
+    generation stats and its ``quality_per_class`` entry (None throughout for unsynthesised classes).
     """
     entries = []
     for label, name in enumerate(balance["class_names"]):
@@ -19,7 +21,7 @@ def class_entries(balance: dict, generations: dict[int, dict], fds: dict[int, fl
             "label": label, "name": name, "real": real, "target": balance["targets"][label],
             "needed": balance["needed"][label], "generated": gen.get("generated", 0),
             "accepted": gen.get("accepted", 0), "used": used, "d_threshold": gen.get("d_threshold"),
-            "fd": fds.get(label), "final": real + used,
+            "final": real + used, **{key: quality.get(label, {}).get(key) for key in QUALITY_KEYS},
         })
     return entries
 

@@ -83,6 +83,11 @@ def test_metrics_json_is_complete(run_dir):
         if entry["needed"]:
             assert entry["generated"] >= entry["accepted"] >= entry["used"] == entry["needed"]
             assert entry["fd"] is not None and entry["fd"] >= 0
+            assert entry["kid"] is not None and 0 <= entry["precision"] <= 1
+            if entry["real"] >= 4:  # two halves of at least two images each
+                assert entry["fd_floor"] is not None and entry["fd_ci_low"] <= entry["fd_ci_high"]
+        else:
+            assert entry["fd"] is None and entry["kid"] is None
     methods = metrics["downstream"]["methods"]
     assert set(methods) == {"real", "oversampled", "augmented"}
     for scores in methods.values():
@@ -98,6 +103,7 @@ def test_run_folder_holds_config_checkpoint_and_report(run_dir):
     assert (run_dir / "checkpoints" / "gan.pt").is_file()
     html = (run_dir / "report.html").read_text()
     assert "augmented" in html and "data:image/png;base64," in html
+    assert 'id="quality"' in html and "FD floor" in html
 
 
 def test_prefect_artifacts_hold_the_summary(run_dir):
@@ -105,7 +111,7 @@ def test_prefect_artifacts_hold_the_summary(run_dir):
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, TaskRunFilter
     from prefect.client.schemas.sorting import ArtifactSort
 
-    keys = ["gan-aug-summary", "gan-aug-downstream", "gan-aug-classes"]
+    keys = ["gan-aug-summary", "gan-aug-downstream", "gan-aug-classes", "gan-aug-quality"]
     with get_client(sync_client=True) as client:
         found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys)),
                                       # prefect 3.8.8's sync client sends None for omitted

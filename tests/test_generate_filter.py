@@ -1,10 +1,9 @@
 import numpy as np
 import pytest
-import torch
 
 from gan_aug.checkpoint import load_sampler
 from gan_aug.config import GANConfig
-from gan_aug.filters import discriminator_threshold, fd_per_class
+from gan_aug.filters import discriminator_threshold
 from gan_aug.generate import generate_class, sample_class, sample_seeds
 from gan_aug.metrics.fid import frechet_distance
 from gan_aug.synthetic import SyntheticSet
@@ -80,9 +79,11 @@ def test_fd_on_rank_deficient_small_class_is_finite():
     assert frechet_distance(rng.normal(size=(1, 8)), rng.normal(size=(10, 8))) is None
 
 
-def test_fd_per_class_ranks_good_samples_closer(digits_set):
-    """Real held-out images of a class sit closer to it than images of another class do."""
+def test_quality_per_class_ranks_good_samples_closer(digits_set):
+    """Real held-out images of a class sit closer to it than images of another class do, by every measure."""
+    from gan_aug.metrics.extractors import DomainExtractor
     from gan_aug.metrics.features import train_domain_extractor
+    from gan_aug.metrics.per_class import QUALITY_KEYS, quality_per_class
 
     train = digits_set.subset(np.arange(0, 1797, 2))
     held = digits_set.subset(np.arange(1, 1797, 2))
@@ -94,6 +95,9 @@ def test_fd_per_class_ranks_good_samples_closer(digits_set):
         np.concatenate([good, wrong]), np.array([3] * 60 + [4] * 60), np.zeros(120, np.float32),
         np.arange(120), sha,
     )
-    fds = fd_per_class(extractor, train, synthetic)
-    assert set(fds) == {3, 4}
-    assert fds[3] < fds[4] / 3  # class 4's "samples" are eights
+    quality = quality_per_class(DomainExtractor(extractor), train, synthetic, bootstrap_rounds=10)
+    assert set(quality) == {3, 4} and set(quality[3]) >= set(QUALITY_KEYS)
+    good, wrong = quality[3], quality[4]  # class 4's "samples" are eights
+    assert good["fd"] < wrong["fd"] / 3 and good["kid"] < wrong["kid"]
+    assert good["precision"] > 0.5 > wrong["precision"] and good["coverage"] > wrong["coverage"]
+    assert good["fd_ci_low"] <= good["fd_ci_high"] and good["n_real"] == len(train.of_class(3))

@@ -196,3 +196,18 @@ def test_distribution_png_renders(metrics):
     image = Image.open(io.BytesIO(distribution_png(metrics)))
     image.load()
     assert image.format == "PNG" and image.size[0] > image.size[1]
+
+
+def test_quality_table_shows_each_distance_beside_its_floor(metrics, tmp_path):
+    from gan_aug.report import quality_table_rows
+
+    entry = metrics["classes"][5]
+    entry.update(fd=12.345, fd_floor=4.321, fd_ci_low=10.5, fd_ci_high=15.25, kid=0.0123, kid_floor=-0.002,
+                 precision=0.75, recall=0.5, density=0.9, coverage=0.6)
+    rows = quality_table_rows(metrics)
+    assert [row["label"] for row in rows] == [c["label"] for c in metrics["classes"] if c["used"]]
+    assert 0 not in [row["label"] for row in rows]  # class 0 needed nothing: no quality row
+    html = _render(metrics, tmp_path)
+    table = html[html.index('<table id="quality">'):]
+    table = table[:table.index("</table>")]
+    assert "12.35" in table and "4.32" in table and "10.50 – 15.25" in table and "0.012" in table
