@@ -20,7 +20,6 @@ from gan_aug.data.errors import DataError
 
 ProgressFn = Callable[[int, int], None]  # (done, total)
 SKIP_HINT = "; set data.skip_unreadable: true to skip such files"
-ImageRef = "bytes | str | Path"  # raw encoded bytes, or a file path
 
 
 @dataclass(frozen=True)
