@@ -1,4 +1,5 @@
-"""The `augment` flow: load → split → analyse → train cGAN → generate per class → filter → shards → evaluate → report.
+"""The `augment` flow: load → split → analyse → features → train GAN(s) → generate per class → filter →
+shards → evaluate → report.
 
 Tasks pass paths and small dicts, never arrays: Prefect would hash large inputs on every
 call, and paths let any stage be rerun or inspected on its own. Caching is off
@@ -11,7 +12,12 @@ from pathlib import Path
 
 import numpy as np
 from prefect import flow, get_run_logger, task, unmapped
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
@@ -21,12 +27,13 @@ from gan_aug.config import AugmentConfig, demo_config
 from gan_aug.data.analysis import analyse
 from gan_aug.data.imageset import ImageSet
 from gan_aug.data.load import load_source, make_splits
-from gan_aug.device import resolve_device
+from gan_aug.device import device_for_task, resolve_device
 from gan_aug.generate import generate_class
 from gan_aug.io import write_json
 from gan_aug.metrics.extractors import DomainExtractor
 from gan_aug.metrics.features import load_extractor, save_extractor, train_domain_extractor
 from gan_aug.metrics.per_class import quality_per_class
+from gan_aug.monitor import build_monitor
 from gan_aug.run_dir import RunDir
 from gan_aug.synthetic import SyntheticSet
 from gan_aug.train import train_gan
@@ -76,58 +83,103 @@ def analyse_task(train_path: str, config: AugmentConfig) -> dict:
     return balance.to_dict()
 
 
-@stage(name="train-gan")
-def train_gan_task(train_path: str, config: AugmentConfig, run: RunDir, device: str) -> dict:
+@stage(name="features")
+def features_task(train_path: str, config: AugmentConfig, run: RunDir, device: str) -> str:
+    """Train the domain feature extractor once: FD checks during training and the filters both use it."""
+    if not run.extractor.exists():
+        extractor = train_domain_extractor(ImageSet.load(train_path), steps=config.filter.feature_steps,
+                                           device=device)
+        save_extractor(extractor, run.extractor)
+        get_run_logger().info("domain feature extractor trained (%d steps)", config.filter.feature_steps)
+    return str(run.extractor)
+
+
+def _training_progress(name: str, config: AugmentConfig):
+    """A log line every tenth of training and at every FD check, plus a Prefect progress artifact."""
     logger = get_run_logger()
-    last = {"time": time.perf_counter(), "step": None}
+    artifact = create_progress_artifact(0.0, description=f"GAN training: {name}")
 
-    def progress(step: int, total: int, losses: dict) -> None:
-        if step % max(total // 10, 1) and step != total:
-            return
-        now = time.perf_counter()
-        if last["step"] is not None:
-            rate = (step - last["step"]) * config.gan.batch_size / max(now - last["time"], 1e-9)
-            logger.info("GAN step %d/%d  loss_d %.3f  loss_g %.3f  %.0f images/s",
-                        step, total, losses["loss_d"], losses["loss_g"], rate)
-        last.update(time=now, step=step)
+    def progress(step: int, total: int, record: dict) -> None:
+        if "fd" in record:
+            logger.info("%s step %d: FD %s", name, step, {k: _fmt(v) for k, v in record["fd"].items()})
+        if "loss_d" in record and (step % max(total // 10, 1) == 0 or step == total):
+            logger.info("%s step %d/%d  loss_d %.3f  loss_g %.3f  %.0f images/s", name, step, total,
+                        record["loss_d"], record["loss_g"], record["images_per_s"])
+            update_progress_artifact(artifact, 100.0 * step / total)
 
-    if run.gan_checkpoint.exists():
-        logger.info("resuming from %s", run.gan_checkpoint)
-    result = train_gan(ImageSet.load(train_path), config.gan, run.gan_checkpoint, device=device,
-                       config_hash=config.section_hash("data", "gan"), progress=progress)
-    logger.info("GAN ready after %d steps (resumed from %d) in %.1f s; sha256 %s",
-                result.steps, result.resumed_from, result.seconds, result.sha256[:12])
-    return {"checkpoint": str(result.checkpoint), "sha256": result.sha256, "steps": result.steps,
-            "resumed_from": result.resumed_from, "seconds": round(result.seconds, 2), "history": result.history}
+    return progress
+
+
+def _train(name: str, train: ImageSet, monitor_classes: list[int], model_labels: dict[int, int], extractor_path: str,
+           val_path: str, full_train: ImageSet, checkpoint: Path, config_hash: str, config: AugmentConfig,
+           device: str) -> dict:
+    logger = get_run_logger()
+    monitor = None
+    if config.gan.eval_every:
+        extractor = DomainExtractor(load_extractor(extractor_path, device))
+        monitor = build_monitor(extractor, ImageSet.load(val_path), full_train, monitor_classes,
+                                samples=config.gan.eval_samples, model_labels=model_labels)
+        held_out_short = [k for k, source in monitor.reference_source.items() if source != "val"]
+        if held_out_short:
+            logger.warning("%s: classes %s have fewer than 5 validation images; their FD checks also use "
+                           "training images", name, held_out_short)
+    if checkpoint.exists():
+        logger.info("%s: resuming from %s", name, checkpoint)
+    result = train_gan(train, config.gan, checkpoint, device=device, config_hash=config_hash,
+                       progress=_training_progress(name, config), monitor=monitor)
+    logger.info("%s ready after %d steps%s (resumed from %d) in %.1f s; best FD per class %s; sha256 %s",
+                name, result.steps, " (stopped early)" if result.stopped_early else "", result.resumed_from,
+                result.seconds, {k: v["fd"] for k, v in result.best.items()}, result.sha256[:12])
+    return result.to_dict()
+
+
+@stage(name="train-gan")
+def train_gan_task(paths: dict[str, str], minority: list[int], extractor_path: str, config: AugmentConfig,
+                   run: RunDir, device: str) -> dict:
+    """The shared conditional GAN over all classes (``gan.strategy: shared``)."""
+    train = ImageSet.load(paths["train"])
+    return _train("GAN", train, minority, {k: k for k in minority}, extractor_path, paths["val"], train,
+                  run.gan_checkpoint, config.section_hash("data", "gan"), config, device)
+
+
+@stage(name="train-class-gan")
+def train_class_gan_task(label: int, index: int, paths: dict[str, str], extractor_path: str,
+                         config: AugmentConfig, run: RunDir, device: str) -> dict:
+    """One class's own GAN (``gan.strategy: per_class``): trained on that class alone, with label 0."""
+    train = ImageSet.load(paths["train"])
+    result = _train(f"GAN of class {label}", train.single_class(label), [label], {label: 0}, extractor_path,
+                    paths["val"], train, run.class_gan_checkpoint(label),
+                    f"{config.section_hash('data', 'gan')}:class-{label}", config, device_for_task(device, index))
+    return {**result, "model_label": 0}
 
 
 @stage(name="generate")
 def generate_task(label: int, needed: int, gan: dict, config: AugmentConfig, run: RunDir, device: str) -> dict:
-    generator, discriminator = load_sampler(gan["checkpoint"], device)
+    generator, discriminator = load_sampler(gan["checkpoint"], device, label=label)
     cfg = config.generate
     synthetic, stats = generate_class(
         generator, discriminator, label, needed, generator_sha256=gan["sha256"], batch_size=cfg.batch_size,
         budget_factor=cfg.budget_factor, quantile=config.filter.d_score_quantile, seed=cfg.seed,
+        model_label=gan.get("model_label"),
     )
     synthetic.save(run.generated(label))
-    get_run_logger().info("class %d: %d generated, %d accepted, %d of %d needed kept",
-                          label, stats.generated, stats.accepted, len(synthetic), needed)
+    best = gan["best"].get(str(label))
+    get_run_logger().info("class %d: %d generated, %d accepted, %d of %d needed kept (EMA weights of step %s)",
+                          label, stats.generated, stats.accepted, len(synthetic), needed,
+                          best["step"] if best else gan["steps"])
     return {"label": label, "path": str(run.generated(label)), "generated": stats.generated,
-            "accepted": stats.accepted, "used": len(synthetic), "d_threshold": stats.d_threshold}
+            "accepted": stats.accepted, "used": len(synthetic), "d_threshold": stats.d_threshold,
+            "generator_step": best["step"] if best else gan["steps"], "generator_sha256": gan["sha256"]}
 
 
 @stage(name="filter")
-def filter_task(generations: list[dict], train_path: str, gan: dict, config: AugmentConfig, run: RunDir,
-                device: str) -> dict:
+def filter_task(generations: list[dict], train_path: str, extractor_path: str, config: AugmentConfig,
+                run: RunDir, device: str) -> dict:
     train = ImageSet.load(train_path)
-    if run.extractor.exists():
-        extractor = load_extractor(run.extractor, device)
-    else:
-        extractor = train_domain_extractor(train, steps=config.filter.feature_steps, device=device)
-        save_extractor(extractor, run.extractor)
+    extractor = load_extractor(extractor_path, device)
     parts = [SyntheticSet.load(g["path"]) for g in generations]
     shape = train.images.shape[1:]
-    accepted = SyntheticSet.concat(parts) if parts else SyntheticSet.empty(shape, gan["sha256"])
+    accepted = SyntheticSet.concat(parts) if parts else SyntheticSet.empty(shape, "")
     accepted.save(run.accepted)
     quality = quality_per_class(DomainExtractor(extractor), train, accepted, seed=config.generate.seed,
                                 bootstrap_rounds=config.filter.bootstrap_rounds)
@@ -190,29 +242,38 @@ def augment(out_dir: str, config: AugmentConfig | None = None) -> dict:
     split = split_task(loaded["path"], config, run)
     paths = split["paths"]
     balance = analyse_task(paths["train"], config)
-    gan = train_gan_task(paths["train"], config, run, device)
     minority = balance["minority_classes"]
+    extractor_path = features_task(paths["train"], config, run, device)
+    if config.gan.strategy == "shared":
+        shared = train_gan_task(paths, minority, extractor_path, config, run, device)
+        gans, runs = {label: shared for label in minority}, {"shared": shared}
+    else:
+        trained = train_class_gan_task.map(minority, list(range(len(minority))), unmapped(paths),
+                                           unmapped(extractor_path), unmapped(config), unmapped(run),
+                                           unmapped(device)).result()
+        gans = dict(zip(minority, trained))
+        runs = {str(label): result for label, result in gans.items()}
     needed = [balance["needed"][label] for label in minority]
-    futures = generate_task.map(minority, needed, unmapped(gan), unmapped(config), unmapped(run), unmapped(device))
+    futures = generate_task.map(minority, needed, [gans[label] for label in minority], unmapped(config),
+                                unmapped(run), unmapped(device))
     generations = futures.result()
-    filtered = filter_task(generations, paths["train"], gan, config, run, device)
+    filtered = filter_task(generations, paths["train"], extractor_path, config, run, device)
     manifest = write_shards_task(paths["train"], filtered["accepted"], config, run)
     downstream = evaluate_task(paths, config, run, device)
-    metrics = _metrics(config, loaded, balance, split, gan, generations, filtered, manifest, downstream, device,
+    metrics = _metrics(config, loaded, balance, split, runs, generations, filtered, manifest, downstream, device,
                        started)
     return {**report_task(metrics, paths, filtered["accepted"], run), "manifest": str(run.root / shards.MANIFEST)}
 
 
-def _metrics(config, loaded, balance, split, gan, generations, filtered, manifest, downstream, device,
+def _metrics(config, loaded, balance, split, runs, generations, filtered, manifest, downstream, device,
              started) -> dict:
     """Gather the stage results into metrics.json's schema (the library does the shaping)."""
     classes = summary.class_entries(balance, {g["label"]: g for g in generations},
                                     {int(k): v for k, v in filtered["quality"].items()})
-    training = {key: gan[key] for key in ("steps", "seconds", "resumed_from", "history")}
     return summary.build_metrics(
         config=config, loaded=loaded, balance=balance, split_sizes=split["sizes"], image_shape=split["image_shape"],
-        classes=classes, downstream=downstream, manifest=manifest, generator_sha256=gan["sha256"],
-        device=device, duration_s=time.perf_counter() - started, training=training,
+        classes=classes, downstream=downstream, manifest=manifest, device=device,
+        duration_s=time.perf_counter() - started, training=summary.training_summary(config.gan.strategy, runs),
     )
 
 

@@ -52,10 +52,26 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return state
 
 
-def load_sampler(path: str | Path, device: str | torch.device = "cpu") -> tuple[Generator, Discriminator]:
-    """The EMA generator and the discriminator, in eval mode, for generation and scoring."""
+def load_sampler(
+    path: str | Path, device: str | torch.device = "cpu", label: int | None = None
+) -> tuple[Generator, Discriminator]:
+    """The EMA generator and the discriminator, in eval mode, for generation and scoring.
+
+    With ``label``, the generator carries the EMA weights that gave that class its lowest FD during
+    training, when the run checked FD; otherwise the final EMA weights."""
     state = load_checkpoint(path, map_location=device)
     generator, discriminator = Architecture(**state["arch"]).build()
     generator.load_state_dict(state["generator_ema"])
+    best_step = best_snapshot_step(state, label)
+    if best_step is not None:
+        generator.load_state_dict(state["snapshots"][str(best_step)])
     discriminator.load_state_dict(state["discriminator"])
     return generator.to(device).eval(), discriminator.to(device).eval()
+
+
+def best_snapshot_step(state: dict, label: int | None) -> int | None:
+    """The training step whose EMA weights a class is sampled from; None means the final weights."""
+    best = state.get("best", {}).get(str(label)) if label is not None else None
+    if best is None or str(best["step"]) not in state.get("snapshots", {}):
+        return None
+    return int(best["step"])

@@ -68,8 +68,37 @@ class GANConfig(_Section):
     class_sampling: Literal["uniform", "sqrt", "balanced"] = Field(
         "balanced", description="how real batches weight classes: as found, by sqrt of count, or equally"
     )
+    strategy: Literal["shared", "per_class"] = Field(
+        "shared",
+        description="one conditional GAN over all classes (majority classes teach the rare ones), or one GAN "
+        "per minority class, each its own task (parallel on several workers or GPUs)",
+    )
+    diffaugment: Literal["auto", "off"] | list[Literal["translation", "cutout", "color"]] = Field(
+        "auto", description="differentiable augmentation of everything D sees; auto: translation and cutout, "
+        "plus colour for RGB",
+    )
+    augment_p: float | None = Field(
+        None, ge=0.0, le=1.0, description="share of images augmented; unset: adaptive (ADA heuristic), raised only "
+        "while the discriminator overfits, so short runs on plentiful data are not slowed",
+    )
+    regularization: Literal["none", "lecam", "r1"] = Field(
+        "lecam", description="discriminator regulariser for small data: LeCam (Tseng et al. 2021) or R1 penalty"
+    )
+    lecam_weight: float = Field(0.3, ge=0)
+    r1_gamma: float = Field(1.0, ge=0)
+    eval_every: int = Field(
+        250, ge=0, description="every N steps, per-class FD of the EMA generator on held-out images; 0 = off"
+    )
+    eval_samples: int = Field(256, ge=2, description="generated images per class for each FD check")
+    early_stop_patience: int = Field(
+        4, ge=0, description="stop after this many FD checks without any class improving; 0 = never"
+    )
+    early_stop_min_delta: float = Field(0.01, ge=0, description="relative FD drop that counts as improving")
     checkpoint_every: int = Field(500, ge=1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["auto", "fp32", "bf16"] = Field("auto", description="auto: bf16 autocast on CUDA, fp32 on CPU")
+    channels_last: bool = Field(True, description="channels-last memory layout on CUDA (faster convolutions)")
+    compile: bool = Field(False, description="torch.compile the networks (CUDA; slower start, faster steps)")
     seed: int = 0
 
 

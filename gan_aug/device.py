@@ -13,6 +13,13 @@ def resolve_device(setting: str = "auto") -> torch.device:
     return torch.device(setting)
 
 
+def device_for_task(device: str, index: int) -> str:
+    """Spread per-class tasks over the visible GPUs round-robin (cuda → cuda:0, cuda:1, …)."""
+    if device == "cuda" and torch.cuda.device_count() > 1:
+        return f"cuda:{index % torch.cuda.device_count()}"
+    return device
+
+
 def to_model_input(images: "torch.Tensor") -> "torch.Tensor":
     """uint8 [0, 255] → float [-1, 1]: the one place pixels become model inputs."""
     return images.float().div_(127.5).sub_(1.0)

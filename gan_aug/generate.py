@@ -44,7 +44,8 @@ def latents(seeds: np.ndarray, z_dim: int) -> torch.Tensor:
 def sample_class(
     generator: Generator, discriminator: Discriminator, label: int, seeds: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Images (uint8 N×C×H×W) and their discriminator scores for one class."""
+    """Images (uint8 N×C×H×W) and their discriminator scores for one class, ``label`` being the
+    class as the networks know it (0 for a one-class GAN)."""
     device = next(generator.parameters()).device
     z = latents(seeds, generator.z_dim).to(device)
     y = torch.full((len(seeds),), label, dtype=torch.long, device=device)
@@ -64,19 +65,23 @@ def generate_class(
     budget_factor: float,
     quantile: float,
     seed: int,
+    model_label: int | None = None,
     progress: ProgressFn | None = None,
 ) -> tuple[SyntheticSet, ClassGeneration]:
     """Generate in batches until ``needed`` samples clear the class's score threshold or the budget ends.
 
     The threshold is the ``quantile`` of the first batch's scores (discriminator rejection:
     the least realistic share is dropped); the budget is ``budget_factor × needed`` samples.
+    ``model_label`` is the class as the networks know it when that differs from ``label``
+    (a per-class GAN is trained with the single label 0).
     """
+    condition = label if model_label is None else model_label
     budget = math.ceil(needed * budget_factor)
     kept, generated, threshold = [], 0, None
     accepted = 0
     while accepted < needed and generated < budget:
         seeds = sample_seeds(seed, label, generated, min(batch_size, budget - generated))
-        images, scores = sample_class(generator, discriminator, label, seeds)
+        images, scores = sample_class(generator, discriminator, condition, seeds)
         if threshold is None:
             threshold = discriminator_threshold(scores, quantile)
         keep = scores >= threshold

@@ -192,6 +192,41 @@ def distribution_png(metrics: dict) -> bytes:
     return _figure_png(fig)
 
 
+def training_curves_png(metrics: dict) -> bytes | None:
+    """Per trained GAN: discriminator and generator losses, and each watched class's FD on held-out
+    images at every check, with the check whose weights the class is sampled from marked."""
+    runs = metrics.get("training", {}).get("runs", {})
+    runs = {name: run for name, run in runs.items() if run.get("history")}
+    if not runs:
+        return None
+    names = {str(c["label"]): _plain_text(c["name"]) for c in metrics["classes"]}
+    fig = Figure(figsize=(10.0, 3.2 * len(runs)), dpi=100, layout="constrained")
+    axes = np.atleast_2d(fig.subplots(len(runs), 2, squeeze=False))
+    for row, (name, run) in zip(axes, runs.items()):
+        title = "shared GAN" if name == "shared" else f"GAN of class {names.get(name, name)}"
+        steps = [h["step"] for h in run["history"]]
+        row[0].plot(steps, [h["loss_d"] for h in run["history"]], label="discriminator")
+        row[0].plot(steps, [h["loss_g"] for h in run["history"]], label="generator")
+        row[0].set_title(f"{title}: losses")
+        row[0].set_xlabel("step")
+        row[0].legend(fontsize=8, frameon=False)
+        checks = run.get("quality_history") or []
+        if checks:
+            for label in checks[-1]["fd"]:
+                points = [(q["step"], q["fd"].get(label)) for q in checks if q["fd"].get(label) is not None]
+                if points:
+                    line, = row[1].plot(*zip(*points), marker=".", label=names.get(label, label))
+                    best = (run.get("best") or {}).get(label)
+                    if best:
+                        row[1].plot([best["step"]], [best["fd"]], marker="o", fillstyle="none", markersize=10,
+                                    color=line.get_color())
+            row[1].set_yscale("log")
+            row[1].legend(fontsize=7, frameon=False, ncols=2, title="class", title_fontsize=7)
+        row[1].set_title(f"{title}: FD on held-out images (circle: weights used)")
+        row[1].set_xlabel("step")
+    return _figure_png(fig)
+
+
 def sample_grid_png(images: np.ndarray, max_samples: int = MAX_GRID_SAMPLES,
                     min_px: int = MIN_GRID_PX) -> bytes | None:
     """A grid of up to `max_samples` uint8 N×C×H×W images, tiny ones upscaled (nearest) to be seen."""
@@ -236,12 +271,14 @@ def render_report(metrics: dict, real_images: dict[int, np.ndarray],
                   synthetic_images: dict[int, np.ndarray], out_path: str | Path) -> Path:
     """Write the run's report as one self-contained HTML file (images inline), atomically."""
     recall_methods, recall_rows = _recall_rows(metrics)
+    curves = training_curves_png(metrics)
     html = _template().render(
         run=metrics["run"], dataset=metrics["dataset"], shards=metrics.get("shards", {}),
         classes=class_table_rows(metrics), quality=quality_table_rows(metrics),
         downstream=downstream_table_rows(metrics, None),
         gains=gain_table_rows(metrics, None), scores=SCORES, recall_methods=recall_methods,
         recall_rows=recall_rows, distribution=_png_data_uri(distribution_png(metrics)),
-        grids=_grids(metrics, real_images, synthetic_images),
+        grids=_grids(metrics, real_images, synthetic_images), curves=_png_data_uri(curves) if curves else None,
+        training=metrics.get("training", {}),
     )
     return atomic_write_text(out_path, html)

@@ -28,6 +28,10 @@ class RunDir:
     def split(self, name: str) -> Path:
         return self.root / "data" / f"{name}.npz"
 
+    def class_gan_checkpoint(self, label: int) -> Path:
+        """The one-class GAN of ``gan.strategy: per_class``."""
+        return self.root / "checkpoints" / f"gan-class-{label:04d}.pt"
+
     def generated(self, label: int) -> Path:
         return self.root / "generated" / f"class-{label:04d}.npz"
 

@@ -136,7 +136,7 @@ def _row(real: ImageSet, synthetic: SyntheticSet, pos: int) -> tuple[dict, np.nd
         label, ident = int(synthetic.labels[pos]), int(synthetic.seeds[pos])
         name = real.class_names[label]
         record = {"source_index": None, "d_score": float(synthetic.d_scores[pos]),
-                  "generator_sha256": synthetic.generator_sha256, "seed": ident}
+                  "generator_sha256": str(synthetic.generator_sha256[pos]), "seed": ident}
         kind, folder, pixels = "synthetic", "syn", synthetic.images[pos]
     record.update(label=label, label_name=name, is_synthetic=kind == "synthetic",
                   image={"bytes": None, "path": f"{kind}/{name}/{ident}.png"})
@@ -189,11 +189,14 @@ def _remove_leftovers(run_dir: Path) -> None:
 
 def _manifest(real: ImageSet, synthetic: SyntheticSet, entries: list[dict], image_folder: bool) -> dict:
     labels = np.concatenate([real.labels, synthetic.labels.astype(np.int64)])
+    hashes = sorted(set(synthetic.generators.values()))
     return {
         "format": "gan-aug-shards", "version": 1,
         "class_names": list(real.class_names),
         "image_shape": [int(d) for d in real.images.shape[1:]],
-        "generator_sha256": synthetic.generator_sha256,
+        # The shared GAN's checkpoint, or None when classes came from their own (per-class) GANs.
+        "generator_sha256": hashes[0] if len(hashes) == 1 else None,
+        "generators": {real.class_names[label]: sha for label, sha in sorted(synthetic.generators.items())},
         "image_folder": IMAGES_DIR if image_folder else None,
         "totals": {
             "rows": len(labels), "real_rows": len(real), "synthetic_rows": len(synthetic),

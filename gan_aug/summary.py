@@ -21,9 +21,22 @@ def class_entries(balance: dict, generations: dict[int, dict], quality: dict[int
             "label": label, "name": name, "real": real, "target": balance["targets"][label],
             "needed": balance["needed"][label], "generated": gen.get("generated", 0),
             "accepted": gen.get("accepted", 0), "used": used, "d_threshold": gen.get("d_threshold"),
+            # Which generator weights made the class: the training step (best FD check) and checkpoint.
+            "generator_step": gen.get("generator_step"), "generator_sha256": gen.get("generator_sha256"),
             "final": real + used, **{key: quality.get(label, {}).get(key) for key in QUALITY_KEYS},
         })
     return entries
+
+
+TRAINING_KEYS = ("sha256", "steps", "seconds", "resumed_from", "stopped_early", "best", "history",
+                 "quality_history")
+
+
+def training_summary(strategy: str, runs: dict[str, dict]) -> dict:
+    """metrics.json's ``training``: the strategy and, per trained GAN ('shared' or a class label), its
+    steps, time, loss history, FD checks and the step whose weights each class is sampled from."""
+    return {"strategy": strategy, "runs": {name: {key: run.get(key) for key in TRAINING_KEYS}
+                                           for name, run in runs.items()}}
 
 
 def build_metrics(
@@ -36,7 +49,6 @@ def build_metrics(
     classes: list[dict],
     downstream: dict,
     manifest: dict,
-    generator_sha256: str,
     device: str,
     duration_s: float,
     training: dict,
@@ -49,7 +61,8 @@ def build_metrics(
     return {
         "run": {
             "name": config.name, "config_hash": config.section_hash(),
-            "generator_sha256": generator_sha256, "device": device, "duration_s": round(duration_s, 2),
+            # The shared GAN's checkpoint; with per-class GANs see training.runs and manifest.generators.
+            "generator_sha256": training["runs"].get("shared", {}).get("sha256"), "device": device, "duration_s": round(duration_s, 2),
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         },
         "dataset": {

@@ -95,6 +95,19 @@ def test_metrics_json_is_complete(run_dir):
     gain = metrics["downstream"]["gain"]["augmented_vs_real"]["balanced_accuracy"]
     assert gain == pytest.approx(methods["augmented"]["balanced_accuracy"] - methods["real"]["balanced_accuracy"])
     assert metrics["dataset"]["splits"]["test"] >= 400  # the test split stays whole and real
+    training = metrics["training"]
+    assert training["strategy"] == "shared" and set(training["runs"]) == {"shared"}
+    shared = training["runs"]["shared"]
+    minority = [c["label"] for c in classes if c["needed"]]
+    # The FD check at the last step chose the weights each minority class is sampled from.
+    assert shared["quality_history"][-1]["step"] == 150
+    assert set(shared["quality_history"][-1]["fd"]) == {str(label) for label in minority}
+    assert {int(k) for k in shared["best"]} == set(minority)
+    for entry in classes:
+        if entry["needed"]:
+            assert entry["generator_step"] == shared["best"][str(entry["label"])]["step"]
+            assert entry["generator_sha256"] == shared["sha256"] == metrics["run"]["generator_sha256"]
+    assert all(record["images_per_s"] > 0 for record in shared["history"])
 
 
 def test_run_folder_holds_config_checkpoint_and_report(run_dir):
@@ -129,7 +142,7 @@ def test_rerun_reuses_the_checkpoint_and_reproduces_the_shards(run_dir):
     before = read_json(run_dir / "manifest.json")
     run_augment(parse_config(QUICK), run_dir)
     metrics = read_json(run_dir / "metrics.json")
-    assert metrics["training"]["resumed_from"] == 150  # reused, not retrained
+    assert metrics["training"]["runs"]["shared"]["resumed_from"] == 150  # reused, not retrained
     after = read_json(run_dir / "manifest.json")
     assert [s["sha256"] for s in after["shards"]] == [s["sha256"] for s in before["shards"]]
 
@@ -141,6 +154,30 @@ def test_a_different_config_cannot_overwrite_a_run(run_dir):
     with pytest.raises(ConfigError, match=r"gan\.steps"):
         run_augment(parse_config({**QUICK, "gan": {"steps": 151}}), run_dir)
     assert (run_dir / "manifest.json").read_bytes() == before
+
+
+def test_per_class_strategy_trains_one_gan_per_minority_class(tmp_path):
+    from flows.augment import run_augment
+
+    config = parse_config({**QUICK, "gan": {"steps": 60, "strategy": "per_class", "eval_every": 30}})
+    run_augment(config, tmp_path)
+    metrics = read_json(tmp_path / "metrics.json")
+    minority = [c["label"] for c in metrics["classes"] if c["needed"]]
+    runs = metrics["training"]["runs"]
+    assert set(runs) == {str(label) for label in minority} and metrics["run"]["generator_sha256"] is None
+    checkpoints = sorted(p.name for p in (tmp_path / "checkpoints").glob("gan-class-*.pt"))
+    assert checkpoints == [f"gan-class-{label:04d}.pt" for label in minority]
+    assert not (tmp_path / "checkpoints" / "gan.pt").exists()
+    # Each class's synthetic rows name its own GAN's checkpoint, in the shards and the manifest.
+    frame = _shards(tmp_path)
+    synthetic = frame[frame.is_synthetic]
+    for label in minority:
+        assert set(synthetic[synthetic.label == label].generator_sha256) == {runs[str(label)]["sha256"]}
+        assert [q["step"] for q in runs[str(label)]["quality_history"]] == [30, 60]
+    manifest = read_json(tmp_path / "manifest.json")
+    assert manifest["generator_sha256"] is None
+    assert manifest["generators"] == {str(label): runs[str(label)]["sha256"] for label in minority}
+    assert len(set(manifest["generators"].values())) == len(minority)
 
 
 def test_cli_run_prints_the_tables_and_paths(tmp_path):

@@ -43,7 +43,7 @@ def test_generate_class_keeps_only_samples_above_threshold(sampler):
     assert len(synthetic) == 30 and (synthetic.labels == 1).all()
     assert (synthetic.d_scores >= stats.d_threshold).all()
     assert stats.accepted >= 30 and stats.generated >= 48  # about half pass per batch
-    assert synthetic.generator_sha256 == sha
+    assert (synthetic.generator_sha256 == sha).all() and synthetic.generators == {1: sha}
     # Rejected samples exist: the same seeds scored below the threshold were dropped.
     all_seeds = sample_seeds(0, 1, 0, stats.generated)
     assert len(np.setdiff1d(all_seeds, synthetic.seeds)) > 0

@@ -11,7 +11,7 @@ def test_stages_adapt_to_image_size(size, stages):
     assert num_upsamples(size) == stages
 
 
-@pytest.mark.parametrize("size, channels", [(8, 1), (28, 1), (32, 3)])
+@pytest.mark.parametrize("size, channels", [(8, 1), (8, 3), (28, 1), (32, 3), (64, 1), (128, 3)])
 def test_generator_and_discriminator_shapes(size, channels):
     g, d = Generator(16, 5, size, channels, base_channels=8), Discriminator(5, size, channels, base_channels=8)
     x = g(torch.randn(4, 16), torch.arange(4))

@@ -211,3 +211,28 @@ def test_quality_table_shows_each_distance_beside_its_floor(metrics, tmp_path):
     table = html[html.index('<table id="quality">'):]
     table = table[:table.index("</table>")]
     assert "12.35" in table and "4.32" in table and "10.50 – 15.25" in table and "0.012" in table
+
+
+def _training(strategy: str) -> dict:
+    history = [{"step": s, "loss_d": 1.5 - s / 1000, "loss_g": 0.2 + s / 2000, "images_per_s": 900.0}
+               for s in (50, 100, 150, 200)]
+    checks = [{"step": 100, "fd": {"5": 40.0, "9": 90.0}}, {"step": 200, "fd": {"5": 30.0, "9": 95.0}}]
+    run = {"sha256": "ab" * 32, "steps": 200, "seconds": 12.5, "resumed_from": 0, "stopped_early": True,
+           "history": history, "quality_history": checks,
+           "best": {"5": {"step": 200, "fd": 30.0}, "9": {"step": 100, "fd": 90.0}}}
+    return {"strategy": strategy, "runs": {"shared": run} if strategy == "shared" else {"5": run, "9": run}}
+
+
+@pytest.mark.parametrize("strategy, panels", [("shared", 1), ("per_class", 2)])
+def test_training_curves_show_losses_and_fd_per_trained_gan(metrics, tmp_path, strategy, panels):
+    from gan_aug.report import training_curves_png
+
+    assert training_curves_png(metrics) is None  # no training section: no figure, and the report still renders
+    assert 'id="training"' not in _render(metrics, tmp_path)
+    metrics["training"] = _training(strategy)
+    image = Image.open(io.BytesIO(training_curves_png(metrics)))
+    assert image.size[1] == pytest.approx(320 * panels, abs=2)  # one row of plots per trained GAN
+    html = _render(metrics, tmp_path)
+    section = html[html.index('id="training"'):html.index("<h2>Samples")]
+    assert "stopped early" in section and "data:image/png;base64," in section
+    assert ("one shared conditional GAN" in section) == (strategy == "shared")

@@ -80,3 +80,90 @@ def test_generator_learns_the_classes(tmp_path, digits_set):
     for label in range(3):
         images, _ = sample_class(generator, discriminator, label, sample_seeds(0, label, 0, 100))
         assert (predict(judge, images) == label).mean() > 0.8, f"class {label} not learned"
+
+
+def _monitor(data, classes, samples=16):
+    from gan_aug.metrics.extractors import DomainExtractor
+    from gan_aug.metrics.features import train_domain_extractor
+    from gan_aug.monitor import build_monitor
+
+    extractor = DomainExtractor(train_domain_extractor(data, steps=5))
+    return build_monitor(extractor, data, data, classes, samples=samples)
+
+
+def test_fd_checks_keep_the_best_weights_per_class(tmp_path, tiny_set):
+    monitor = _monitor(tiny_set, [1, 2])
+    cfg = GANConfig(steps=20, eval_every=5, early_stop_patience=0, **TINY)
+    result = train_gan(tiny_set, cfg, tmp_path / "g.pt", config_hash="h", monitor=monitor)
+    assert [q["step"] for q in result.quality_history] == [5, 10, 15, 20]
+    state = load_checkpoint(result.checkpoint)
+    for label in (1, 2):
+        fds = {q["step"]: q["fd"][str(label)] for q in result.quality_history}
+        best_step = min(fds, key=fds.get)
+        assert result.best[label] == {"step": best_step, "fd": pytest.approx(fds[best_step], abs=1e-3)}
+        generator, _ = load_sampler(result.checkpoint, label=label)
+        for key, value in state["snapshots"][str(best_step)].items():
+            torch.testing.assert_close(generator.state_dict()[key], value)
+    # Only snapshots some class refers to are kept.
+    assert set(state["snapshots"]) == {str(result.best[label]["step"]) for label in (1, 2)}
+    final, _ = load_sampler(result.checkpoint)  # no label: the final EMA weights
+    for key, value in state["generator_ema"].items():
+        torch.testing.assert_close(final.state_dict()[key], value)
+
+
+def test_training_stops_early_when_fd_stops_improving_and_the_stop_is_kept(tmp_path, tiny_set):
+    monitor = _monitor(tiny_set, [1, 2])
+    # Only a 99.9% drop counts as improving: after the first check, none does.
+    cfg = GANConfig(steps=100, eval_every=5, early_stop_patience=2, early_stop_min_delta=0.999, **TINY)
+    result = train_gan(tiny_set, cfg, tmp_path / "g.pt", config_hash="h", monitor=monitor)
+    assert result.stopped_early and result.steps == 15
+    again = train_gan(tiny_set, cfg, tmp_path / "g.pt", config_hash="h", monitor=monitor)
+    assert again.resumed_from == 15 and again.steps == 15 and again.sha256 == result.sha256
+
+
+@pytest.mark.parametrize("options", [
+    dict(regularization="r1", diffaugment="off"),
+    dict(regularization="lecam", diffaugment=["translation", "cutout", "color"], augment_p=1.0),
+    dict(regularization="none", diffaugment="auto", augment_p=0.5),
+])
+def test_regularisers_and_augmentation_train(tmp_path, tiny_set, options):
+    result = train_gan(tiny_set, GANConfig(steps=4, **{**TINY, **options}), tmp_path / "g.pt", config_hash="h",
+                       log_every=1)
+    assert len(result.history) == 4
+    for record in result.history:
+        assert np.isfinite([record["loss_d"], record["loss_g"], record["penalty"]]).all()
+    if options["regularization"] != "none":
+        assert any(record["penalty"] > 0 for record in result.history)
+
+
+def test_adaptive_augmentation_rises_only_while_the_discriminator_overfits(tiny_set):
+    from gan_aug.checkpoint import Architecture
+    from gan_aug.train import ADA_INTERVAL, ADA_SPEED_IMAGES, _Trainer
+
+    trainer = _Trainer(Architecture(8, 3, 8, 1, 8), GANConfig(**TINY), torch.device("cpu"))
+    assert trainer.adaptive and float(trainer.augment_p) == 0.0
+    for _ in range(ADA_INTERVAL):  # D calls every real image real: memorising
+        trainer.step += 1
+        trainer._adapt_augmentation(torch.ones(8))
+    assert float(trainer.augment_p) == pytest.approx(ADA_INTERVAL * 8 / ADA_SPEED_IMAGES)
+    for _ in range(3 * ADA_INTERVAL):  # D unsure of the reals: p falls back, never below 0
+        trainer.step += 1
+        trainer._adapt_augmentation(-torch.ones(8))
+    assert float(trainer.augment_p) == 0.0
+
+
+def test_one_class_training_set_relabels_to_zero(digits_set):
+    single = digits_set.single_class(7)
+    assert single.class_names == ("7",) and (single.labels == 0).all()
+    assert len(single) == (digits_set.labels == 7).sum()
+    np.testing.assert_array_equal(digits_set.images[single.source_index], single.images)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_training_with_bf16_and_channels_last(tmp_path, tiny_set):
+    result = train_gan(tiny_set, GANConfig(steps=10, device="cuda", **TINY), tmp_path / "g.pt",
+                       config_hash="h", device="cuda", log_every=5)
+    assert result.steps == 10 and all(np.isfinite(r["loss_d"]) for r in result.history)
+    generator, _ = load_sampler(result.checkpoint, "cuda")
+    assert next(generator.parameters()).is_cuda

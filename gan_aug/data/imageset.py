@@ -64,6 +64,12 @@ class ImageSet:
     def subset(self, rows: np.ndarray) -> "ImageSet":
         return ImageSet(self.images[rows], self.labels[rows], self.class_names, self.source_index[rows])
 
+    def single_class(self, label: int) -> "ImageSet":
+        """One class's rows relabelled 0: the training set of a one-class GAN (``gan.strategy: per_class``)."""
+        rows = np.flatnonzero(self.labels == label)
+        return ImageSet(self.images[rows], np.zeros(len(rows), np.int64), (self.class_names[label],),
+                        self.source_index[rows])
+
     def of_class(self, label: int) -> np.ndarray:
         """The images of one class (a view-free copy is not needed: callers only read)."""
         return self.images[self.labels == label]
