@@ -94,7 +94,7 @@ def features_task(train_path: str, config: AugmentConfig, run: RunDir, device: s
     return str(run.extractor)
 
 
-def _training_progress(name: str, config: AugmentConfig):
+def _training_progress(name: str):
     """A log line every tenth of training and at every FD check, plus a Prefect progress artifact."""
     logger = get_run_logger()
     artifact = create_progress_artifact(0.0, description=f"GAN training: {name}")
@@ -126,7 +126,7 @@ def _train(name: str, train: ImageSet, monitor_classes: list[int], model_labels:
     if checkpoint.exists():
         logger.info("%s: resuming from %s", name, checkpoint)
     result = train_gan(train, config.gan, checkpoint, device=device, config_hash=config_hash,
-                       progress=_training_progress(name, config), monitor=monitor)
+                       progress=_training_progress(name), monitor=monitor)
     logger.info("%s ready after %d steps%s (resumed from %d) in %.1f s; best FD per class %s; sha256 %s",
                 name, result.steps, " (stopped early)" if result.stopped_early else "", result.resumed_from,
                 result.seconds, {k: v["fd"] for k, v in result.best.items()}, result.sha256[:12])

@@ -111,6 +111,8 @@ class _Trainer:
         """Augment a random share ``augment_p`` of the batch (all of it when p = 1)."""
         if not self.policy:
             return x
+        if self.device.type == "cpu" and self.adaptive and float(self.augment_p) == 0.0:
+            return x  # reading p is free on the CPU; on CUDA it would stall the queue, so there we mask
         if not self.adaptive and self.cfg.augment_p == 1.0:
             return diff_augment(x, self.policy, self.rng)
         chosen = torch.rand(x.shape[0], 1, 1, 1, device=x.device, generator=self.rng) < self.augment_p
