@@ -33,7 +33,7 @@ from gan_aug.io import write_json
 from gan_aug.metrics.extractors import DomainExtractor
 from gan_aug.metrics.features import load_extractor, save_extractor, train_domain_extractor
 from gan_aug.metrics.per_class import quality_per_class
-from gan_aug.monitor import build_monitor
+from gan_aug.monitor import MIN_REFERENCE, build_monitor
 from gan_aug.run_dir import RunDir
 from gan_aug.synthetic import SyntheticSet
 from gan_aug.train import train_gan
@@ -121,8 +121,8 @@ def _train(name: str, train: ImageSet, monitor_classes: list[int], model_labels:
                                 samples=config.gan.eval_samples, model_labels=model_labels)
         held_out_short = [k for k, source in monitor.reference_source.items() if source != "val"]
         if held_out_short:
-            logger.warning("%s: classes %s have fewer than 5 validation images; their FD checks also use "
-                           "training images", name, held_out_short)
+            logger.warning("%s: classes %s have fewer than %d validation images; their FD checks also use "
+                           "training images", name, held_out_short, MIN_REFERENCE)
     if checkpoint.exists():
         logger.info("%s: resuming from %s", name, checkpoint)
     result = train_gan(train, config.gan, checkpoint, device=device, config_hash=config_hash,

@@ -22,6 +22,7 @@ from gan_aug.models.generator import Generator
 # Seeds for the monitor's latents: far from generation's (run seed × 10¹²), so the samples that
 # chose the best checkpoint are not the ones that are then filtered and shipped.
 MONITOR_SEED = 977
+MIN_REFERENCE = 5  # fewer held-out images than this: FD against them is mostly noise
 
 
 @dataclass
@@ -63,7 +64,7 @@ def build_monitor(
     classes: Iterable[int],
     *,
     samples: int = 256,
-    min_reference: int = 5,
+    min_reference: int = MIN_REFERENCE,
     model_labels: dict[int, int] | None = None,
 ) -> QualityMonitor:
     """Reference features per class from the validation split; a class with fewer than
