@@ -21,14 +21,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from gan_aug.checkpoint import load_sampler
 from gan_aug.config import GANConfig
 from gan_aug.data.builtin import FASHION_MNIST_DIR, fashion_mnist
 from gan_aug.data.longtail import subsample_long_tail
-from gan_aug.device import resolve_device, to_uint8
-from gan_aug.generate import latents, sample_seeds
+from gan_aug.device import resolve_device
+from gan_aug.generate import sample_class, sample_seeds
 from gan_aug.metrics.extractors import DomainExtractor
 from gan_aug.metrics.features import train_domain_extractor
 from gan_aug.metrics.fid import frechet_distance
@@ -37,15 +36,13 @@ from gan_aug.monitor import build_monitor
 from gan_aug.train import train_gan
 
 
-@torch.no_grad()
-def sample(generator, label: int, count: int, seed: int = 12345) -> np.ndarray:
-    device = next(generator.parameters()).device
-    out = []
+def sample(generator, discriminator, label: int, count: int, seed: int = 12345) -> np.ndarray:
+    """``count`` images of the class, in batches of 500, with the seeds generation would use."""
+    batches = []
     for start in range(0, count, 500):
         seeds = sample_seeds(seed, label, start, min(500, count - start))
-        y = torch.full((len(seeds),), label, dtype=torch.long, device=device)
-        out.append(to_uint8(generator(latents(seeds, generator.z_dim).to(device), y)).numpy())
-    return np.concatenate(out)
+        batches.append(sample_class(generator, discriminator, label, seeds)[0])
+    return np.concatenate(batches)
 
 
 def main() -> None:
@@ -96,11 +93,11 @@ def main() -> None:
         print(f"trained {result.steps} steps in {result.seconds:.0f} s")
         rows = []
         for label in range(train.num_classes):
-            generator, _ = load_sampler(checkpoint, device, label=label)
+            generator, discriminator = load_sampler(checkpoint, device, label=label)
             real = extractor.features(train.of_class(label))
             half_a, half_b = split_halves(len(real), seed=0)
             floor = frechet_distance(real[half_a], real[half_b])
-            fake = extractor.features(sample(generator, label, len(half_a)))
+            fake = extractor.features(sample(generator, discriminator, label, len(half_a)))
             fd = frechet_distance(fake, real[half_a])
             best = result.best.get(label, {}).get("step", result.steps)
             rows.append((label, train.class_names[label], int(counts[label]), best, fd, floor))

@@ -164,12 +164,12 @@ def generate_task(label: int, needed: int, gan: dict, config: AugmentConfig, run
     )
     synthetic.save(run.generated(label))
     best = gan["best"].get(str(label))
-    get_run_logger().info("class %d: %d generated, %d accepted, %d of %d needed kept (EMA weights of step %s)",
-                          label, stats.generated, stats.accepted, len(synthetic), needed,
-                          best["step"] if best else gan["steps"])
+    step = best["step"] if best else gan["steps"]  # the EMA weights load_sampler chose for this class
+    get_run_logger().info("class %d: %d generated, %d accepted, %d of %d needed kept (EMA weights of step %d)",
+                          label, stats.generated, stats.accepted, len(synthetic), needed, step)
     return {"label": label, "path": str(run.generated(label)), "generated": stats.generated,
             "accepted": stats.accepted, "used": len(synthetic), "d_threshold": stats.d_threshold,
-            "generator_step": best["step"] if best else gan["steps"], "generator_sha256": gan["sha256"]}
+            "generator_step": step, "generator_sha256": gan["sha256"]}
 
 
 @stage(name="filter")

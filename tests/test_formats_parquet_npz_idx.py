@@ -326,14 +326,19 @@ def test_idx_reads_debian_fashion_mnist():
 
 # --- Fuzz: anything odd is a DataError, never another exception ----------------------------------
 
+def _assert_refused(reader, name: str, data: bytes) -> None:
+    """Bytes written as file ``name`` must be refused with a DataError, never another exception."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / name
+        path.write_bytes(data)
+        with pytest.raises(DataError):
+            reader(path, OPTS)
+
+
 @FUZZ
 @given(data=st.binary(max_size=2048))
 def test_fuzz_random_bytes_as_parquet(data):
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "x.parquet"
-        path.write_bytes(data)
-        with pytest.raises(DataError):
-            read_parquet(path, OPTS)
+    _assert_refused(read_parquet, "x.parquet", data)
 
 
 @FUZZ
@@ -388,8 +393,4 @@ def test_fuzz_random_bytes_as_idx(images, labels, zipped):
 @FUZZ
 @given(data=st.binary(max_size=1024))
 def test_fuzz_random_bytes_as_npz(data):
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "d.npz"
-        path.write_bytes(data)
-        with pytest.raises(DataError):
-            read_npz(path, OPTS)
+    _assert_refused(read_npz, "d.npz", data)
