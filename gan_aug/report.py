@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 from jinja2 import Environment, StrictUndefined, Template
+from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
@@ -22,7 +23,21 @@ from PIL import Image
 from gan_aug.io import atomic_write_text
 
 SCORES = (("accuracy", "accuracy"), ("balanced_accuracy", "balanced accuracy"), ("macro_f1", "macro-F1"))
-CLASS_COLUMNS = ("real", "target", "needed", "generated", "accepted", "used", "final", "d_threshold", "fd")
+CLASS_COLUMNS = ("real", "target", "needed", "generated", "accepted", "used", "final", "d_threshold", "fd",
+                 "acceptance")
+QUALITY_COLUMNS = ("fd", "fd_floor", "fd_ci_low", "fd_ci_high", "fd_matched", "fd_ratio", "acceptance", "kid",
+                   "kid_ci_low", "kid_ci_high", "kid_floor", "precision", "recall", "density", "coverage")
+FILTER_TEXT = {
+    "discriminator": "the discriminator's score must reach a threshold calibrated on real held-out images of the "
+                     "class (a low quantile of their scores, so most real images would pass)",
+    "label": "label consistency: the domain classifier's probability for the intended class must be at least τ",
+    "memorisation": "a sample whose nearest real training image is closer than a low quantile of "
+                    "the real-to-real nearest-neighbour distances is rejected as a near-copy",
+}
+THRESHOLD_NAMES = {"discriminator": "D threshold", "label": "τ (label)", "memorisation": "memorisation radius"}
+CALIBRATION_TEXT = {"val": "the class's held-out images", "pooled": "held-out images of every class",
+                    "val+train": "the class's held-out and training images"}
+ACCEPTANCE_STATUSES = ("flagged", "dropped", "unjudged")
 DASH = "—"
 MAX_GRID_SAMPLES = 16
 MIN_GRID_PX = 32
@@ -78,7 +93,7 @@ def gain_table_rows(metrics: dict, digits: int | None = 4) -> list[dict]:
 
 
 def class_table_rows(metrics: dict) -> list[dict]:
-    """One flat row per class; `short_by` > 0 flags a class the generation budget left short."""
+    """One flat row per class; `short_by` > 0 flags a class left short (budget ran out, or rows dropped)."""
     rows = []
     for entry in metrics["classes"]:
         row = {"label": entry["label"], "name": entry["name"]}
@@ -89,12 +104,88 @@ def class_table_rows(metrics: dict) -> list[dict]:
 
 
 def quality_table_rows(metrics: dict) -> list[dict]:
-    """Synthesised classes only: each distance beside its real-vs-real floor, for tables and artifacts."""
-    keys = ("fd", "fd_floor", "fd_ci_low", "fd_ci_high", "kid", "kid_floor", "precision", "recall",
-            "density", "coverage")
+    """Synthesised classes, dropped ones included (their rows are gone, not their numbers): each
+    distance beside its real-vs-real floor, for tables and artifacts."""
     return [{"label": entry["label"], "name": entry["name"], "real": entry["real"], "used": entry["used"],
-             **{key: entry.get(key) for key in keys}}
-            for entry in metrics["classes"] if entry.get("used")]
+             **{key: entry.get(key) for key in QUALITY_COLUMNS}}
+            for entry in metrics["classes"] if entry.get("fd") is not None or entry.get("funnel")]
+
+
+def _filter_settings(metrics: dict) -> dict:
+    """The run's filter settings; metrics written before the filters were reported have none."""
+    return metrics.get("filters") or {}
+
+
+def _synthesised(metrics: dict) -> list[dict]:
+    """Classes whose candidates went through the filters: those with a funnel."""
+    return [entry for entry in metrics["classes"] if entry.get("funnel")]
+
+
+def _funnel_stages(metrics: dict) -> list[str]:
+    """Every stage in the order the filters ran ('generated' first); a class lacking one shows a dash."""
+    stages: list[str] = []
+    for entry in _synthesised(metrics):
+        stages += [stage for stage in entry["funnel"] if stage not in stages]
+    return stages
+
+
+def _filter_names(metrics: dict) -> list[str]:
+    """The filters in the order they ran: as the run recorded it, else as the funnels show it."""
+    order = _filter_settings(metrics).get("order")
+    return list(order) if order else [stage for stage in _funnel_stages(metrics) if stage != "generated"]
+
+
+def _stage_column(stage: str) -> str:
+    """A row already has a 'label' (the class): the label filter's count is 'passed_label'."""
+    return stage if stage == "generated" else f"passed_{stage}"
+
+
+def _status(entry: dict, settings: dict) -> str | None:
+    """The class's FD acceptance; older metrics may only list the labels at the top level."""
+    if entry.get("acceptance"):
+        return entry["acceptance"]
+    return next((status for status in ACCEPTANCE_STATUSES if entry["label"] in settings.get(status, ())), None)
+
+
+def _acceptance_reason(entry: dict, settings: dict) -> str:
+    """Why a class was judged as it was: its matched FD / floor ratio against the limit."""
+    status, ratio, limit = _status(entry, settings), entry.get("fd_ratio"), settings.get("fd_max_ratio")
+    against = f"matched FD / floor {_fmt(ratio, 2)}"
+    if status in ("flagged", "dropped"):
+        against += f" > limit {_fmt(limit, 1)}" if limit is not None else " above the limit"
+        return against + ("; policy warn: rows kept" if status == "flagged"
+                          else "; policy drop: synthetic rows removed")
+    if status == "unjudged":
+        minimum = settings.get("fd_min_real")
+        return (f"{entry['real']} real images, fewer than the {minimum} needed to judge" if minimum is not None
+                else "too few real images to judge")
+    if status == "ok" and ratio is not None:
+        return against + (f" ≤ limit {_fmt(limit, 1)}" if limit is not None else "")
+    return ""
+
+
+def filter_table_rows(metrics: dict, digits: int | None = 4) -> list[dict]:
+    """One flat row per synthesised class: how many candidates survived each filter in the order they
+    ran, how many were used, the FD acceptance and each filter's threshold, for artifacts and the CLI."""
+    entries, settings = _synthesised(metrics), _filter_settings(metrics)
+    stages, names = _funnel_stages(metrics), _filter_names(metrics)
+    calibrated = [name for name in names
+                  if any("calibration" in ((e.get("filters") or {}).get(name) or {}) for e in entries)]
+    rows = []
+    for entry in entries:
+        funnel, filters = entry["funnel"], entry.get("filters") or {}
+        row = {"label": entry["label"], "name": entry["name"], "needed": entry.get("needed")}
+        row.update({_stage_column(stage): funnel.get(stage) for stage in stages})
+        row.update(accepted=entry.get("accepted", list(funnel.values())[-1]), used=entry.get("used"),
+                   acceptance=_status(entry, settings), fd_ratio=_round(entry.get("fd_ratio"), digits))
+        for name in names:
+            threshold = (filters.get(name) or {}).get("threshold")
+            if threshold is None and name == "discriminator":
+                threshold = entry.get("d_threshold")
+            row[f"{name}_threshold"] = _round(threshold, digits)
+        row.update({f"{name}_calibration": (filters.get(name) or {}).get("calibration") for name in calibrated})
+        rows.append(row)
+    return rows
 
 
 def _recall_rows(metrics: dict) -> tuple[list[str], list[dict]]:
@@ -136,7 +227,11 @@ def summary_markdown(metrics: dict) -> str:
     if gains:
         rows = [[g["comparison"], *(_fmt_signed(g[k]) for k, _ in SCORES)] for g in gains]
         parts += ["## Gains", _md_table(["comparison", *labels], rows)]
-    return "\n\n".join([*parts, _class_markdown(metrics)]) + "\n"
+    parts.append(_class_markdown(metrics))
+    funnel = _filter_markdown(metrics)
+    if funnel:
+        parts.append(funnel)
+    return "\n\n".join(parts) + "\n"
 
 
 def _class_markdown(metrics: dict) -> str:
@@ -146,9 +241,53 @@ def _class_markdown(metrics: dict) -> str:
     rows = [[_fmt(c["label"]), c["name"], *(_fmt(c[k]) for k in header[2:8]),
              _fmt(c["d_threshold"]), _fmt(c["fd"], 2)] for c in classes]
     parts = ["## Per class", _md_table(header, rows, text_columns=2)]
-    short = [f"{_md_cell(c['name'])} ({c['short_by']})" for c in classes if c["short_by"]]
+    short = [f"{_md_cell(c['name'])} ({c['short_by']})" for c in classes
+             if c["short_by"] and c["acceptance"] != "dropped"]
     if short:
         parts.append("Short of target (generation budget ran out): " + ", ".join(short) + ".")
+    return "\n\n".join(parts)
+
+
+def _share(count: Any, total: Any) -> str:
+    """Share of the generated candidates: '35%'; never a misleading 0% or 100%."""
+    if count is None or not total:
+        return ""
+    share = 100.0 * float(count) / float(total)
+    return "<1%" if 0 < share < 1 else (">99%" if 99 < share < 100 else f"{share:.0f}%")
+
+
+def _funnel_cells(funnel: dict, stages: list[str]) -> list[dict]:
+    """Each stage's count with its share of the generated candidates and of those that reached it."""
+    cells, total, before = [], funnel.get(stages[0]) if stages else None, None
+    for index, stage in enumerate(stages):
+        count = funnel.get(stage)
+        share = _share(count, total) if index else ""
+        text = f"{_fmt(count)} ({share})" if share else _fmt(count)
+        title = (f"{_share(count, before)} of the {before} that reached this filter"
+                 if index and count is not None and before else "")
+        cells.append({"text": text, "title": title})
+        before = count if count is not None else before
+    return cells
+
+
+def _filter_markdown(metrics: dict) -> str:
+    """The funnel per synthesised class, and which classes FD acceptance flagged, dropped or left unjudged."""
+    entries, settings = _synthesised(metrics), _filter_settings(metrics)
+    if not entries:
+        return ""
+    stages = _funnel_stages(metrics)
+    header = ["label", "name", "needed", *(s if s == "generated" else f"passed {s}" for s in stages), "used",
+              "FD ratio", "acceptance"]
+    rows = [[_fmt(e["label"]), e["name"], _fmt(e.get("needed")),
+             *(cell["text"] for cell in _funnel_cells(e["funnel"], stages)), _fmt(e.get("used")),
+             _fmt(e.get("fd_ratio"), 2), _status(e, settings) or DASH] for e in entries]
+    parts = ["## Filters", "Filters in order: " + " → ".join(_filter_names(metrics)) + ".",
+             _md_table(header, rows, text_columns=2)]
+    for status in ACCEPTANCE_STATUSES:
+        named = [e for e in entries if _status(e, settings) == status]
+        if named:
+            listed = "; ".join(f"{_md_cell(e['name'])} ({_md_cell(_acceptance_reason(e, settings))})" for e in named)
+            parts.append(f"FD acceptance {status}: {listed}.")
     return "\n\n".join(parts)
 
 
@@ -227,6 +366,38 @@ def training_curves_png(metrics: dict) -> bytes | None:
     return _figure_png(fig)
 
 
+def funnel_png(metrics: dict) -> bytes | None:
+    """Per synthesised class, one row of overlaid bars: the candidates left after each filter (darker is
+    later), the rows used, and a tick at the number needed; classes FD acceptance did not pass in red."""
+    entries, settings = _synthesised(metrics), _filter_settings(metrics)
+    if not entries:
+        return None
+    stages = _funnel_stages(metrics)
+    y = np.arange(len(entries))
+    fig = Figure(figsize=(9.0, 1.4 + 0.32 * len(entries)), dpi=100, layout="constrained")
+    ax = fig.subplots()
+    colors = colormaps["Blues"](np.linspace(0.25, 0.85, len(stages)))
+    for stage, color in zip(stages, colors):  # counts only fall along the funnel: later bars lie on top
+        counts = [np.nan if e["funnel"].get(stage) is None else float(e["funnel"][stage]) for e in entries]
+        ax.barh(y, counts, height=0.75, color=color, label=stage if stage == "generated" else f"passed {stage}")
+    ax.barh(y, [float(e.get("used") or 0) for e in entries], height=0.3, color="#dd8452", label="used")
+    needed = [np.nan if e.get("needed") is None else float(e["needed"]) for e in entries]
+    ax.plot(needed, y, linestyle="none", marker="|", markersize=14, markeredgewidth=2, color="#222",
+            label="needed")
+    statuses = [_status(e, settings) for e in entries]
+    ax.set_yticks(y, [f"{e['label']}: {_plain_text(e['name'])}" + (f" ({s})" if s in ACCEPTANCE_STATUSES else "")
+                      for e, s in zip(entries, statuses)], fontsize=8)
+    for tick, status in zip(ax.get_yticklabels(), statuses):
+        tick.set_color({"flagged": "#b42318", "dropped": "#b42318", "unjudged": "#777"}.get(status, "#222"))
+    ax.invert_yaxis()
+    ax.set_xlabel("candidates")
+    handles, labels = ax.get_legend_handles_labels()  # bars in funnel order, the 'needed' tick last
+    order = sorted(range(len(labels)), key=lambda i: labels[i] == "needed")
+    fig.legend([handles[i] for i in order], [labels[i] for i in order], loc="outside upper center",
+               ncols=min(len(labels), 6), fontsize=8, frameon=False)
+    return _figure_png(fig)
+
+
 def sample_grid_png(images: np.ndarray, max_samples: int = MAX_GRID_SAMPLES,
                     min_px: int = MIN_GRID_PX) -> bytes | None:
     """A grid of up to `max_samples` uint8 N×C×H×W images, tiny ones upscaled (nearest) to be seen."""
@@ -245,8 +416,10 @@ def sample_grid_png(images: np.ndarray, max_samples: int = MAX_GRID_SAMPLES,
     return buffer.getvalue()
 
 
-def _grids(metrics: dict, real_images: dict, synthetic_images: dict) -> list[dict]:
-    """Per class: a real grid and, where samples were made, a synthetic one, side by side."""
+def _grids(metrics: dict, real_images: dict, synthetic_images: dict, rejected_images: dict) -> list[dict]:
+    """Per class: a real grid and, where samples were made, a synthetic one, side by side, then what
+    each filter rejected (filters in the order they ran)."""
+    names = _filter_names(metrics)
     grids = []
     for entry in metrics["classes"]:
         label = int(entry["label"])
@@ -254,8 +427,55 @@ def _grids(metrics: dict, real_images: dict, synthetic_images: dict) -> list[dic
         for kind, images in (("real", real_images), ("synthetic", synthetic_images)):
             png = sample_grid_png(images[label]) if label in images else None
             uris[kind] = _png_data_uri(png) if png else None
-        grids.append({"label": label, "name": entry["name"], **uris})
+        by_filter = rejected_images.get(label) or {}
+        rejected = []
+        for name in sorted(by_filter, key=lambda n: names.index(n) if n in names else len(names)):
+            png = sample_grid_png(by_filter[name])
+            if png:
+                rejected.append({"filter": name, "uri": _png_data_uri(png)})
+        grids.append({"label": label, "name": entry["name"], **uris, "rejected": rejected})
     return grids
+
+
+def _threshold_text(settings: dict, fallback: Any = None) -> str:
+    """'0.120 (q 0.05; val, 13 images)': the threshold with how it was calibrated."""
+    threshold = settings.get("threshold", fallback)
+    details = []
+    if settings.get("quantile") is not None:
+        details.append(f"q {_fmt(settings['quantile'], 2)}")
+    if settings.get("calibration"):
+        source = str(settings["calibration"])
+        if settings.get("calibration_images") is not None:
+            source += f", {_fmt(settings['calibration_images'])} images"
+        details.append(source)
+    return _fmt(threshold) + (f" ({'; '.join(details)})" if details and threshold is not None else "")
+
+
+def _filters_view(metrics: dict) -> dict | None:
+    """The Filters section: what each filter does, in order, and per class its funnel and thresholds."""
+    entries, settings = _synthesised(metrics), _filter_settings(metrics)
+    if not entries:
+        return None
+    stages, names = _funnel_stages(metrics), _filter_names(metrics)
+    rows = []
+    for entry in entries:
+        filters = entry.get("filters") or {}
+        rows.append({
+            "label": entry["label"], "name": entry["name"], "needed": entry.get("needed"),
+            "cells": _funnel_cells(entry["funnel"], stages), "used": entry.get("used"),
+            "status": _status(entry, settings), "reason": _acceptance_reason(entry, settings),
+            "thresholds": [_threshold_text(filters.get(name) or {},
+                                           entry.get("d_threshold") if name == "discriminator" else None)
+                           for name in names]})
+    sources = sorted({str(((e.get("filters") or {}).get("discriminator") or {}).get("calibration"))
+                      for e in entries} & set(CALIBRATION_TEXT))
+    plot = funnel_png(metrics)
+    return {"order": [{"name": name, "text": FILTER_TEXT.get(name, name)} for name in names],
+            "stages": [s if s == "generated" else f"passed {s}" for s in stages],
+            "threshold_names": [THRESHOLD_NAMES.get(name, f"{name} threshold") for name in names],
+            "calibrations": [f"{source}: {CALIBRATION_TEXT[source]}" for source in sources],
+            "policy": settings.get("fd_policy"), "max_ratio": settings.get("fd_max_ratio"),
+            "min_real": settings.get("fd_min_real"), "rows": rows, "plot": _png_data_uri(plot) if plot else None}
 
 
 @functools.lru_cache(maxsize=1)
@@ -268,17 +488,24 @@ def _template() -> Template:
 
 
 def render_report(metrics: dict, real_images: dict[int, np.ndarray],
-                  synthetic_images: dict[int, np.ndarray], out_path: str | Path) -> Path:
-    """Write the run's report as one self-contained HTML file (images inline), atomically."""
+                  synthetic_images: dict[int, np.ndarray], out_path: str | Path, *,
+                  rejected_images: dict[int, dict[str, np.ndarray]] | None = None) -> Path:
+    """Write the run's report as one self-contained HTML file (images inline), atomically.
+
+    ``rejected_images``: per class, per filter, a few uint8 N×C×H×W samples that filter rejected.
+    """
     recall_methods, recall_rows = _recall_rows(metrics)
     curves = training_curves_png(metrics)
+    settings = _filter_settings(metrics)
+    quality = [{**row, "reason": _acceptance_reason(row, settings), "acceptance": _status(row, settings)}
+               for row in quality_table_rows(metrics)]
     html = _template().render(
         run=metrics["run"], dataset=metrics["dataset"], shards=metrics.get("shards", {}),
-        classes=class_table_rows(metrics), quality=quality_table_rows(metrics),
+        classes=class_table_rows(metrics), quality=quality, filters=_filters_view(metrics),
         downstream=downstream_table_rows(metrics, None),
         gains=gain_table_rows(metrics, None), scores=SCORES, recall_methods=recall_methods,
         recall_rows=recall_rows, distribution=_png_data_uri(distribution_png(metrics)),
-        grids=_grids(metrics, real_images, synthetic_images), curves=_png_data_uri(curves) if curves else None,
-        training=metrics.get("training", {}),
+        grids=_grids(metrics, real_images, synthetic_images, rejected_images or {}),
+        curves=_png_data_uri(curves) if curves else None, training=metrics.get("training", {}),
     )
     return atomic_write_text(out_path, html)

@@ -14,6 +14,9 @@ from gan_aug.report import (
     class_table_rows,
     distribution_png,
     downstream_table_rows,
+    filter_table_rows,
+    funnel_png,
+    quality_table_rows,
     render_report,
     sample_grid_png,
     summary_markdown,
@@ -22,17 +25,33 @@ from gan_aug.report import (
 REAL_COUNTS = [126, 90, 64, 46, 33, 23, 17, 12, 8, 6]
 TARGET = 126
 METHODS = ("real", "oversampled", "augmented")
+FILTERS = ("discriminator", "label", "memorisation")
+FD_MIN_REAL = 10
+NEW_CLASS_KEYS = ("funnel", "filters", "kid_ci_low", "kid_ci_high", "fd_matched", "fd_ratio", "acceptance")
 IMG_RE = re.compile(r'<img[^>]*\ssrc="data:image/png;base64,([A-Za-z0-9+/=]+)"')
 
 
 def _class_entry(label: int, real: int) -> dict:
     needed = TARGET - real
     entry = {"label": label, "name": f"digit-{label}", "real": real, "target": TARGET, "needed": needed,
-             "generated": 0, "accepted": 0, "used": 0, "d_threshold": None, "fd": None, "final": real}
+             "generated": 0, "accepted": 0, "used": 0, "d_threshold": None, "fd": None, "final": real,
+             "funnel": None, "filters": None, "kid_ci_low": None, "kid_ci_high": None, "fd_matched": None,
+             "fd_ratio": None, "acceptance": None}
     if needed:
         used = needed if label != 8 else 100  # class 8: the generation budget ran out
-        entry.update(generated=int(needed * 1.5), accepted=used, used=used, final=real + used,
-                     d_threshold=round(-0.1 - 0.03 * label, 3), fd=round(4.0 + 1.1 * label, 3))
+        generated, d_threshold = int(needed * 1.5), round(-0.1 - 0.03 * label, 3)
+        fd_floor, judged = round(2.0 + 0.5 * label, 3), real >= FD_MIN_REAL
+        entry.update(generated=generated, accepted=used, used=used, final=real + used, d_threshold=d_threshold,
+                     fd=round(4.0 + 1.1 * label, 3), fd_floor=fd_floor, kid=0.01 * label, kid_floor=0.002,
+                     kid_ci_low=0.01 * label - 0.004, kid_ci_high=0.01 * label + 0.005,
+                     fd_matched=round(1.5 * fd_floor, 3) if judged else None, fd_ratio=1.5 if judged else None,
+                     acceptance="ok" if judged else "unjudged")
+        entry["funnel"] = {"generated": generated, "discriminator": used + (generated - used) // 2,
+                           "label": used + (generated - used) // 6, "memorisation": used}
+        entry["filters"] = {
+            "discriminator": {"threshold": d_threshold, "quantile": 0.05, "calibration": "val" if real >= 20
+                              else "pooled", "calibration_images": real // 4 if real >= 20 else 100},
+            "label": {"threshold": 0.5}, "memorisation": {"threshold": round(1.0 + 0.01 * label, 3), "quantile": 0.05}}
     return entry
 
 
@@ -62,7 +81,49 @@ def metrics() -> dict:
                                                   "macro_f1": 0.019}},
         },
         "shards": {"num_shards": 1, "rows": 1242, "real_rows": 425, "synthetic_rows": 817},
+        "filters": {"order": list(FILTERS), "fd_policy": "warn", "fd_max_ratio": 4.0, "fd_min_real": FD_MIN_REAL,
+                    "flagged": [], "dropped": [], "unjudged": [c["label"] for c in classes
+                                                               if c["acceptance"] == "unjudged"]},
     }
+
+
+def _judge(metrics: dict, label: int, status: str, ratio: float) -> dict:
+    """FD acceptance found the class's samples too far from its real images: flag it or drop its rows."""
+    entry = metrics["classes"][label]
+    entry.update(acceptance=status, fd_ratio=ratio, fd_matched=round(ratio * entry["fd_floor"], 3))
+    if status == "dropped":
+        entry.update(used=0, final=entry["real"])
+    metrics["filters"].update({"fd_policy": "drop" if status == "dropped" else "warn", status: [label]})
+    return entry
+
+
+def _old_style(metrics: dict) -> dict:
+    """metrics.json as written before the filters and FD acceptance were reported."""
+    for entry in metrics["classes"]:
+        for key in NEW_CLASS_KEYS:
+            entry.pop(key, None)
+    del metrics["filters"]
+    return metrics
+
+
+def _section(html: str, start: str) -> str:
+    """From `start` to the next h2: one section of the report."""
+    section = html[html.index(start):]
+    return section[:section.index("<h2", 1)]
+
+
+def _table_row(html: str, table: str, label: int, name: str) -> str:
+    table = html.split(f'<table id="{table}">', 1)[1].split("</table>", 1)[0]
+    match = re.search(rf'<tr[^>]*><td class="num">{label}</td><td>{re.escape(name)}</td>.*?</tr>', table, re.S)
+    assert match, f"no row for class {label} in table {table}"
+    return match.group(0)
+
+
+def _decode(payload: str) -> Image.Image:
+    image = Image.open(io.BytesIO(base64.b64decode(payload, validate=True)))
+    image.load()
+    assert image.format == "PNG"
+    return image
 
 
 def _images(metrics: dict) -> tuple[dict, dict]:
@@ -80,10 +141,7 @@ def _render(metrics: dict, tmp_path) -> str:
 
 
 def _class_row(html: str, label: int, name: str) -> str:
-    table = html.split('<table id="classes">', 1)[1].split("</table>", 1)[0]
-    match = re.search(rf'<tr[^>]*><td class="num">{label}</td><td>{re.escape(name)}</td>.*?</tr>', table, re.S)
-    assert match, f"no row for class {label}"
-    return match.group(0)
+    return _table_row(html, "classes", label, name)
 
 
 def test_report_holds_every_class_method_and_number(metrics, tmp_path):
@@ -105,7 +163,7 @@ def test_report_images_are_inline_pngs_and_nothing_is_external(metrics, tmp_path
     html = _render(metrics, tmp_path)
     payloads = IMG_RE.findall(html)
     with_synthetic = sum(1 for c in metrics["classes"] if c["used"])
-    assert len(payloads) == 1 + len(metrics["classes"]) + with_synthetic
+    assert len(payloads) == 1 + len(metrics["classes"]) + with_synthetic + 1  # distribution, grids, funnel
     assert len(payloads) == html.count("<img")
     for payload in payloads:
         image = Image.open(io.BytesIO(base64.b64decode(payload, validate=True)))
@@ -156,6 +214,13 @@ def test_summary_markdown_tables(metrics):
     assert "| 0 | digit-0 | 126 | 126 | 0 | 0 | 0 | 126 | — | — |" in text
     assert "| 9 | digit-9 | 6 | 126 | 180 | 120 | 120 | 126 | -0.370 | 13.90 |" in text
     assert "Short of target (generation budget ran out): digit-8 (18)." in text
+    assert "Filters in order: discriminator → label → memorisation." in text
+    assert ("| 9 | digit-9 | 120 | 180 | 150 (83%) | 130 (72%) | 120 (67%) | 120 | — | unjudged |" in
+            text.split("## Filters", 1)[1])
+    assert "| 5 | digit-5 | 103 | 154 | 128 (83%) | 111 (72%) | 103 (67%) | 103 | 1.50 | ok |" in text
+    assert "| 0 | digit-0 |" not in text.split("## Filters", 1)[1]  # nothing synthesised, no funnel
+    assert ("FD acceptance unjudged: digit-8 (8 real images, fewer than the 10 needed to judge); "
+            "digit-9 (6 real images, fewer than the 10 needed to judge).") in text
     assert "None" not in text
 
 
@@ -175,7 +240,7 @@ def test_table_rows(metrics):
     classes = class_table_rows(metrics)
     assert [c["label"] for c in classes] == list(range(10))
     expected = {"label", "name", "real", "target", "needed", "generated", "accepted", "used", "final",
-                "d_threshold", "fd", "short_by"}
+                "d_threshold", "fd", "acceptance", "short_by"}
     assert all(set(c) == expected for c in classes)
     assert [c["short_by"] for c in classes] == [0] * 8 + [18, 0]
     assert classes[0]["fd"] is None and classes[9]["fd"] == pytest.approx(13.9)
@@ -199,18 +264,143 @@ def test_distribution_png_renders(metrics):
 
 
 def test_quality_table_shows_each_distance_beside_its_floor(metrics, tmp_path):
-    from gan_aug.report import quality_table_rows
-
     entry = metrics["classes"][5]
     entry.update(fd=12.345, fd_floor=4.321, fd_ci_low=10.5, fd_ci_high=15.25, kid=0.0123, kid_floor=-0.002,
+                 kid_ci_low=0.0071, kid_ci_high=0.0189, fd_matched=7.777, fd_ratio=1.8,
                  precision=0.75, recall=0.5, density=0.9, coverage=0.6)
     rows = quality_table_rows(metrics)
     assert [row["label"] for row in rows] == [c["label"] for c in metrics["classes"] if c["used"]]
     assert 0 not in [row["label"] for row in rows]  # class 0 needed nothing: no quality row
+    assert {k: rows[4][k] for k in ("kid_ci_low", "kid_ci_high", "fd_matched", "fd_ratio", "acceptance")} == {
+        "kid_ci_low": 0.0071, "kid_ci_high": 0.0189, "fd_matched": 7.777, "fd_ratio": 1.8, "acceptance": "ok"}
+    row = _table_row(_render(metrics, tmp_path), "quality", 5, "digit-5")
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+    assert cells[4:13] == ["12.35", "10.50 – 15.25", "4.32", "7.78", "1.80",
+                           "<strong>ok</strong>", "0.012", "0.007 – 0.019", "-0.002"]
+
+
+@pytest.mark.parametrize("status, policy, kept", [("dropped", "drop", False), ("flagged", "warn", True)])
+def test_class_failing_fd_acceptance_is_marked_with_its_ratio(metrics, tmp_path, status, policy, kept):
+    entry = _judge(metrics, 7, status, 6.25)
+    rows = {row["label"]: row for row in quality_table_rows(metrics)}
+    assert rows[7]["used"] == (entry["needed"] if kept else 0)  # a dropped class keeps its quality row
+    assert rows[7]["fd_ratio"] == 6.25 and rows[7]["acceptance"] == status and rows[7]["fd"] == entry["fd"]
+    assert filter_table_rows(metrics)[6]["acceptance"] == status
+
     html = _render(metrics, tmp_path)
-    table = html[html.index('<table id="quality">'):]
-    table = table[:table.index("</table>")]
-    assert "12.35" in table and "4.32" in table and "10.50 – 15.25" in table and "0.012" in table
+    reason = ("matched FD / floor 6.25 &gt; limit 4.0; "
+              + ("policy warn: rows kept" if kept else "policy drop: synthetic rows removed"))
+    for table in ("quality", "funnel"):
+        row = _table_row(html, table, 7, "digit-7")
+        assert row.startswith(f'<tr class="{status}">') and f"<strong>{status}</strong>: {reason}" in row
+    assert "6.25" in _table_row(html, "quality", 7, "digit-7")
+    assert '<tr class="ok">' not in html and "<strong>ok</strong>: " not in _section(html, "<h2>Sample quality")
+    assert f"(policy {policy})" in _section(html, 'id="filters"')
+    assert ("short of target: synthetic rows dropped" in _class_row(html, 7, "digit-7")) == (not kept)
+
+    text = summary_markdown(metrics)
+    assert f"FD acceptance {status}: digit-7 ({reason})." in text
+    assert "Short of target (generation budget ran out): digit-8 (18)." in text  # not digit-7: not the budget
+
+
+def test_filters_section_lists_each_funnel_with_thresholds(metrics, tmp_path):
+    html = _render(metrics, tmp_path)
+    section = _section(html, '<h2 id="filters">')
+    order = section[section.index('<ol id="filter-order">'):section.index("</ol>")]
+    assert [order.index(f"<strong>{name}</strong>") for name in FILTERS] == sorted(
+        order.index(f"<strong>{name}</strong>") for name in FILTERS)
+    assert "held-out images of the class" in order and "at least τ" in order and "nearest-neighbour" in order
+    assert "Above 4.0× the floor the class is flagged and its rows are kept (policy warn)." in section
+    assert "fewer than 10 real images are not judged" in section
+    synthesised = [c for c in metrics["classes"] if c["funnel"]]
+    for entry in synthesised:
+        row = _table_row(section, "funnel", entry["label"], entry["name"])
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+        generated = entry["funnel"]["generated"]
+        assert cells[2:7] == [str(entry["needed"]), str(generated),
+                              *(f"{entry['funnel'][f]} ({100 * entry['funnel'][f] / generated:.0f}%)" for f in FILTERS)]
+        assert cells[7] == str(entry["used"])
+        d = entry["filters"]["discriminator"]
+        assert cells[9:] == [f"{d['threshold']:.3f} (q 0.05; {d['calibration']}, {d['calibration_images']} images)",
+                             "0.500", f"{entry['filters']['memorisation']['threshold']:.3f} (q 0.05)"]
+    assert _table_row(section, "funnel", 9, "digit-9").startswith('<tr class="unjudged">')
+    assert "6 real images, fewer than the 10 needed to judge" in _table_row(section, "funnel", 9, "digit-9")
+    assert '<td class="num">0</td><td>digit-0</td>' not in section
+    assert "pooled: held-out images of every class" in section
+    payloads = IMG_RE.findall(section)
+    assert len(payloads) == 1
+    plot = _decode(payloads[0])
+    assert plot.size == Image.open(io.BytesIO(funnel_png(metrics))).size
+
+    more = copy.deepcopy(metrics)  # 20 classes: the plot grows a row per class instead of squeezing them
+    more["classes"] += [{**copy.deepcopy(c), "label": c["label"] + 10} for c in metrics["classes"]]
+    tall = Image.open(io.BytesIO(funnel_png(more)))
+    assert tall.size[0] == plot.size[0] and tall.size[1] - plot.size[1] >= 9 * 30  # 30 px or more per class
+
+
+def test_filter_table_rows_equal_the_funnel(metrics):
+    rows = filter_table_rows(metrics)
+    synthesised = [c for c in metrics["classes"] if c["funnel"]]
+    assert [row["label"] for row in rows] == [c["label"] for c in synthesised] == list(range(1, 10))
+    stages = ["generated", "passed_discriminator", "passed_label", "passed_memorisation"]
+    for row, entry in zip(rows, synthesised):
+        assert list(row)[:7] == ["label", "name", "needed", *stages]
+        assert [row[key] for key in stages] == list(entry["funnel"].values())
+        assert row["accepted"] == list(entry["funnel"].values())[-1] and row["used"] == entry["used"]
+        assert row["acceptance"] == entry["acceptance"] and row["fd_ratio"] == entry["fd_ratio"]
+        assert row["discriminator_threshold"] == entry["filters"]["discriminator"]["threshold"]
+        assert row["label_threshold"] == 0.5
+        assert row["memorisation_threshold"] == entry["filters"]["memorisation"]["threshold"]
+        assert row["discriminator_calibration"] == entry["filters"]["discriminator"]["calibration"]
+    assert rows[8]["generated"] == 180 and rows[8]["passed_label"] == 130 and rows[8]["acceptance"] == "unjudged"
+
+
+def test_rejected_samples_show_per_filter_in_filter_order(metrics, tmp_path):
+    rng = np.random.default_rng(2)
+    rejected = {9: {"memorisation": rng.integers(0, 256, (3, 1, 8, 8), dtype=np.uint8),
+                    "discriminator": rng.integers(0, 256, (20, 1, 8, 8), dtype=np.uint8)},
+                5: {"label": rng.integers(0, 256, (4, 1, 8, 8), dtype=np.uint8)}}
+    assert 'class="rejected"' not in _render(metrics, tmp_path)
+    path = render_report(metrics, *_images(metrics), tmp_path / "report.html", rejected_images=rejected)
+    html = path.read_text(encoding="utf-8")
+    cards = {int(m.group(1)): m.group(0) for m in re.finditer(
+        r'<div class="grid-card">\s*<h3>(\d+): .*?</div>\s*</div>', html, re.S)}
+    figures = re.findall(r'<figure class="rejected"><img src="data:image/png;base64,([^"]+)" '
+                         r'alt="samples of class digit-9 rejected by the (\w+) filter">'
+                         r"<figcaption>rejected by (\w+)</figcaption>", cards[9])
+    assert [(alt, caption) for _, alt, caption in figures] == [("discriminator", "discriminator"),
+                                                               ("memorisation", "memorisation")]
+    sizes = [_decode(payload).size for payload, _, _ in figures]
+    assert sizes == [(8 * 34 + 2, 2 * 34 + 2), (3 * 34 + 2, 34 + 2)]  # at most 16 per filter
+    assert cards[5].count('class="rejected"') == 1 and "<figcaption>rejected by label</figcaption>" in cards[5]
+    assert all("rejected" not in cards[label] for label in cards if label not in (5, 9))
+
+
+@pytest.mark.parametrize("strip", ["everything", "top_level"])
+def test_metrics_without_filter_fields_still_render(metrics, tmp_path, strip):
+    if strip == "everything":
+        _old_style(metrics)
+    else:
+        del metrics["filters"]
+    html = _render(metrics, tmp_path)  # StrictUndefined: any missing key the template reads would raise
+    assert "None" not in html
+    quality = [c["label"] for c in metrics["classes"] if c["used"]]
+    assert [row["label"] for row in quality_table_rows(metrics)] == quality
+    assert '<td class="num">-0.370</td>' in _class_row(html, 9, "digit-9")
+    text = summary_markdown(metrics)
+    assert "None" not in text
+    if strip == "everything":
+        assert 'id="filters"' not in html and funnel_png(metrics) is None and filter_table_rows(metrics) == []
+        assert "## Filters" not in text
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", _table_row(html, "quality", 9, "digit-9"), re.S)
+        assert cells[7:10] + cells[11:12] == ["—"] * 4  # matched FD, ratio, acceptance, KID interval
+        assert cells[6] == "6.50" and cells[10] == "0.090"  # floor and KID, as before
+    else:  # the order comes from the funnels, and each class still carries its own status
+        section = _section(html, 'id="filters"')
+        assert "Above the limit the class is flagged or dropped, as the run&#39;s policy says." in section
+        assert "digit-9 (too few real images to judge)" in text
+        assert [k for k in filter_table_rows(metrics)[0] if k.endswith("_threshold")] == [
+            f"{name}_threshold" for name in FILTERS]
 
 
 def _training(strategy: str) -> dict:
