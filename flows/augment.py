@@ -1,5 +1,5 @@
-"""The `augment` flow: load → split → analyse → features → train GAN(s) → generate per class → filter →
-shards → evaluate → report.
+"""The `augment` flow: load → split → analyse → features → train GAN(s) → generate and filter per class →
+accept (FD policy) → shards → evaluate → report.
 
 Tasks pass paths and small dicts, never arrays: Prefect would hash large inputs on every
 call, and paths let any stage be rerun or inspected on its own. Caching is off
@@ -7,6 +7,7 @@ call, and paths let any stage be rerun or inspected on its own. Caching is off
 """
 from __future__ import annotations
 
+import io
 import time
 from pathlib import Path
 
@@ -28,9 +29,11 @@ from gan_aug.data.analysis import analyse
 from gan_aug.data.imageset import ImageSet
 from gan_aug.data.load import load_source, make_splits
 from gan_aug.device import device_for_task, resolve_device
-from gan_aug.generate import generate_class
-from gan_aug.io import write_json
-from gan_aug.metrics.extractors import DomainExtractor
+from gan_aug.filters import NearestReal, decide
+from gan_aug.filters.build import build_chain
+from gan_aug.generate import generate_class, load_rejected, save_rejected
+from gan_aug.io import atomic_write_bytes, write_json
+from gan_aug.metrics.extractors import DomainExtractor, InceptionWeightsMissing, build_extractor, inception_weights_available
 from gan_aug.metrics.features import load_extractor, save_extractor, train_domain_extractor
 from gan_aug.metrics.per_class import quality_per_class
 from gan_aug.monitor import MIN_REFERENCE, build_monitor
@@ -85,12 +88,16 @@ def analyse_task(train_path: str, config: AugmentConfig) -> dict:
 
 @stage(name="features")
 def features_task(train_path: str, config: AugmentConfig, run: RunDir, device: str) -> str:
-    """Train the domain feature extractor once: FD checks during training and the filters both use it."""
+    """Train the domain feature extractor once (FD checks during training and the filters both use it),
+    and keep every training image's features for the memorisation filter's neighbour search."""
     if not run.extractor.exists():
         extractor = train_domain_extractor(ImageSet.load(train_path), steps=config.filter.feature_steps,
                                            device=device)
         save_extractor(extractor, run.extractor)
         get_run_logger().info("domain feature extractor trained (%d steps)", config.filter.feature_steps)
+    if not run.train_features.exists():
+        features = DomainExtractor(load_extractor(run.extractor, device)).features(ImageSet.load(train_path).images)
+        atomic_write_bytes(run.train_features, _npy_bytes(features))
     return str(run.extractor)
 
 
@@ -153,39 +160,83 @@ def train_class_gan_task(label: int, index: int, paths: dict[str, str], extracto
     return {**result, "model_label": 0}
 
 
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def _generation_progress(label: int):
+    """A log line every tenth of the class's target and a Prefect progress artifact per class."""
+    logger, reported = get_run_logger(), set()
+    artifact = create_progress_artifact(0.0, description=f"generating class {label}")
+
+    def progress(accepted: int, needed: int, generated: int) -> None:
+        decile = 10 * accepted // max(needed, 1)
+        if decile not in reported:
+            reported.add(decile)
+            logger.info("class %d: %d/%d accepted of %d generated", label, accepted, needed, generated)
+            update_progress_artifact(artifact, 100.0 * accepted / max(needed, 1))
+
+    return progress
+
+
 @stage(name="generate")
-def generate_task(label: int, needed: int, gan: dict, config: AugmentConfig, run: RunDir, device: str) -> dict:
+def generate_task(label: int, needed: int, gan: dict, paths: dict[str, str], extractor_path: str,
+                  config: AugmentConfig, run: RunDir, device: str) -> dict:
+    """Sample one class and run every sample through the filter chain until the class is filled."""
     generator, discriminator = load_sampler(gan["checkpoint"], device, label=label)
+    model_label = gan.get("model_label", label)
+    domain = DomainExtractor(load_extractor(extractor_path, device))
+    nearest = NearestReal(np.load(run.train_features)) if "memorisation" in config.filter.filters else None
+    chain = build_chain(config.filter, label, discriminator=discriminator, model_label=model_label,
+                        shared=config.gan.strategy == "shared", val=ImageSet.load(paths["val"]),
+                        train=ImageSet.load(paths["train"]), domain=domain, nearest=nearest)
     cfg = config.generate
     synthetic, stats = generate_class(
-        generator, discriminator, label, needed, generator_sha256=gan["sha256"], batch_size=cfg.batch_size,
-        budget_factor=cfg.budget_factor, quantile=config.filter.d_score_quantile, seed=cfg.seed,
-        model_label=gan.get("model_label"),
+        generator, discriminator, label, needed, chain=chain, generator_sha256=gan["sha256"],
+        batch_size=cfg.batch_size, budget_factor=cfg.budget_factor, seed=cfg.seed, model_label=model_label,
+        progress=_generation_progress(label),
     )
     synthetic.save(run.generated(label))
+    save_rejected(run.rejected(label), stats.rejected)
     best = gan["best"].get(str(label))
     step = best["step"] if best else gan["steps"]  # the EMA weights load_sampler chose for this class
-    get_run_logger().info("class %d: %d generated, %d accepted, %d of %d needed kept (EMA weights of step %d)",
-                          label, stats.generated, stats.accepted, len(synthetic), needed, step)
-    return {"label": label, "path": str(run.generated(label)), "generated": stats.generated,
-            "accepted": stats.accepted, "used": len(synthetic), "d_threshold": stats.d_threshold,
-            "generator_step": step, "generator_sha256": gan["sha256"]}
+    logger = get_run_logger()
+    logger.info("class %d: funnel %s, %d of %d needed kept (EMA weights of step %d); thresholds %s", label,
+                stats.funnel, len(synthetic), needed, step, stats.filters)
+    if len(synthetic) < needed:
+        logger.warning("class %d: only %d of %d needed samples passed the filters within the budget of %d "
+                       "(generate.budget_factor %g); the class stays short", label, len(synthetic), needed,
+                       stats.generated, cfg.budget_factor)
+    return {**stats.to_dict(), "path": str(run.generated(label)), "used": len(synthetic), "generator_step": step,
+            "generator_sha256": gan["sha256"]}
 
 
-@stage(name="filter")
-def filter_task(generations: list[dict], train_path: str, extractor_path: str, config: AugmentConfig,
+@stage(name="accept")
+def accept_task(generations: list[dict], train_path: str, extractor_path: str, config: AugmentConfig,
                 run: RunDir, device: str) -> dict:
+    """Per-class quality (FD/KID with floors and intervals, precision/recall) and the FD acceptance
+    policy: flagged classes are kept with a warning, dropped, or fail the run before anything is written."""
+    logger = get_run_logger()
     train = ImageSet.load(train_path)
-    extractor = load_extractor(extractor_path, device)
     parts = [SyntheticSet.load(g["path"]) for g in generations]
-    shape = train.images.shape[1:]
-    accepted = SyntheticSet.concat(parts) if parts else SyntheticSet.empty(shape, "")
-    accepted.save(run.accepted)
-    quality = quality_per_class(DomainExtractor(extractor), train, accepted, seed=config.generate.seed,
+    candidates = SyntheticSet.concat(parts) if parts else SyntheticSet.empty(train.images.shape[1:], "")
+    extractor = build_extractor(config.filter.extractor, domain_model=load_extractor(extractor_path, device),
+                                inception_weights=config.filter.inception_weights, device=device)
+    quality = quality_per_class(extractor, train, candidates, seed=config.generate.seed,
                                 bootstrap_rounds=config.filter.bootstrap_rounds)
-    get_run_logger().info("per-class FD (floor): %s", {
-        k: f"{_fmt(q['fd'])} ({_fmt(q['fd_floor'])})" for k, q in quality.items()})
-    return {"accepted": str(run.accepted), "quality": {str(k): v for k, v in quality.items()}}
+    f = config.filter
+    decision = decide(quality, train.class_names, policy=f.fd_policy, max_ratio=f.fd_max_ratio,
+                      min_real=f.fd_min_real)
+    if decision.message:
+        logger.warning(decision.message)
+    accepted = candidates.select(~np.isin(candidates.labels, decision.drop))
+    accepted.save(run.accepted)
+    logger.info("per-class matched FD / floor (%s): %s", extractor.name, {
+        k: f"{_fmt(q['fd_matched'])} / {_fmt(q['fd_floor'])} {decision.status[k]}" for k, q in quality.items()})
+    return {"accepted": str(run.accepted), "quality": {str(k): v for k, v in quality.items()},
+            "acceptance": {str(k): v for k, v in decision.status.items()}, "dropped": decision.drop}
 
 
 def _fmt(value: float | None) -> str:
@@ -220,7 +271,9 @@ def report_task(metrics: dict, paths: dict[str, str], accepted_path: str, run: R
     train, accepted = ImageSet.load(paths["train"]), SyntheticSet.load(accepted_path)
     real = {label: train.of_class(label) for label in range(train.num_classes)}
     synthetic = {int(l): accepted.images[accepted.labels == l] for l in np.unique(accepted.labels)}
-    report.render_report(metrics, real, synthetic, run.report)
+    rejected = {entry["label"]: load_rejected(run.rejected(entry["label"])) for entry in metrics["classes"]
+                if entry.get("funnel")}
+    report.render_report(metrics, real, synthetic, run.report, rejected_images=rejected)
     create_markdown_artifact(report.summary_markdown(metrics), key="gan-aug-summary",
                              description=f"gan-aug run {metrics['run']['name']}: {run.root}")
     create_table_artifact(report.downstream_table_rows(metrics), key="gan-aug-downstream",
@@ -229,6 +282,8 @@ def report_task(metrics: dict, paths: dict[str, str], accepted_path: str, run: R
                           description="per-class counts, acceptance and Fréchet distance")
     create_table_artifact(report.quality_table_rows(metrics), key="gan-aug-quality",
                           description="per-class sample quality beside its real-vs-real floor")
+    create_table_artifact(report.filter_table_rows(metrics), key="gan-aug-filters",
+                          description="per-class counts through each filter and the FD acceptance status")
     return {"metrics": str(run.metrics), "report": str(run.report)}
 
 
@@ -236,6 +291,7 @@ def report_task(metrics: dict, paths: dict[str, str], accepted_path: str, run: R
 def augment(out_dir: str, config: AugmentConfig | None = None) -> dict:
     """Balance one data set with a conditional GAN and measure the gain; returns the output paths."""
     config, run, started = config or demo_config(), RunDir(Path(out_dir)), time.perf_counter()
+    _check_inception_weights(config)
     run.claim(config)
     device = str(resolve_device(config.gan.device))
     loaded = load_task(config, run)
@@ -254,10 +310,10 @@ def augment(out_dir: str, config: AugmentConfig | None = None) -> dict:
         gans = dict(zip(minority, trained))
         runs = {str(label): result for label, result in gans.items()}
     needed = [balance["needed"][label] for label in minority]
-    futures = generate_task.map(minority, needed, [gans[label] for label in minority], unmapped(config),
-                                unmapped(run), unmapped(device))
+    futures = generate_task.map(minority, needed, [gans[label] for label in minority], unmapped(paths),
+                                unmapped(extractor_path), unmapped(config), unmapped(run), unmapped(device))
     generations = futures.result()
-    filtered = filter_task(generations, paths["train"], extractor_path, config, run, device)
+    filtered = accept_task(generations, paths["train"], extractor_path, config, run, device)
     manifest = write_shards_task(paths["train"], filtered["accepted"], config, run)
     downstream = evaluate_task(paths, config, run, device)
     metrics = _metrics(config, loaded, balance, split, runs, generations, filtered, manifest, downstream, device,
@@ -268,13 +324,25 @@ def augment(out_dir: str, config: AugmentConfig | None = None) -> dict:
 def _metrics(config, loaded, balance, split, runs, generations, filtered, manifest, downstream, device,
              started) -> dict:
     """Gather the stage results into metrics.json's schema (the library does the shaping)."""
-    classes = summary.class_entries(balance, {g["label"]: g for g in generations},
-                                    {int(k): v for k, v in filtered["quality"].items()})
+    dropped = set(filtered["dropped"])
+    generations = {g["label"]: {**g, "used": 0 if g["label"] in dropped else g["used"]} for g in generations}
+    classes = summary.class_entries(balance, generations, {int(k): v for k, v in filtered["quality"].items()},
+                                    {int(k): v for k, v in filtered["acceptance"].items()})
     return summary.build_metrics(
         config=config, loaded=loaded, balance=balance, split_sizes=split["sizes"], image_shape=split["image_shape"],
         classes=classes, downstream=downstream, manifest=manifest, device=device,
         duration_s=time.perf_counter() - started, training=summary.training_summary(config.gan.strategy, runs),
+        filters=summary.filter_summary(config.filter, filtered["acceptance"]),
     )
+
+
+def _check_inception_weights(config: AugmentConfig) -> None:
+    """Fail before hours of training, not after, when the chosen extractor's weights are not on disk."""
+    if config.filter.extractor == "inception" and inception_weights_available(config.filter.inception_weights) is None:
+        raise InceptionWeightsMissing(
+            f"filter.extractor is 'inception' but no weights file was found at "
+            f"{config.filter.inception_weights or 'the torch hub cache'} (nothing is downloaded); set "
+            "filter.inception_weights to a local copy or use filter.extractor: domain")
 
 
 def run_augment(config: AugmentConfig, out_dir: str | Path) -> dict:

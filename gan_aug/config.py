@@ -108,18 +108,46 @@ class GenerateConfig(_Section):
     )
     batch_size: int = Field(256, ge=1)
     budget_factor: float = Field(
-        5.0, ge=1.0, description="at most this many generated samples per sample still needed"
+        20.0, ge=1.0, description="at most this many generated samples per sample needed (the filters reject some)"
     )
     seed: int = 1
 
 
 class FilterConfig(_Section):
-    d_score_quantile: float = Field(
-        0.25, ge=0.0, lt=1.0,
-        description="reject generated samples below this quantile of the class's discriminator scores",
+    filters: list[Literal["discriminator", "label", "memorisation"]] = Field(
+        ["discriminator", "label", "memorisation"],
+        description="per-sample filters, applied in this order during generation (rejections are made up for)",
+    )
+    d_quantile: float = Field(
+        0.05, ge=0.0, lt=1.0,
+        description="discriminator filter: keep a sample only if D scores it at least this quantile of D's scores "
+        "on the class's real held-out images",
+    )
+    label_threshold: float = Field(
+        0.5, ge=0.0, le=1.0,
+        description="label consistency: the domain classifier must give the intended class at least this probability",
+    )
+    memorisation_quantile: float = Field(
+        0.05, ge=0.0, lt=1.0,
+        description="memorisation: reject a sample closer to a real training image than this quantile of the "
+        "class's real-to-real nearest-neighbour distances",
+    )
+    fd_max_ratio: float = Field(
+        4.0, gt=0.0, description="FD acceptance: flag a class whose matched FD exceeds this multiple of its floor"
+    )
+    fd_policy: Literal["warn", "drop", "fail"] = Field(
+        "warn", description="for a flagged class: keep its rows with a warning, drop its synthetic rows, or fail the run"
+    )
+    fd_min_real: int = Field(10, ge=4, description="classes with fewer real training images are not FD-judged")
+    extractor: Literal["domain", "inception"] = Field(
+        "domain", description="features for FD/KID/precision/recall: the domain classifier's embedding, or "
+        "pytorch-fid's InceptionV3 (only from local weights, never downloaded)",
+    )
+    inception_weights: str | None = Field(
+        None, description="local pt_inception-2015-12-05-6726825d.pth; unset: the torch hub cache"
     )
     feature_steps: int = Field(600, ge=1, description="training steps of the domain feature extractor")
-    bootstrap_rounds: int = Field(50, ge=2, description="resamples for each class's FD interval")
+    bootstrap_rounds: int = Field(50, ge=2, description="resamples for each class's FD and KID intervals")
 
 
 class ShardConfig(_Section):

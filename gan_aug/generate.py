@@ -1,23 +1,27 @@
-"""Sample a class from the generator and keep what the discriminator finds realistic.
+"""Sample a class from the generator and keep what the filters let through, making up for rejections.
 
 Every sample has its own latent seed, so (checkpoint, label, seed) regenerates it exactly.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 
 from gan_aug.device import to_uint8
-from gan_aug.filters import discriminator_threshold
+from gan_aug.filters import Candidates, FilterChain
+from gan_aug.io import atomic_write
 from gan_aug.models.discriminator import Discriminator
 from gan_aug.models.generator import Generator
 from gan_aug.synthetic import SyntheticSet
 
 ProgressFn = Callable[[int, int, int], None]  # (accepted, needed, generated)
+# Which SyntheticSet column keeps which filter's per-row score (the discriminator's is d_scores).
+SCORE_OF_FILTER = {"label": "label_probs", "memorisation": "nn_distances"}
 
 
 @dataclass(frozen=True)
@@ -27,8 +31,18 @@ class ClassGeneration:
     label: int
     needed: int
     generated: int
-    accepted: int
-    d_threshold: float | None
+    accepted: int  # passed every filter (the rows kept are the first ``needed`` of them)
+    funnel: dict[str, int]  # "generated", then each filter in order: how many were still kept after it
+    filters: dict[str, dict]  # each filter's calibration
+    rejected: dict[str, np.ndarray] = field(repr=False, default_factory=dict)  # a few examples per filter
+
+    @property
+    def d_threshold(self) -> float | None:
+        return self.filters.get("discriminator", {}).get("threshold")
+
+    def to_dict(self) -> dict:
+        return {"label": self.label, "needed": self.needed, "generated": self.generated, "accepted": self.accepted,
+                "funnel": self.funnel, "filters": self.filters, "d_threshold": self.d_threshold}
 
 
 def sample_seeds(base_seed: int, label: int, start: int, count: int) -> np.ndarray:
@@ -60,44 +74,66 @@ def generate_class(
     label: int,
     needed: int,
     *,
+    chain: FilterChain,
     generator_sha256: str,
     batch_size: int,
     budget_factor: float,
-    quantile: float,
     seed: int,
     model_label: int | None = None,
     progress: ProgressFn | None = None,
+    keep_rejected: int = 16,
 ) -> tuple[SyntheticSet, ClassGeneration]:
-    """Generate in batches until ``needed`` samples clear the class's score threshold or the budget ends.
+    """Generate in batches, filter each batch through ``chain``, until ``needed`` samples pass or
+    the budget (``budget_factor × needed`` generated samples) is spent.
 
-    The threshold is the ``quantile`` of the first batch's scores (discriminator rejection:
-    the least realistic share is dropped); the budget is ``budget_factor × needed`` samples.
-    ``model_label`` is the class as the networks know it when that differs from ``label``
-    (a per-class GAN is trained with the single label 0).
+    Memory stays bounded: only accepted rows (at most ``needed`` plus one batch) and
+    ``keep_rejected`` examples per filter are held. ``model_label`` is the class as the networks
+    know it when that differs from ``label`` (a per-class GAN is trained with the single label 0).
     """
     condition = label if model_label is None else model_label
     budget = math.ceil(needed * budget_factor)
-    kept, generated, threshold = [], 0, None
-    accepted = 0
+    kept: list[SyntheticSet] = []
+    generated = accepted = 0
+    survivors = np.zeros(len(chain.filters), dtype=np.int64)
+    rejected: dict[str, list[np.ndarray]] = {name: [] for name in chain.names}
     while accepted < needed and generated < budget:
         seeds = sample_seeds(seed, label, generated, min(batch_size, budget - generated))
-        images, scores = sample_class(generator, discriminator, condition, seeds)
-        if threshold is None:
-            threshold = discriminator_threshold(scores, quantile)
-        keep = scores >= threshold
-        kept.append((images[keep], scores[keep], seeds[keep]))
+        images, d_scores = sample_class(generator, discriminator, condition, seeds)
+        result = chain.apply(Candidates(label, images, d_scores))
+        survivors += np.asarray(result.survivors, dtype=np.int64)
+        for index, name in enumerate(chain.names):
+            held = sum(len(r) for r in rejected[name])
+            if held < keep_rejected:
+                rejected[name].append(images[result.first_rejection == index][: keep_rejected - held])
+        if result.keep.any():
+            scores = {column: result.scores[name][result.keep] if name in result.scores else None
+                      for name, column in SCORE_OF_FILTER.items()}
+            kept.append(SyntheticSet(images[result.keep], np.full(int(result.keep.sum()), label, np.int64),
+                                     d_scores[result.keep], seeds[result.keep], generator_sha256,
+                                     scores["label_probs"], scores["nn_distances"]))
         generated += len(seeds)
-        accepted += int(keep.sum())
+        accepted += int(result.keep.sum())
         if progress is not None:
             progress(min(accepted, needed), needed, generated)
-    stats = ClassGeneration(label, needed, generated, accepted, threshold)
-    return _collect(kept, label, needed, generator_sha256), stats
+    funnel = {"generated": generated, **dict(zip(chain.names, survivors.tolist()))}
+    stats = ClassGeneration(label, needed, generated, accepted, funnel, chain.describe(),
+                            {name: np.concatenate(parts) for name, parts in rejected.items() if parts})
+    shape = (generator.channels, generator.image_size, generator.image_size)
+    synthetic = SyntheticSet.concat(kept) if kept else SyntheticSet.empty(shape, generator_sha256)
+    return synthetic.select(np.arange(min(len(synthetic), needed))), stats
 
 
-def _collect(kept: list, label: int, needed: int, generator_sha256: str) -> SyntheticSet:
-    """Concatenate accepted batches and keep the first ``needed`` (generation order: reproducible)."""
-    images = np.concatenate([k[0] for k in kept])[:needed]
-    scores = np.concatenate([k[1] for k in kept])[:needed].astype(np.float32)
-    seeds = np.concatenate([k[2] for k in kept])[:needed]
-    labels = np.full(len(images), label, dtype=np.int64)
-    return SyntheticSet(images, labels, scores, seeds, generator_sha256)
+def save_rejected(path: str | Path, rejected: dict[str, np.ndarray]) -> Path:
+    """A few rejected samples per filter, for the report's grids."""
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, **rejected)
+
+    return atomic_write(path, write)
+
+
+def load_rejected(path: str | Path) -> dict[str, np.ndarray]:
+    if not Path(path).is_file():
+        return {}
+    with np.load(path, allow_pickle=False) as data:
+        return {name: data[name] for name in data.files}

@@ -21,6 +21,8 @@ class RunDir:
     source = property(lambda self: self.root / "data" / "source.npz")
     gan_checkpoint = property(lambda self: self.root / "checkpoints" / "gan.pt")
     extractor = property(lambda self: self.root / "checkpoints" / "features.pt")
+    # Every training image's domain features: the memorisation filter's nearest-neighbour index.
+    train_features = property(lambda self: self.root / "checkpoints" / "train-features.npy")
     accepted = property(lambda self: self.root / "generated" / "accepted.npz")
     metrics = property(lambda self: self.root / "metrics.json")
     report = property(lambda self: self.root / "report.html")
@@ -34,6 +36,10 @@ class RunDir:
 
     def generated(self, label: int) -> Path:
         return self.root / "generated" / f"class-{label:04d}.npz"
+
+    def rejected(self, label: int) -> Path:
+        """A few samples each filter rejected, for the report."""
+        return self.root / "generated" / f"rejected-{label:04d}.npz"
 
     def claim(self, config: AugmentConfig) -> None:
         """Save the resolved config; refuse a folder that holds a run of another config.

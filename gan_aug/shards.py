@@ -3,7 +3,8 @@
 A run folder ends up with::
 
     shards/train-00000-of-0000N.parquet   image {bytes, path} (PNG), label, label_name, is_synthetic,
-                                          source_index (real), d_score / generator_sha256 / seed (synthetic)
+                                          source_index (real); d_score / label_prob / nn_distance
+                                          (filter scores) / generator_sha256 / seed (synthetic)
     images/<class_name>/<real|syn>-<id>.png   the same rows as a torchvision ImageFolder
     manifest.json                         every shard with rows, per-class counts and sha256
 
@@ -43,13 +44,15 @@ def _schema(class_names: tuple[str, ...]) -> pa.Schema:
     schema = pa.schema([
         ("image", _IMAGE_TYPE), ("label", pa.int64()), ("label_name", pa.string()),
         ("is_synthetic", pa.bool_()), ("source_index", pa.int64()), ("d_score", pa.float32()),
-        ("generator_sha256", pa.string()), ("seed", pa.int64()),
+        ("label_prob", pa.float32()), ("nn_distance", pa.float32()), ("generator_sha256", pa.string()),
+        ("seed", pa.int64()),
     ])
     value = lambda dtype: {"dtype": dtype, "_type": "Value"}  # noqa: E731
     features = {
         "image": {"_type": "Image"}, "label": {"names": list(class_names), "_type": "ClassLabel"},
         "label_name": value("string"), "is_synthetic": value("bool"), "source_index": value("int64"),
-        "d_score": value("float32"), "generator_sha256": value("string"), "seed": value("int64"),
+        "d_score": value("float32"), "label_prob": value("float32"), "nn_distance": value("float32"),
+        "generator_sha256": value("string"), "seed": value("int64"),
     }
     return schema.with_metadata({"huggingface": json.dumps({"info": {"features": features}})})
 
@@ -129,18 +132,25 @@ def _row(real: ImageSet, synthetic: SyntheticSet, pos: int) -> tuple[dict, np.nd
     if pos < len(real):
         label, ident = int(real.labels[pos]), int(real.source_index[pos])
         name = real.class_names[label]
-        record = {"source_index": ident, "d_score": None, "generator_sha256": None, "seed": None}
+        record = {"source_index": ident, "d_score": None, "label_prob": None, "nn_distance": None,
+                  "generator_sha256": None, "seed": None}
         kind, folder, pixels = "real", "real", real.images[pos]
     else:
         pos -= len(real)
         label, ident = int(synthetic.labels[pos]), int(synthetic.seeds[pos])
         name = real.class_names[label]
         record = {"source_index": None, "d_score": float(synthetic.d_scores[pos]),
+                  "label_prob": _score(synthetic.label_probs[pos]), "nn_distance": _score(synthetic.nn_distances[pos]),
                   "generator_sha256": str(synthetic.generator_sha256[pos]), "seed": ident}
         kind, folder, pixels = "synthetic", "syn", synthetic.images[pos]
     record.update(label=label, label_name=name, is_synthetic=kind == "synthetic",
                   image={"bytes": None, "path": f"{kind}/{name}/{ident}.png"})
     return record, pixels, f"{name}/{folder}-{ident}.png"
+
+
+def _score(value: float) -> float | None:
+    """A filter that was off left NaN; in the shard that is a null, not a number."""
+    return None if np.isnan(value) else float(value)
 
 
 def _write_shard(path: Path, real: ImageSet, synthetic: SyntheticSet, positions: np.ndarray,

@@ -3,16 +3,19 @@ from __future__ import annotations
 
 import datetime as dt
 
-from gan_aug.config import AugmentConfig
+from gan_aug.config import AugmentConfig, FilterConfig
 from gan_aug.metrics.per_class import QUALITY_KEYS
 
 
-def class_entries(balance: dict, generations: dict[int, dict], quality: dict[int, dict]) -> list[dict]:
-    """Per class: real count, target, what was generated, accepted and used, and the sample quality.
+def class_entries(balance: dict, generations: dict[int, dict], quality: dict[int, dict],
+                  acceptance: dict[int, str] | None = None) -> list[dict]:
+    """Per class: real count, target, what was generated, how many passed each filter, what was used,
+    and the sample quality with its FD acceptance status.
 
     ``balance`` is ``ClassBalance.to_dict()``; ``generations`` and ``quality`` map a label to its
     generation stats and its ``quality_per_class`` entry (None throughout for unsynthesised classes).
     """
+    acceptance = acceptance or {}
     entries = []
     for label, name in enumerate(balance["class_names"]):
         gen = generations.get(label, {})
@@ -23,6 +26,8 @@ def class_entries(balance: dict, generations: dict[int, dict], quality: dict[int
             "accepted": gen.get("accepted", 0), "used": used, "d_threshold": gen.get("d_threshold"),
             # Which generator weights made the class: the training step (best FD check) and checkpoint.
             "generator_step": gen.get("generator_step"), "generator_sha256": gen.get("generator_sha256"),
+            # Sequential counts: generated, then still kept after each filter in order; and their calibration.
+            "funnel": gen.get("funnel"), "filters": gen.get("filters"), "acceptance": acceptance.get(label),
             "final": real + used, **{key: quality.get(label, {}).get(key) for key in QUALITY_KEYS},
         })
     return entries
@@ -39,6 +44,15 @@ def training_summary(strategy: str, runs: dict[str, dict]) -> dict:
                                            for name, run in runs.items()}}
 
 
+def filter_summary(config: FilterConfig, acceptance: dict) -> dict:
+    """metrics.json's ``filters``: the order and the FD policy, and which classes it flagged or dropped."""
+    by_status = lambda status: sorted(int(k) for k, v in acceptance.items() if v == status)  # noqa: E731
+    return {"order": list(config.filters), "d_quantile": config.d_quantile, "label_threshold": config.label_threshold,
+            "memorisation_quantile": config.memorisation_quantile, "extractor": config.extractor,
+            "fd_policy": config.fd_policy, "fd_max_ratio": config.fd_max_ratio, "fd_min_real": config.fd_min_real,
+            "flagged": by_status("flagged"), "dropped": by_status("dropped"), "unjudged": by_status("unjudged")}
+
+
 def build_metrics(
     *,
     config: AugmentConfig,
@@ -52,6 +66,7 @@ def build_metrics(
     device: str,
     duration_s: float,
     training: dict,
+    filters: dict,
 ) -> dict:
     """Assemble the run's metrics in the documented schema (README, 'metrics.json').
 
@@ -76,6 +91,7 @@ def build_metrics(
         },
         "classes": classes,
         "training": training,
+        "filters": filters,
         "downstream": downstream,
         "shards": {"num_shards": len(manifest["shards"]), "rows": totals["rows"],
                    "real_rows": totals["real_rows"], "synthetic_rows": totals["synthetic_rows"]},

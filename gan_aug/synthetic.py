@@ -8,6 +8,8 @@ import numpy as np
 
 from gan_aug.io import atomic_write
 
+SCORE_COLUMNS = ("label_probs", "nn_distances")
+
 
 @dataclass(frozen=True)
 class SyntheticSet:
@@ -17,14 +19,22 @@ class SyntheticSet:
     seeds: np.ndarray  # int64 N: the latent seed; (checkpoint, label, seed) regenerates the sample
     # sha256 of the checkpoint that made each row: one string for all rows, or one per row (per-class GANs).
     generator_sha256: np.ndarray | str
+    # The other filters' scores (NaN where that filter was off): the domain classifier's probability
+    # of the row's class, and the feature distance to the nearest real training image.
+    label_probs: np.ndarray | None = None
+    nn_distances: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.images)
         object.__setattr__(self, "generator_sha256", np.broadcast_to(
             np.asarray(self.generator_sha256, dtype="<U64"), (n,)).copy())
+        for name in SCORE_COLUMNS:
+            value = getattr(self, name)
+            object.__setattr__(self, name, np.full(n, np.nan, np.float32) if value is None
+                               else np.asarray(value, dtype=np.float32))
         if self.images.dtype != np.uint8 or self.images.ndim != 4:
             raise ValueError(f"synthetic images must be uint8 N×C×H×W, got {self.images.dtype} {self.images.shape}")
-        for name in ("labels", "d_scores", "seeds", "generator_sha256"):
+        for name in ("labels", "d_scores", "seeds", "generator_sha256", *SCORE_COLUMNS):
             if len(getattr(self, name)) != n:
                 raise ValueError(f"synthetic {name} must have {n} entries")
 
@@ -51,17 +61,25 @@ class SyntheticSet:
             np.concatenate([p.images for p in parts]), np.concatenate([p.labels for p in parts]),
             np.concatenate([p.d_scores for p in parts]), np.concatenate([p.seeds for p in parts]),
             np.concatenate([p.generator_sha256 for p in parts]),
+            *(np.concatenate([getattr(p, name) for p in parts]) for name in SCORE_COLUMNS),
         )
+
+    def select(self, rows: np.ndarray) -> "SyntheticSet":
+        """The given rows (a boolean mask or indices), every column alike."""
+        return SyntheticSet(self.images[rows], self.labels[rows], self.d_scores[rows], self.seeds[rows],
+                            self.generator_sha256[rows], self.label_probs[rows], self.nn_distances[rows])
 
     def save(self, path: str | Path) -> Path:
         def write(tmp: Path) -> None:
             with open(tmp, "wb") as handle:
                 np.savez(handle, images=self.images, labels=self.labels, d_scores=self.d_scores,
-                         seeds=self.seeds, generator_sha256=self.generator_sha256)
+                         seeds=self.seeds, generator_sha256=self.generator_sha256,
+                         **{name: getattr(self, name) for name in SCORE_COLUMNS})
 
         return atomic_write(path, write)
 
     @classmethod
     def load(cls, path: str | Path) -> "SyntheticSet":
         with np.load(path, allow_pickle=False) as data:
-            return cls(data["images"], data["labels"], data["d_scores"], data["seeds"], data["generator_sha256"])
+            return cls(data["images"], data["labels"], data["d_scores"], data["seeds"], data["generator_sha256"],
+                       *(data[name] if name in data.files else None for name in SCORE_COLUMNS))

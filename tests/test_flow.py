@@ -20,7 +20,11 @@ from gan_aug.shards import decode_png
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 
 # The demo's protocol with shorter training: the stages and the data are the real ones.
-QUICK = {"name": "e2e", "data": {"source": "digits", "long_tail": {}}, "gan": {"steps": 150, "checkpoint_every": 100}, "filter": {"feature_steps": 100},
+# A GAN trained this briefly makes samples the discriminator filter can reject wholesale (it tells
+# them from real images); QUICK leaves it out and lets every label through so that every class fills,
+# while the filters still run, score every row and count the funnel. The policy tests run all three.
+QUICK = {"name": "e2e", "data": {"source": "digits", "long_tail": {}}, "gan": {"steps": 150, "checkpoint_every": 100},
+         "filter": {"feature_steps": 100, "filters": ["label", "memorisation"], "label_threshold": 0.0},
          "evaluate": {"steps": 100}}
 
 
@@ -48,6 +52,9 @@ def test_shards_are_balanced_and_flag_synthetic_rows(run_dir):
     assert len(synthetic) > 0 and synthetic.d_score.notna().all() and synthetic.seed.notna().all()
     assert (synthetic.generator_sha256.str.len() == 64).all()
     assert real.d_score.isna().all() and real.generator_sha256.isna().all()
+    # Every synthetic row carries each filter's score; real rows carry none.
+    assert synthetic.label_prob.between(0, 1).all() and (synthetic.nn_distance > 0).all()
+    assert real.label_prob.isna().all() and real.nn_distance.isna().all()
     assert set(frame.label_name) == {str(i) for i in range(10)}
     assert (frame.label_name == frame.label.astype(str)).all()
 
@@ -75,13 +82,23 @@ def test_manifest_matches_the_files(run_dir):
 
 def test_metrics_json_is_complete(run_dir):
     metrics = read_json(run_dir / "metrics.json")
-    assert set(metrics) >= {"run", "dataset", "classes", "downstream", "shards", "training"}
+    assert set(metrics) >= {"run", "dataset", "classes", "downstream", "shards", "training", "filters"}
+    assert metrics["filters"]["order"] == ["label", "memorisation"]
+    assert metrics["filters"]["fd_policy"] == "warn" and metrics["filters"]["dropped"] == []
     classes = metrics["classes"]
     assert [c["name"] for c in classes] == [str(i) for i in range(10)]
     for entry in classes:
         assert entry["final"] == entry["real"] + entry["used"] == entry["target"]
         if entry["needed"]:
             assert entry["generated"] >= entry["accepted"] >= entry["used"] == entry["needed"]
+            funnel = entry["funnel"]
+            assert list(funnel) == ["generated", "label", "memorisation"]
+            assert funnel["generated"] == entry["generated"] and funnel["memorisation"] == entry["accepted"]
+            assert funnel["generated"] >= funnel["label"] >= funnel["memorisation"]
+            assert entry["filters"]["memorisation"]["threshold"] > 0
+            assert entry["acceptance"] in {"ok", "flagged", "unjudged"}
+            assert (entry["acceptance"] == "unjudged") == (entry["real"] < 10)
+            assert entry["kid_ci_low"] <= entry["kid_ci_high"]
             assert entry["fd"] is not None and entry["fd"] >= 0
             assert entry["kid"] is not None and 0 <= entry["precision"] <= 1
             if entry["real"] >= 4:  # two halves of at least two images each
@@ -116,7 +133,8 @@ def test_run_folder_holds_config_checkpoint_and_report(run_dir):
     assert (run_dir / "checkpoints" / "gan.pt").is_file()
     html = (run_dir / "report.html").read_text()
     assert "augmented" in html and "data:image/png;base64," in html
-    assert 'id="quality"' in html and "FD floor" in html
+    assert 'id="quality"' in html and "FD floor" in html and 'id="filters"' in html
+    assert "rejected by" in html  # examples of what the filters turned away
 
 
 def test_prefect_artifacts_hold_the_summary(run_dir):
@@ -124,7 +142,7 @@ def test_prefect_artifacts_hold_the_summary(run_dir):
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, TaskRunFilter
     from prefect.client.schemas.sorting import ArtifactSort
 
-    keys = ["gan-aug-summary", "gan-aug-downstream", "gan-aug-classes", "gan-aug-quality"]
+    keys = ["gan-aug-summary", "gan-aug-downstream", "gan-aug-classes", "gan-aug-quality", "gan-aug-filters"]
     with get_client(sync_client=True) as client:
         found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys)),
                                       # prefect 3.8.8's sync client sends None for omitted
@@ -178,6 +196,59 @@ def test_per_class_strategy_trains_one_gan_per_minority_class(tmp_path):
     assert manifest["generator_sha256"] is None
     assert manifest["generators"] == {str(label): runs[str(label)]["sha256"] for label in minority}
     assert len(set(manifest["generators"].values())) == len(minority)
+
+
+def test_default_filters_leave_a_weak_gans_classes_short_and_say_so(tmp_path):
+    """All three filters at their defaults on a GAN of 30 steps: whatever passes is used, the rest of
+    each class stays short, and metrics and report say how far each class got through the funnel."""
+    from flows.augment import run_augment
+
+    config = parse_config({**QUICK, "gan": {"steps": 30}, "generate": {"budget_factor": 3},
+                           "filter": {"feature_steps": 100}})
+    run_augment(config, tmp_path)
+    metrics = read_json(tmp_path / "metrics.json")
+    for entry in (c for c in metrics["classes"] if c["needed"]):
+        funnel = entry["funnel"]
+        assert list(funnel) == ["generated", "discriminator", "label", "memorisation"]
+        assert funnel["generated"] == entry["generated"] == 3 * entry["needed"]  # the budget was spent
+        assert funnel["generated"] >= funnel["discriminator"] >= funnel["label"] >= funnel["memorisation"]
+        assert entry["filters"]["discriminator"]["calibration"] in {"val", "pooled"}
+        assert entry["filters"]["label"]["threshold"] == 0.5
+        assert entry["used"] == min(entry["accepted"], entry["needed"]) < entry["needed"]
+        assert entry["final"] == entry["real"] + entry["used"]
+    html = (tmp_path / "report.html").read_text()
+    assert html.count('class="short"') == sum(1 for c in metrics["classes"] if c["needed"])
+
+
+def test_fd_policy_drop_removes_the_flagged_classes_synthetic_rows(tmp_path):
+    from flows.augment import run_augment
+
+    # No generator is within 0.01× of its floor: every class with enough real images to judge is dropped.
+    config = parse_config({**QUICK, "gan": {"steps": 40}, "filter": {**QUICK["filter"], "fd_policy": "drop",
+                                                                      "fd_max_ratio": 0.01}})
+    run_augment(config, tmp_path)
+    metrics = read_json(tmp_path / "metrics.json")
+    judged = [c for c in metrics["classes"] if c["needed"] and c["real"] >= 10]
+    unjudged = [c for c in metrics["classes"] if c["needed"] and c["real"] < 10]
+    assert judged and unjudged
+    assert all(c["acceptance"] == "dropped" and c["used"] == 0 and c["final"] == c["real"] for c in judged)
+    assert all(c["acceptance"] == "unjudged" and c["used"] == c["needed"] for c in unjudged)
+    assert metrics["filters"]["dropped"] == [c["label"] for c in judged]
+    frame = _shards(tmp_path)
+    assert set(frame[frame.is_synthetic].label) == {c["label"] for c in unjudged}
+    assert "FD acceptance dropped" in (tmp_path / "report.html").read_text()
+
+
+def test_fd_policy_fail_stops_before_anything_is_written(tmp_path):
+    from flows.augment import run_augment
+    from gan_aug.filters import FDAcceptanceError
+
+    config = parse_config({**QUICK, "gan": {"steps": 20}, "filter": {**QUICK["filter"], "fd_policy": "fail",
+                                                                      "fd_max_ratio": 0.01}})
+    with pytest.raises(FDAcceptanceError, match=r"fd_max_ratio = 0.01: .*\(label \d\): FD .* Nothing was written"):
+        run_augment(config, tmp_path)
+    assert not (tmp_path / "manifest.json").exists() and not (tmp_path / "shards").exists()
+    assert not (tmp_path / "metrics.json").exists() and not (tmp_path / "report.html").exists()
 
 
 def test_cli_run_prints_the_tables_and_paths(tmp_path):

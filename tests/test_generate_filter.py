@@ -3,7 +3,7 @@ import pytest
 
 from gan_aug.checkpoint import load_sampler
 from gan_aug.config import GANConfig
-from gan_aug.filters import discriminator_threshold
+from gan_aug.filters import DiscriminatorFilter, FilterChain
 from gan_aug.generate import generate_class, sample_class, sample_seeds
 from gan_aug.metrics.fid import frechet_distance
 from gan_aug.synthetic import SyntheticSet
@@ -36,14 +36,21 @@ def test_a_seed_regenerates_its_sample(sampler):
     np.testing.assert_allclose(scores[3], alone_scores[0], rtol=1e-4, atol=1e-5)
 
 
+def _d_filter(threshold: float) -> FilterChain:
+    return FilterChain([DiscriminatorFilter(threshold, quantile=0.5, calibration="val", calibration_images=10)])
+
+
 def test_generate_class_keeps_only_samples_above_threshold(sampler):
     generator, discriminator, sha = sampler
-    synthetic, stats = generate_class(generator, discriminator, 1, 30, generator_sha256=sha, batch_size=16,
-                                      budget_factor=5, quantile=0.5, seed=0)
+    scores = sample_class(generator, discriminator, 1, sample_seeds(0, 1, 0, 64))[1]
+    threshold = float(np.median(scores))
+    synthetic, stats = generate_class(generator, discriminator, 1, 30, chain=_d_filter(threshold),
+                                      generator_sha256=sha, batch_size=16, budget_factor=5, seed=0)
     assert len(synthetic) == 30 and (synthetic.labels == 1).all()
-    assert (synthetic.d_scores >= stats.d_threshold).all()
+    assert (synthetic.d_scores >= stats.d_threshold).all() and stats.d_threshold == threshold
     assert stats.accepted >= 30 and stats.generated >= 48  # about half pass per batch
     assert (synthetic.generator_sha256 == sha).all() and synthetic.generators == {1: sha}
+    assert np.isnan(synthetic.label_probs).all()  # that filter was off
     # Rejected samples exist: the same seeds scored below the threshold were dropped.
     all_seeds = sample_seeds(0, 1, 0, stats.generated)
     assert len(np.setdiff1d(all_seeds, synthetic.seeds)) > 0
@@ -51,16 +58,18 @@ def test_generate_class_keeps_only_samples_above_threshold(sampler):
 
 def test_budget_bounds_generation(sampler):
     generator, discriminator, sha = sampler
-    synthetic, stats = generate_class(generator, discriminator, 0, 40, generator_sha256=sha, batch_size=8,
-                                      budget_factor=1.0, quantile=0.5, seed=0)
+    scores = sample_class(generator, discriminator, 0, sample_seeds(0, 0, 0, 64))[1]
+    synthetic, stats = generate_class(generator, discriminator, 0, 40, chain=_d_filter(float(np.median(scores))),
+                                      generator_sha256=sha, batch_size=8, budget_factor=1.0, seed=0)
     assert stats.generated == 40  # budget = needed × 1.0
     assert len(synthetic) < 40  # half were rejected and the budget ran out: the class ends short
 
 
-def test_threshold_is_the_quantile():
-    assert discriminator_threshold(np.arange(101, dtype=float), 0.25) == 25.0
-    with pytest.raises(ValueError):
-        discriminator_threshold(np.array([]), 0.5)
+def test_no_filters_keeps_every_sample(sampler):
+    generator, discriminator, sha = sampler
+    synthetic, stats = generate_class(generator, discriminator, 0, 20, chain=FilterChain([]),
+                                      generator_sha256=sha, batch_size=8, budget_factor=1.0, seed=0)
+    assert len(synthetic) == 20 and stats.funnel == {"generated": 20} and stats.d_threshold is None
 
 
 def test_fd_closed_form_equal_covariances():

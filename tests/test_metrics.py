@@ -6,12 +6,19 @@ import pytest
 
 import gan_aug.metrics.kid as kid_module
 from gan_aug.metrics.fid import frechet_distance
-from gan_aug.metrics.floors import class_quality, fd_bootstrap_interval, fd_floor, kid_floor, split_halves
-from gan_aug.metrics.kid import kernel_inception_distance, mmd2_unbiased
+from gan_aug.metrics.floors import (
+    class_quality,
+    fd_bootstrap_interval,
+    fd_floor,
+    fd_matched,
+    kid_floor,
+    split_halves,
+)
+from gan_aug.metrics.kid import kernel_inception_distance, kid_bootstrap_interval, mmd2_unbiased
 from gan_aug.metrics.prdc import precision_recall_density_coverage
 
-CLASS_KEYS = {"fd", "fd_floor", "fd_ci_low", "fd_ci_high", "kid", "kid_std", "kid_floor",
-              "precision", "recall", "density", "coverage"}
+CLASS_KEYS = {"fd", "fd_floor", "fd_ci_low", "fd_ci_high", "fd_matched", "fd_ratio", "kid", "kid_std",
+              "kid_ci_low", "kid_ci_high", "kid_floor", "precision", "recall", "density", "coverage"}
 
 
 def gaussian(n, d=8, shift=0.0, seed=0):
@@ -129,6 +136,41 @@ def test_bootstrap_interval_holds_the_estimate_and_is_none_for_tiny_sets():
     assert low < frechet_distance(real, fake) < high
     assert fd_bootstrap_interval(real, fake, rounds=50) == (low, high)  # seeded
     assert fd_bootstrap_interval(gaussian(1), fake) is None
+
+
+def test_matched_fd_sits_at_the_floor_for_one_distribution_and_far_above_for_a_shifted_one():
+    """Same sizes on both sides of the ratio, so a generator as good as the data scores about 1."""
+    real = gaussian(60)
+    floor = fd_floor(real, seed=4)
+    same = fd_matched(real, gaussian(2000, seed=9), seed=4)
+    shifted = fd_matched(real, gaussian(2000, shift=1.0, seed=9), seed=4)
+    assert 0.5 < same / floor < 2.0 and shifted / floor > 4.0
+    a, _ = split_halves(60, seed=4)  # half A is the floor's half A
+    fakes = gaussian(30, seed=9)
+    assert fd_matched(real, fakes, seed=4, rounds=1) == pytest.approx(frechet_distance(real[a], fakes))
+    assert fd_matched(gaussian(3), fakes) is None
+
+
+def test_kid_interval_holds_zero_for_one_distribution_and_excludes_it_for_a_shifted_one():
+    real = gaussian(80)
+    low, high = kid_bootstrap_interval(real, gaussian(80, seed=1), rounds=100)
+    assert low < 0.0 < high
+    low, high = kid_bootstrap_interval(real, gaussian(80, shift=1.0, seed=1), rounds=100)
+    kid = kernel_inception_distance(real, gaussian(80, shift=1.0, seed=1))["kid"]
+    assert 0.0 < low < kid < high
+    assert kid_bootstrap_interval(real, gaussian(80, seed=1), rounds=20) == \
+        kid_bootstrap_interval(real, gaussian(80, seed=1), rounds=20)  # seeded
+    assert kid_bootstrap_interval(gaussian(1), real) is None
+
+
+def test_kid_resample_leaves_out_pairs_of_the_same_source_row():
+    """Duplicated rows in a resample must not count as pairs, or the estimate would lean high."""
+    k = np.array([[5.0, 1.0], [1.0, 3.0]])
+    rows = np.array([0, 0, 1])
+    kxx = k[np.ix_(rows, rows)]
+    value = kid_module._mmd2_distinct(kxx, kxx, kxx, rows, rows)
+    # Distinct-row pairs: (0,1) twice each way and (0,1)/(1,0) from the duplicate: all have k = 1.
+    assert value == pytest.approx(1.0 + 1.0 - 2.0 * kxx.mean())
 
 
 def test_class_quality_has_every_key_and_none_where_undefined():

@@ -33,6 +33,7 @@ def make_sets(channels: int = 1, size: int = 8, seed: int = 0) -> tuple[ImageSet
     synthetic = SyntheticSet(
         rng.integers(0, 256, (7, channels, size, size), dtype=np.uint8), syn_labels,
         rng.random(7).astype(np.float32), np.arange(500, 507, dtype=np.int64), SHA,
+        label_probs=np.linspace(0.5, 1.0, 7), nn_distances=np.array([1.0, 2.0, np.nan, 4.0, 5.0, 6.0, 7.0]),
     )
     return real, synthetic
 
@@ -46,6 +47,20 @@ def all_rows(run_dir) -> pd.DataFrame:
                      ignore_index=True)
 
 
+def test_synthetic_set_keeps_filter_scores_and_reads_files_without_them(tmp_path):
+    _, synthetic = make_sets()
+    back = SyntheticSet.load(synthetic.save(tmp_path / "s.npz"))
+    np.testing.assert_array_equal(back.label_probs, synthetic.label_probs)
+    np.testing.assert_array_equal(back.nn_distances, synthetic.nn_distances)  # NaN where the filter was off
+    np.testing.assert_array_equal(back.select(back.labels == 2).seeds, [501, 503, 504, 506])
+    np.savez(tmp_path / "old.npz", images=synthetic.images, labels=synthetic.labels, d_scores=synthetic.d_scores,
+             seeds=synthetic.seeds, generator_sha256=synthetic.generator_sha256)
+    old = SyntheticSet.load(tmp_path / "old.npz")  # written before the other filters existed
+    assert np.isnan(old.label_probs).all() and np.isnan(old.nn_distances).all()
+    with pytest.raises(ValueError, match="label_probs must have 7 entries"):
+        SyntheticSet(synthetic.images, synthetic.labels, synthetic.d_scores, synthetic.seeds, SHA, np.zeros(3))
+
+
 def test_columns_and_types_with_pyarrow_and_pandas(tmp_path):
     real, synthetic = make_sets()
     write_shards(tmp_path, real, synthetic, rows_per_shard=100)
@@ -53,7 +68,8 @@ def test_columns_and_types_with_pyarrow_and_pandas(tmp_path):
     expected = {
         "image": pa.struct([("bytes", pa.binary()), ("path", pa.string())]), "label": pa.int64(),
         "label_name": pa.string(), "is_synthetic": pa.bool_(), "source_index": pa.int64(),
-        "d_score": pa.float32(), "generator_sha256": pa.string(), "seed": pa.int64(),
+        "d_score": pa.float32(), "label_prob": pa.float32(), "nn_distance": pa.float32(),
+        "generator_sha256": pa.string(), "seed": pa.int64(),
     }
     assert {f.name: f.type for f in table.schema} == expected
     assert pq.ParquetFile(tmp_path / "shards" / "train-00000-of-00001.parquet").metadata.row_group(0) \
@@ -66,6 +82,12 @@ def test_columns_and_types_with_pyarrow_and_pandas(tmp_path):
     assert frame["d_score"].dtype == np.float32
     assert set(frame["image"].iloc[0]) == {"bytes", "path"}
     assert frame["image"].iloc[0]["bytes"].startswith(b"\x89PNG")
+    # Each synthetic row carries its filter scores (a filter that was off: null); real rows none.
+    by_seed = frame[frame.is_synthetic].set_index("seed")
+    np.testing.assert_allclose(by_seed.loc[synthetic.seeds, "label_prob"], synthetic.label_probs)
+    assert by_seed.loc[502, "nn_distance"] is None or np.isnan(by_seed.loc[502, "nn_distance"])
+    assert table.column("nn_distance").null_count == 1 + len(real)
+    assert frame.loc[~frame.is_synthetic, ["label_prob", "nn_distance"]].isna().all().all()
 
 
 def test_class_counts_are_real_plus_synthetic(tmp_path):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from gan_aug.metrics.fid import frechet_distance
-from gan_aug.metrics.kid import kernel_inception_distance
+from gan_aug.metrics.kid import kernel_inception_distance, kid_bootstrap_interval
 from gan_aug.metrics.prdc import precision_recall_density_coverage
 
 
@@ -58,19 +58,40 @@ def fd_bootstrap_interval(
     return float(low), float(high)
 
 
+def fd_matched(real: np.ndarray, fake: np.ndarray, *, seed: int = 0, rounds: int = 5) -> float | None:
+    """FD of the fakes against half A of the real rows, at half A's size: the same comparison as
+    ``fd_floor`` (A vs B) with fakes in B's place, so the two numbers share their small-n bias and
+    their ratio means something. Averaged over ``rounds`` random draws of fakes."""
+    real, fake = np.asarray(real), np.asarray(fake)
+    a, _ = split_halves(len(real), seed)
+    if len(a) < 2 or len(fake) < 2:
+        return None
+    rng = np.random.default_rng(seed)
+    size = min(len(a), len(fake))
+    values = [frechet_distance(real[a], fake[rng.choice(len(fake), size, replace=False)]) for _ in range(rounds)]
+    return float(np.mean(values))
+
+
 def class_quality(real: np.ndarray, fake: np.ndarray, *, seed: int = 0, bootstrap_rounds: int = 100) -> dict:
     """One flat, JSON-ready dict for a class (the per-class entry of metrics.json); None where a
     number is undefined for so few rows."""
     interval = fd_bootstrap_interval(real, fake, rounds=bootstrap_rounds, seed=seed)
     kid = kernel_inception_distance(real, fake, seed=seed)
+    kid_interval = kid_bootstrap_interval(real, fake, rounds=bootstrap_rounds, seed=seed)
     prdc = precision_recall_density_coverage(real, fake)
+    floor, matched = fd_floor(real, seed=seed), fd_matched(real, fake, seed=seed)
     return {
         "fd": frechet_distance(real, fake),
-        "fd_floor": fd_floor(real, seed=seed),
+        "fd_floor": floor,
         "fd_ci_low": None if interval is None else interval[0],
         "fd_ci_high": None if interval is None else interval[1],
+        # The acceptance check's numbers: matched FD (fakes vs half A) over the floor (A vs B).
+        "fd_matched": matched,
+        "fd_ratio": None if matched is None or not floor else matched / floor,
         "kid": kid["kid"],
         "kid_std": kid["kid_std"],
+        "kid_ci_low": None if kid_interval is None else kid_interval[0],
+        "kid_ci_high": None if kid_interval is None else kid_interval[1],
         "kid_floor": kid_floor(real, seed=seed),
         **{name: prdc[name] for name in ("precision", "recall", "density", "coverage")},
     }

@@ -68,3 +68,39 @@ def kernel_inception_distance(
         y = len(real) + rng.choice(len(fake), size, replace=False)
         values.append(mmd2_unbiased(gram(x, x), gram(y, y), gram(x, y)))
     return {"kid": float(np.mean(values)), "kid_std": float(np.std(values))}
+
+
+def _mmd2_distinct(kxx: np.ndarray, kyy: np.ndarray, kxy: np.ndarray, rows_x: np.ndarray,
+                   rows_y: np.ndarray) -> float | None:
+    """MMD² over a resample drawn with replacement: within-set pairs of the same source row are left
+    out, as the diagonal is in ``mmd2_unbiased``, or duplicated rows would bias the estimate up."""
+    distinct_x, distinct_y = rows_x[:, None] != rows_x[None, :], rows_y[:, None] != rows_y[None, :]
+    if not distinct_x.any() or not distinct_y.any():
+        return None
+    return float((kxx * distinct_x).sum() / distinct_x.sum() + (kyy * distinct_y).sum() / distinct_y.sum()
+                 - 2.0 * kxy.mean())
+
+
+def kid_bootstrap_interval(
+    real: np.ndarray, fake: np.ndarray, *, rounds: int = 50, seed: int = 0, level: float = 0.95,
+    max_rows: int = MAX_SUBSET_SIZE,
+) -> tuple[float, float] | None:
+    """Percentile bootstrap interval of KID: each round resamples (at most ``max_rows``) rows of each
+    set with replacement; None when either set has fewer than two rows."""
+    real, fake = np.asarray(real, dtype=np.float64), np.asarray(fake, dtype=np.float64)
+    if len(real) < 2 or len(fake) < 2:
+        return None
+    gram = _gram_blocks(np.concatenate([real, fake]))
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(rounds):
+        x = rng.integers(0, len(real), min(len(real), max_rows))
+        y = len(real) + rng.integers(0, len(fake), min(len(fake), max_rows))
+        value = _mmd2_distinct(gram(x, x), gram(y, y), gram(x, y), x, y)
+        if value is not None:
+            values.append(value)
+    if not values:
+        return None
+    tail = 100.0 * (1.0 - level) / 2.0
+    low, high = np.percentile(values, [tail, 100.0 - tail])
+    return float(low), float(high)

@@ -8,8 +8,8 @@ from gan_aug.metrics.extractors import FeatureExtractor
 from gan_aug.metrics.floors import class_quality
 from gan_aug.synthetic import SyntheticSet
 
-QUALITY_KEYS = ("fd", "fd_floor", "fd_ci_low", "fd_ci_high", "kid", "kid_std", "kid_floor",
-                "precision", "recall", "density", "coverage")
+QUALITY_KEYS = ("fd", "fd_floor", "fd_ci_low", "fd_ci_high", "fd_matched", "fd_ratio", "kid", "kid_std",
+                "kid_ci_low", "kid_ci_high", "kid_floor", "precision", "recall", "density", "coverage")
 
 
 def quality_per_class(

@@ -11,6 +11,7 @@ class Generator(nn.Module):
     def __init__(self, z_dim: int, num_classes: int, image_size: int, channels: int, base_channels: int = 64):
         super().__init__()
         self.z_dim, self.num_classes = z_dim, num_classes
+        self.image_size, self.channels = image_size, channels
         stages = num_upsamples(image_size)
         self.base_size = image_size // 2**stages
         widths = stage_widths(base_channels, stages)
