@@ -34,9 +34,12 @@ def _run(config: AugmentConfig, out: Path) -> None:
     from gan_aug import report
     from gan_aug.io import read_json
 
+    from gan_aug.filters import FDAcceptanceError
+    from gan_aug.metrics.extractors import InceptionWeightsMissing
+
     try:
         outputs = run_augment(config, out)
-    except (ConfigError, ValueError) as error:
+    except (ConfigError, ValueError, FDAcceptanceError, InceptionWeightsMissing) as error:
         err_console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(1) from None
     metrics = read_json(outputs["metrics"])
@@ -44,8 +47,15 @@ def _run(config: AugmentConfig, out: Path) -> None:
     console.print(_table("Gain of the augmented set", report.gain_table_rows(metrics)))
     columns = ("name", "real", "target", "generated", "accepted", "used", "final")
     console.print(_table("Per class", [{k: row[k] for k in columns} for row in report.class_table_rows(metrics)]))
-    quality = ("name", "fd", "fd_floor", "kid", "kid_floor", "precision", "recall")
-    console.print(_table("Sample quality (domain features; floor = real vs real)",
+    short = {"passed_discriminator": "D", "passed_label": "label", "passed_memorisation": "memo", "generated": "made",
+             "acceptance": "FD"}  # narrow headers: a terminal is 80 columns wide
+    console.print(_table("Filters: candidates made, then still kept after each filter in order", [
+        {short.get(k, k): v for k, v in row.items()
+         if k in ("name", "needed", "generated", "used", "acceptance") or k.startswith("passed_")}
+        for row in report.filter_table_rows(metrics)]))
+    quality = ("name", "fd", "fd_floor", "fd_matched", "fd_ratio", "acceptance", "kid", "kid_floor", "precision",
+               "recall")
+    console.print(_table("Sample quality (floor = real vs real; ratio = matched FD / floor)",
                          [{k: row[k] for k in quality} for row in report.quality_table_rows(metrics)]))
     # Plain echo: rich would wrap long paths, and people copy these.
     typer.echo(f"report:   {outputs['report']}\nmetrics:  {outputs['metrics']}\nmanifest: {outputs['manifest']}")

@@ -251,6 +251,18 @@ def test_fd_policy_fail_stops_before_anything_is_written(tmp_path):
     assert not (tmp_path / "metrics.json").exists() and not (tmp_path / "report.html").exists()
 
 
+def test_inception_features_without_local_weights_fail_before_training(tmp_path):
+    from flows.augment import run_augment
+    from gan_aug.metrics.extractors import InceptionWeightsMissing
+
+    missing = tmp_path / "nowhere" / "pt_inception.pth"
+    config = parse_config({**QUICK, "filter": {**QUICK["filter"], "extractor": "inception",
+                                               "inception_weights": str(missing)}})
+    with pytest.raises(InceptionWeightsMissing, match=r"filter\.inception_weights"):
+        run_augment(config, tmp_path / "run")
+    assert not (tmp_path / "run").exists()  # refused before the run folder was claimed
+
+
 def test_cli_run_prints_the_tables_and_paths(tmp_path):
     """`gan-aug run` as a user types it, in its own process with its own embedded Prefect server."""
     config_path = tmp_path / "tiny.yaml"
@@ -262,6 +274,8 @@ def test_cli_run_prints_the_tables_and_paths(tmp_path):
                           capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "augmented vs real" in done.stdout and "Per class" in done.stdout
+    filters = done.stdout[done.stdout.index("Filters: candidates made"):]
+    assert all(f" {header} " in filters for header in ("made", "label", "memo", "used", "FD"))
     assert f"report:   {tmp_path / 'out' / 'report.html'}" in done.stdout
 
 
