@@ -29,6 +29,13 @@ def _table(title: str, rows: list[dict]) -> Table:
     return table
 
 
+def _round(value: object) -> object:
+    """One decimal for distances of 1 or more (they run to the hundreds), so the table fits 80 columns."""
+    if isinstance(value, float) and abs(value) >= 1:
+        return f"{value:.1f}"
+    return value
+
+
 def _run(config: AugmentConfig, out: Path) -> None:
     from flows.augment import run_augment  # Prefect is imported here, not at `import gan_aug`
     from gan_aug import report
@@ -53,10 +60,12 @@ def _run(config: AugmentConfig, out: Path) -> None:
         {short.get(k, k): v for k, v in row.items()
          if k in ("name", "needed", "generated", "used", "acceptance") or k.startswith("passed_")}
         for row in report.filter_table_rows(metrics)]))
-    quality = ("name", "fd", "fd_floor", "fd_matched", "fd_ratio", "acceptance", "kid", "kid_floor", "precision",
-               "recall")
-    console.print(_table("Sample quality (floor = real vs real; ratio = matched FD / floor)",
-                         [{k: row[k] for k in quality} for row in report.quality_table_rows(metrics)]))
+    quality = {"name": "name", "fd": "FD", "fd_floor": "floor", "fd_matched": "matched", "fd_ratio": "ratio",
+               "kid": "KID", "kid_floor": "KID floor", "precision": "prec", "recall": "recall"}
+    console.print(_table("Sample quality (floor: real vs real; ratio: matched FD / floor; report.html has intervals)",
+                         [{title: row[key] if key in ("precision", "recall") else _round(row[key])
+                           for key, title in quality.items()}
+                          for row in report.quality_table_rows(metrics)]))
     # Plain echo: rich would wrap long paths, and people copy these.
     typer.echo(f"report:   {outputs['report']}\nmetrics:  {outputs['metrics']}\nmanifest: {outputs['manifest']}")
 
