@@ -33,7 +33,12 @@ from gan_aug.filters import NearestReal, decide
 from gan_aug.filters.build import build_chain
 from gan_aug.generate import generate_class, load_rejected, save_rejected
 from gan_aug.io import atomic_write_bytes, write_json
-from gan_aug.metrics.extractors import DomainExtractor, InceptionWeightsMissing, build_extractor, inception_weights_available
+from gan_aug.metrics.extractors import (
+    DomainExtractor,
+    InceptionWeightsMissing,
+    build_extractor,
+    inception_weights_available,
+)
 from gan_aug.metrics.features import load_extractor, save_extractor, train_domain_extractor
 from gan_aug.metrics.per_class import quality_per_class
 from gan_aug.monitor import MIN_REFERENCE, build_monitor

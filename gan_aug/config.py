@@ -136,7 +136,8 @@ class FilterConfig(_Section):
         4.0, gt=0.0, description="FD acceptance: flag a class whose matched FD exceeds this multiple of its floor"
     )
     fd_policy: Literal["warn", "drop", "fail"] = Field(
-        "warn", description="for a flagged class: keep its rows with a warning, drop its synthetic rows, or fail the run"
+        "warn",
+        description="for a flagged class: keep its rows with a warning, drop its synthetic rows, or fail the run",
     )
     fd_min_real: int = Field(10, ge=4, description="classes with fewer real training images are not FD-judged")
     extractor: Literal["domain", "inception"] = Field(

@@ -77,7 +77,8 @@ def build_metrics(
         "run": {
             "name": config.name, "config_hash": config.section_hash(),
             # The shared GAN's checkpoint; with per-class GANs see training.runs and manifest.generators.
-            "generator_sha256": training["runs"].get("shared", {}).get("sha256"), "device": device, "duration_s": round(duration_s, 2),
+            "generator_sha256": training["runs"].get("shared", {}).get("sha256"), "device": device,
+            "duration_s": round(duration_s, 2),
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         },
         "dataset": {

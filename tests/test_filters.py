@@ -116,7 +116,8 @@ def test_chain_counts_a_sequential_funnel_and_who_rejected_first(parts, planted)
                         val=parts["val"], train=parts["train"], domain=parts["domain"], nearest=parts["nearest"])
     assert chain.names == ["discriminator", "label", "memorisation"]
     images = np.concatenate([planted["noise"], planted["other class"], planted["copies"], planted["good"]])
-    result = chain.apply(Candidates(LABEL, images, discriminator_scores(parts["D"], images, np.full(len(images), LABEL))))
+    d_scores = discriminator_scores(parts["D"], images, np.full(len(images), LABEL))
+    result = chain.apply(Candidates(LABEL, images, d_scores))
     keeps = [f.keep(result.scores[f.name]) for f in chain.filters]
     assert result.survivors == [int(np.logical_and.reduce(keeps[: i + 1]).sum()) for i in range(3)]
     assert (result.keep == np.logical_and.reduce(keeps)).all()
@@ -181,6 +182,7 @@ def test_fd_acceptance_policies():
     assert "two (label 2)" in warn.message and "9.0×" in warn.message
     drop = decide(quality, names, policy="drop", max_ratio=4, min_real=10)
     assert drop.drop == [2] and drop.status[2] == "dropped"
-    with pytest.raises(FDAcceptanceError, match=r"fd_max_ratio = 4: two \(label 2\): FD 18.00 is 9.0× its real-vs-real floor 2.00"):
+    expected = r"fd_max_ratio = 4: two \(label 2\): FD 18.00 is 9.0× its real-vs-real floor 2.00"
+    with pytest.raises(FDAcceptanceError, match=expected):
         decide(quality, names, policy="fail", max_ratio=4, min_real=10)
     assert decide({1: _quality(1.5)}, names, policy="fail", max_ratio=4, min_real=10).message is None
