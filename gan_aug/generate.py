@@ -106,11 +106,10 @@ def generate_class(
             if held < keep_rejected:
                 rejected[name].append(images[result.first_rejection == index][: keep_rejected - held])
         if result.keep.any():
-            scores = {column: result.scores[name][result.keep] if name in result.scores else None
-                      for name, column in SCORE_OF_FILTER.items()}
+            scores = {column: result.scores[name][result.keep] for name, column in SCORE_OF_FILTER.items()
+                      if name in result.scores}  # a filter that is off leaves its column NaN
             kept.append(SyntheticSet(images[result.keep], np.full(int(result.keep.sum()), label, np.int64),
-                                     d_scores[result.keep], seeds[result.keep], generator_sha256,
-                                     scores["label_probs"], scores["nn_distances"]))
+                                     d_scores[result.keep], seeds[result.keep], generator_sha256, **scores))
         generated += len(seeds)
         accepted += int(result.keep.sum())
         if progress is not None:

@@ -11,10 +11,8 @@ from gan_aug.filters.discriminator import DiscriminatorFilter, calibrate_discrim
 from gan_aug.filters.label import LabelConsistencyFilter
 from gan_aug.filters.memorisation import MemorisationFilter, NearestReal, memorisation_radius
 
-FILTER_NAMES = ("discriminator", "label", "memorisation")
-
 __all__ = [
-    "FD_POLICIES", "FILTER_NAMES", "AcceptanceDecision", "Candidates", "ChainResult", "DiscriminatorFilter",
+    "FD_POLICIES", "AcceptanceDecision", "Candidates", "ChainResult", "DiscriminatorFilter",
     "FDAcceptanceError", "FilterChain", "LabelConsistencyFilter", "MemorisationFilter", "NearestReal",
     "SampleFilter", "calibrate_discriminator", "decide", "discriminator_scores", "judge_class",
     "memorisation_radius",
