@@ -108,13 +108,16 @@ def features_task(train_path: str, config: AugmentConfig, run: RunDir, device: s
 
 def _training_progress(name: str):
     """A log line every tenth of training and at every FD check, plus a Prefect progress artifact."""
-    logger = get_run_logger()
+    logger, reported = get_run_logger(), set()
     artifact = create_progress_artifact(0.0, description=f"GAN training: {name}")
 
     def progress(step: int, total: int, record: dict) -> None:
         if "fd" in record:
             logger.info("%s step %d: FD %s", name, step, {k: _fmt(v) for k, v in record["fd"].items()})
-        if "loss_d" in record and (step % max(total // 10, 1) == 0 or step == total):
+        # Records come every 50 steps: log the first one in each tenth, whatever the step count.
+        tenth = 10 * step // max(total, 1)
+        if "loss_d" in record and tenth not in reported:
+            reported.add(tenth)
             logger.info("%s step %d/%d  loss_d %.3f  loss_g %.3f  %.0f images/s", name, step, total,
                         record["loss_d"], record["loss_g"], record["images_per_s"])
             update_progress_artifact(artifact, 100.0 * step / total)
@@ -262,12 +265,17 @@ def evaluate_task(paths: dict[str, str], config: AugmentConfig, run: RunDir, dev
     logger = get_run_logger()
     augmented, _ = shards.read_shards(run.root)  # train on what users get: the shards as written
 
-    def progress(method: str, step: int, total: int, loss: float) -> None:
+    def progress(method: str, seed: int, step: int, total: int, loss: float) -> None:
         if step == total:
-            logger.info("classifier on %s: %d steps, final loss %.3f", method, total, loss)
+            logger.info("classifier on %s, seed %d: %d steps, final loss %.3f", method, seed, total, loss)
 
-    return evaluate.evaluate_downstream(ImageSet.load(paths["train"]), augmented, ImageSet.load(paths["test"]),
-                                        config.evaluate, device=device, progress=progress)
+    result = evaluate.evaluate_downstream(ImageSet.load(paths["train"]), augmented, ImageSet.load(paths["test"]),
+                                          config.evaluate, device=device, progress=progress)
+    for name, comparison in result["comparison"].items():
+        ci = comparison["ci"]
+        logger.info("%s vs best baseline %s: balanced accuracy %+.4f%s over %d seeds", name, comparison["baseline"],
+                    comparison["mean_diff"], f" [{ci[0]:+.4f}, {ci[1]:+.4f}]" if ci else "", len(comparison["per_seed"]))
+    return result
 
 
 @stage(name="report")
@@ -283,6 +291,8 @@ def report_task(metrics: dict, paths: dict[str, str], accepted_path: str, run: R
                              description=f"gan-aug run {metrics['run']['name']}: {run.root}")
     create_table_artifact(report.downstream_table_rows(metrics), key="gan-aug-downstream",
                           description="downstream classifier on the real test set")
+    create_table_artifact(report.comparison_table_rows(metrics), key="gan-aug-comparison",
+                          description="each GAN method against the best baseline, paired over seeds")
     create_table_artifact(report.class_table_rows(metrics), key="gan-aug-classes",
                           description="per-class counts, acceptance and Fréchet distance")
     create_table_artifact(report.quality_table_rows(metrics), key="gan-aug-quality",

@@ -50,8 +50,15 @@ def _run(config: AugmentConfig, out: Path) -> None:
         err_console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(1) from None
     metrics = read_json(outputs["metrics"])
-    console.print(_table("Downstream classifier on the real test set", report.downstream_table_rows(metrics)))
-    console.print(_table("Gain of the augmented set", report.gain_table_rows(metrics)))
+    downstream = {"method": "method", "accuracy": "acc", "balanced_accuracy": "bal. acc",
+                  "balanced_accuracy_ci_low": "95% low", "balanced_accuracy_ci_high": "95% high",
+                  "macro_f1": "macro-F1", "g_mean": "G-mean"}
+    seeds = metrics.get("downstream", {}).get("seeds", [])
+    console.print(_table(f"Downstream classifier on the real test set (means over {len(seeds)} seeds)",
+                         [{title: row[key] for key, title in downstream.items()}
+                          for row in report.downstream_table_rows(metrics)]))
+    console.print(_table("GAN against the best baseline (balanced accuracy, paired over seeds)", [
+        {k: v for k, v in row.items() if k != "metric"} for row in report.comparison_table_rows(metrics)]))
     columns = ("name", "real", "target", "generated", "accepted", "used", "final")
     console.print(_table("Per class", [{k: row[k] for k in columns} for row in report.class_table_rows(metrics)]))
     short = {"passed_discriminator": "D", "passed_label": "label", "passed_memorisation": "memo", "generated": "made",

@@ -156,10 +156,35 @@ class ShardConfig(_Section):
     image_folder: bool = Field(True, description="also write DIR/images/<class>/*.png")
 
 
+EVALUATION_METHODS = ("plain", "class_weighted", "oversampled", "smote", "standard_aug", "gan", "gan_weighted")
+
+
 class EvaluateConfig(_Section):
-    steps: int = Field(800, ge=1)
+    """The downstream comparison: one classifier, one budget, several seeds, every method."""
+
+    model: Literal["small_cnn", "resnet18"] = Field(
+        "small_cnn", description="downstream classifier: a small CNN, or torchvision's ResNet-18 with a small-image "
+        "stem (3×3, stride 1, no max-pool; slow without a GPU)",
+    )
+    width: int = Field(32, ge=4, description="small_cnn: channels of its first conv layers")
+    methods: list[Literal[EVALUATION_METHODS]] = Field(
+        list(EVALUATION_METHODS), min_length=1,
+        description="plain, class-weighted loss, random oversampling, SMOTE on pixels, oversampling with shifts/"
+        "flips, the GAN's balanced set, and that set with class weights",
+    )
+    seeds: int = Field(3, ge=1, le=50, description="runs per method (seeds seed, seed+1, ...): means and 95% "
+                       "intervals over them; 1 gives no interval")
+    steps: int = Field(800, ge=1, description="training steps per run, the same for every method")
     batch_size: int = Field(64, ge=2)
-    lr: float = Field(1e-3, gt=0)
+    lr: float = Field(2e-3, gt=0, description="peak learning rate")
+    schedule: Literal["onecycle", "constant"] = Field(
+        "onecycle", description="learning rate: warm up and anneal (onecycle), or constant"
+    )
+    shift: float = Field(0.125, ge=0.0, lt=0.5, description="standard_aug: largest shift, as a fraction of the size")
+    flip: bool = Field(
+        False, description="standard_aug: also flip half the images left-right (off by default: flips change "
+        "digits and letters; turn on for natural images, clothes, most scans)",
+    )
     seed: int = 0
 
 

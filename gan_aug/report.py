@@ -22,7 +22,8 @@ from PIL import Image
 
 from gan_aug.io import atomic_write_text
 
-SCORES = (("accuracy", "accuracy"), ("balanced_accuracy", "balanced accuracy"), ("macro_f1", "macro-F1"))
+SCORES = (("accuracy", "accuracy"), ("balanced_accuracy", "balanced accuracy"), ("macro_f1", "macro-F1"),
+          ("g_mean", "G-mean"))
 CLASS_COLUMNS = ("real", "target", "needed", "generated", "accepted", "used", "final", "d_threshold", "fd",
                  "acceptance")
 QUALITY_COLUMNS = ("fd", "fd_floor", "fd_ci_low", "fd_ci_high", "fd_matched", "fd_ratio", "acceptance", "kid",
@@ -61,6 +62,13 @@ def _fmt_signed(value: Any, digits: int = 3) -> str:
     return f"{float(value):+.{digits}f}"
 
 
+def _interval_text(low: Any, high: Any, signed: bool = False) -> str:
+    if low is None or high is None:
+        return DASH
+    fmt = _fmt_signed if signed else _fmt
+    return f"[{fmt(low)}, {fmt(high)}]"
+
+
 def _round(value: Any, digits: int | None) -> Any:
     """Rows for display are rounded; the report formats from unrounded values (no double rounding)."""
     if value is None or digits is None:
@@ -69,22 +77,41 @@ def _round(value: Any, digits: int | None) -> Any:
 
 
 def _comparison_name(key: str) -> str:
-    """'augmented_vs_real' -> 'augmented vs real'."""
+    """'gan_vs_class_weighted' -> 'gan vs class weighted'."""
     return key.replace("_vs_", " vs ").replace("_", " ")
 
 
+def _ci_bounds(ci: list | None, digits: int | None) -> tuple[Any, Any]:
+    return (None, None) if not ci else (_round(ci[0], digits), _round(ci[1], digits))
+
+
 def downstream_table_rows(metrics: dict, digits: int | None = 4) -> list[dict]:
-    """One flat row per training method (real, oversampled, augmented), for artifacts and the CLI."""
+    """One flat row per training method: means over seeds and the balanced accuracy's 95% interval."""
     methods = metrics.get("downstream", {}).get("methods", {})
-    return [
-        {"method": name, **{key: _round(scores.get(key), digits) for key, _ in SCORES},
-         "train_rows": scores.get("train_rows")}
-        for name, scores in methods.items()
-    ]
+    rows = []
+    for name, scores in methods.items():
+        low, high = _ci_bounds(scores.get("ci", {}).get("balanced_accuracy"), digits)
+        rows.append({"method": name, **{key: _round(scores.get(key), digits) for key, _ in SCORES},
+                     "balanced_accuracy_ci_low": low, "balanced_accuracy_ci_high": high,
+                     "train_rows": scores.get("train_rows")})
+    return rows
+
+
+def comparison_table_rows(metrics: dict, digits: int | None = 4) -> list[dict]:
+    """Each GAN method against the best baseline, seed by seed: the number the whole run is for."""
+    downstream = metrics.get("downstream", {})
+    rows = []
+    for name, c in downstream.get("comparison", {}).items():
+        low, high = _ci_bounds(c.get("ci"), digits)
+        rows.append({"comparison": f"{name} vs {c['baseline']}", "metric": c["metric"].replace("_", " "),
+                     "difference": _round(c["mean_diff"], digits), "ci_low": low, "ci_high": high,
+                     "p_value": _round(c.get("p_value"), digits),
+                     "wins": f"{c['wins']}/{len(c['per_seed'])}"})
+    return rows
 
 
 def gain_table_rows(metrics: dict, digits: int | None = 4) -> list[dict]:
-    """One flat row per comparison (augmented vs real, ...): the number the whole run is for."""
+    """Difference of means of each GAN method over every baseline, for every headline score."""
     gains = metrics.get("downstream", {}).get("gain", {})
     return [
         {"comparison": _comparison_name(key), **{k: _round(values.get(k), digits) for k, _ in SCORES}}
@@ -221,12 +248,17 @@ def summary_markdown(metrics: dict) -> str:
     labels = [label for _, label in SCORES]
     downstream = downstream_table_rows(metrics, digits=None)
     if downstream:
-        rows = [[r["method"], *(_fmt(r[k]) for k, _ in SCORES), _fmt(r["train_rows"])] for r in downstream]
-        parts += ["## Downstream classifier", _md_table(["method", *labels, "train rows"], rows)]
-    gains = gain_table_rows(metrics, digits=None)
-    if gains:
-        rows = [[g["comparison"], *(_fmt_signed(g[k]) for k, _ in SCORES)] for g in gains]
-        parts += ["## Gains", _md_table(["comparison", *labels], rows)]
+        rows = [[r["method"], *(_fmt(r[k]) for k, _ in SCORES),
+                 _interval_text(r["balanced_accuracy_ci_low"], r["balanced_accuracy_ci_high"]), _fmt(r["train_rows"])]
+                for r in downstream]
+        parts += ["## Downstream classifier (means over seeds)",
+                  _md_table(["method", *labels, "balanced acc. 95% interval", "train rows"], rows)]
+    comparisons = comparison_table_rows(metrics, digits=None)
+    if comparisons:
+        rows = [[c["comparison"], _fmt_signed(c["difference"]), _interval_text(c["ci_low"], c["ci_high"], signed=True),
+                 _fmt(c["p_value"], 3), c["wins"]] for c in comparisons]
+        parts += ["## GAN against the best baseline (balanced accuracy, paired over seeds)",
+                  _md_table(["comparison", "difference", "95% interval", "p", "seeds won"], rows)]
     parts.append(_class_markdown(metrics))
     funnel = _filter_markdown(metrics)
     if funnel:
@@ -503,6 +535,7 @@ def render_report(metrics: dict, real_images: dict[int, np.ndarray],
         run=metrics["run"], dataset=metrics["dataset"], shards=metrics.get("shards", {}),
         classes=class_table_rows(metrics), quality=quality, filters=_filters_view(metrics),
         downstream=downstream_table_rows(metrics, None),
+        comparisons=comparison_table_rows(metrics, None), evaluation=metrics.get("downstream", {}),
         gains=gain_table_rows(metrics, None), scores=SCORES, recall_methods=recall_methods,
         recall_rows=recall_rows, distribution=_png_data_uri(distribution_png(metrics)),
         grids=_grids(metrics, real_images, synthetic_images, rejected_images or {}),

@@ -9,18 +9,27 @@ import torch
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from gan_aug.classify import predict, train_classifier
+from scipy import stats
+
 from gan_aug.config import EvaluateConfig
 from gan_aug.data.imageset import ImageSet
 from gan_aug.evaluate import (
+    GAN_METHODS,
     METHOD_REGISTRY,
     METHODS,
+    TrainingSet,
+    balanced_class_weights,
     classification_metrics,
     evaluate_downstream,
+    fit_and_score,
+    mean_interval,
+    paired_comparison,
     random_oversample,
+    smote,
 )
+from gan_aug.evaluate.runner import batch_augment
 
-CONFIG = EvaluateConfig(steps=120, batch_size=64, lr=1e-3, seed=0)
+CONFIG = EvaluateConfig(steps=120, batch_size=64, seeds=2, seed=0)
 
 
 def _toy_set(counts: list[int]) -> ImageSet:
@@ -55,8 +64,11 @@ def digits() -> tuple[ImageSet, ImageSet]:
 
 @pytest.fixture(scope="module")
 def evaluated(digits):
-    """One evaluation run shared by the checks below; ``augmented`` is train plus a second copy of class 0."""
-    train, test = digits
+    """One evaluation run shared by the checks below, on an imbalanced train set (classes 7–9 cut to 15
+    images); ``augmented`` stands in for the GAN's set: train plus a second copy of class 0."""
+    full, test = digits
+    keep = np.concatenate([np.flatnonzero(full.labels == k)[: 15 if k >= 7 else None] for k in range(10)])
+    train = full.subset(np.sort(keep))
     augmented = train.subset(np.concatenate([np.arange(len(train)), np.flatnonzero(train.labels == 0)]))
     calls: list[tuple[str, int, int, float]] = []
     result = evaluate_downstream(train, augmented, test, CONFIG,
@@ -74,6 +86,13 @@ def test_metrics_match_hand_computed_values():
     assert m["per_class_recall"] == pytest.approx([0.5, 1.0, 0.0])
     assert m["balanced_accuracy"] == pytest.approx(0.5)
     assert m["macro_f1"] == pytest.approx(1.3 / 3)
+    assert m["g_mean"] == 0.0  # class 2 never recognised: the geometric mean of recalls collapses
+    assert m["confusion_matrix"] == [[1, 1, 0], [0, 2, 0], [1, 0, 0]]  # rows: true class
+
+
+def test_g_mean_is_the_geometric_mean_of_recalls():
+    m = classification_metrics(np.array([0, 0, 1, 1, 1, 1]), np.array([0, 1, 1, 1, 1, 0]), 2)
+    assert m["g_mean"] == pytest.approx((0.5 * 0.75) ** 0.5)
 
 
 def test_metrics_list_every_class_and_are_json_plain():
@@ -81,7 +100,7 @@ def test_metrics_list_every_class_and_are_json_plain():
     m = classification_metrics([0, 1, 1], [0, 1, 1], num_classes=4)
     assert m["per_class_recall"] == [1.0, 1.0, 0.0, 0.0]
     assert m["macro_f1"] == pytest.approx(0.5)
-    assert all(type(v) is float for v in [m["accuracy"], m["balanced_accuracy"], m["macro_f1"]])
+    assert all(type(v) is float for v in [m["accuracy"], m["balanced_accuracy"], m["macro_f1"], m["g_mean"]])
     assert all(type(v) is float for v in m["per_class_recall"])
     assert json.loads(json.dumps(m)) == m
 
@@ -118,62 +137,146 @@ def test_oversample_leaves_balanced_set_alone():
     np.testing.assert_array_equal(random_oversample(train, seed=0).source_index, train.source_index)
 
 
+# --- intervals over seeds ---------------------------------------------------------------------
+
+def test_mean_interval_is_students_t():
+    summary = mean_interval([1.0, 2.0, 3.0])
+    half = stats.t.ppf(0.975, 2) * 1.0 / np.sqrt(3)  # sd of 1, 2, 3 is 1
+    assert summary["mean"] == pytest.approx(2.0)
+    assert summary["ci"] == pytest.approx([2.0 - half, 2.0 + half])
+    assert mean_interval([0.7]) == {"mean": 0.7, "ci": None, "n": 1}  # one seed: no interval, not a fake one
+
+
+def test_paired_comparison_pairs_seed_by_seed():
+    ours, base = [0.80, 0.83, 0.85], [0.78, 0.809, 0.831]
+    c = paired_comparison(ours, base)
+    assert c["per_seed"] == pytest.approx([0.02, 0.021, 0.019])
+    assert c["mean_diff"] == pytest.approx(0.02)
+    assert c["p_value"] == pytest.approx(stats.ttest_rel(ours, base).pvalue)
+    assert c["wins"] == 3 and c["excludes_zero"] is True  # consistent small gains: the interval is above 0
+    noisy = paired_comparison([0.80, 0.70, 0.90], [0.75, 0.80, 0.80])
+    assert noisy["ci"][0] < 0 < noisy["ci"][1] and noisy["excludes_zero"] is False
+    with pytest.raises(ValueError, match="same seeds"):
+        paired_comparison([0.1, 0.2], [0.1])
+
+
+# --- baselines --------------------------------------------------------------------------------
+
+def test_balanced_class_weights_give_every_class_the_same_total():
+    weights = balanced_class_weights(np.array([9, 3, 0]))
+    assert weights == pytest.approx([12 / 18, 12 / 6, 0.0])
+    assert 9 * weights[0] == pytest.approx(3 * weights[1])
+
+
+def test_smote_balances_with_interpolated_rows():
+    train = _toy_set([20, 6, 1])
+    train.images[train.labels == 1, 0, 0, 0] = np.arange(6) * 50  # spread out: interpolations fall between
+    out = smote(train, seed=0)
+    assert out.class_counts().tolist() == [20, 20, 20]
+    np.testing.assert_array_equal(out.images[: len(train)], train.images)  # originals first, unchanged
+    added = out.labels[len(train):] == 1
+    values = out.images[len(train):][added][:, 0, 0, 0].astype(int)
+    class_1 = train.images[train.labels == 1][:, 0, 0, 0].astype(int)
+    # Interpolations between class-1 rows stay within class 1's range, and are not all copies.
+    assert values.min() >= class_1.min() and values.max() <= class_1.max()
+    assert len(set(values) - set(class_1)) > 0
+    assert (out.source_index[len(train) + 1:] == -1).sum() > 0  # new rows have no source row
+    np.testing.assert_array_equal(smote(train, seed=0).images, out.images)  # seeded
+    # The singleton class is filled with its only image (nothing to interpolate between).
+    assert set(out.images[out.labels == 2][:, 0, 0, 0]) == {train.images[train.labels == 2][0, 0, 0, 0]}
+
+
+def test_batch_augment_shifts_and_flips():
+    x = torch.arange(64, dtype=torch.float32).reshape(1, 1, 8, 8).repeat(32, 1, 1, 1)
+    generator = torch.Generator().manual_seed(0)
+    assert torch.equal(batch_augment(EvaluateConfig(shift=0.0, flip=False))(x, generator), x)
+    shifted = batch_augment(EvaluateConfig(shift=0.25, flip=False))(x, generator)
+    assert shifted.shape == x.shape and not torch.equal(shifted, x)
+    # Every image keeps its row structure: a shift moves rows of 8 consecutive values, repeating the border.
+    assert set(torch.unique(shifted).tolist()) <= set(range(64))
+    flipped = batch_augment(EvaluateConfig(shift=0.0, flip=True))(x, generator)
+    mirrored = torch.all(flipped == x.flip(3), dim=(1, 2, 3))
+    assert 0 < int(mirrored.sum()) < 32  # about half flipped, the rest untouched
+    assert torch.equal(flipped[~mirrored], x[~mirrored])
+
+
 # --- evaluate_downstream ----------------------------------------------------------------------
 
-def test_registry_holds_the_default_methods():
-    assert METHODS == ("real", "oversampled", "augmented")
-    assert set(METHODS) <= set(METHOD_REGISTRY)
+def test_registry_holds_the_baselines_and_the_gan():
+    assert METHODS == ("plain", "class_weighted", "oversampled", "smote", "standard_aug", "gan", "gan_weighted")
+    assert set(METHODS) == set(METHOD_REGISTRY) and set(GAN_METHODS) <= set(METHODS)
+    assert tuple(EvaluateConfig().methods) == METHODS
 
 
-def test_evaluate_reports_every_method_with_valid_metrics(evaluated):
+def test_evaluate_reports_every_method_over_every_seed(evaluated):
     train, augmented, test, result, _ = evaluated
-    assert set(result["methods"]) == set(METHODS)
+    assert set(result["methods"]) == set(METHODS) and result["seeds"] == [0, 1]
     for scores in result["methods"].values():
-        for key in ("accuracy", "balanced_accuracy", "macro_f1"):
+        for key in ("accuracy", "balanced_accuracy", "macro_f1", "g_mean"):
             assert 0.0 <= scores[key] <= 1.0
+            assert len(scores["per_seed"][key]) == 2
+            assert scores[key] == pytest.approx(np.mean(scores["per_seed"][key]))
+            low, high = scores["ci"][key]
+            assert low <= scores[key] <= high
         assert len(scores["per_class_recall"]) == test.num_classes
-        assert all(0.0 <= r <= 1.0 for r in scores["per_class_recall"])
-    # 10 balanced classes: chance is 0.1, a 120-step CNN should be far above it.
-    assert result["methods"]["real"]["accuracy"] > 0.7
+        matrix = np.array(scores["confusion_matrix"])
+        assert matrix.shape == (10, 10) and matrix.sum() == 2 * len(test)  # summed over the two seeds
+    assert result["methods"]["plain"]["accuracy"] > 0.6  # chance is 0.1
     assert json.loads(json.dumps(result)) == result
 
 
 def test_evaluate_trains_each_method_on_its_own_rows(evaluated):
     train, augmented, _, result, _ = evaluated
     rows = {name: scores["train_rows"] for name, scores in result["methods"].items()}
-    assert rows == {
-        "real": len(train),
-        "oversampled": int(train.class_counts().max()) * train.num_classes,
-        "augmented": len(augmented),
-    }
+    balanced = int(train.class_counts().max()) * train.num_classes
+    assert rows == {"plain": len(train), "class_weighted": len(train), "oversampled": balanced, "smote": balanced,
+                    "standard_aug": balanced, "gan": len(augmented), "gan_weighted": len(augmented)}
 
 
-def test_evaluate_gain_is_the_difference_of_methods(evaluated):
+def test_class_weights_and_augmentation_change_the_classifier(evaluated):
     _, _, _, result, _ = evaluated
-    methods, gain = result["methods"], result["gain"]
-    assert set(gain) == {"augmented_vs_real", "augmented_vs_oversampled"}
-    for baseline in ("real", "oversampled"):
-        diff = gain[f"augmented_vs_{baseline}"]
-        assert set(diff) == {"accuracy", "balanced_accuracy", "macro_f1"}
-        for key, value in diff.items():
-            assert value == pytest.approx(methods["augmented"][key] - methods[baseline][key])
+    seeds = {name: result["methods"][name]["per_seed"]["balanced_accuracy"] for name in METHODS}
+    assert seeds["class_weighted"] != seeds["plain"]
+    assert seeds["standard_aug"] != seeds["oversampled"]
 
 
-def test_evaluate_uses_the_shared_classifier_settings(evaluated):
-    # Training directly with the config's budget and seed must reproduce the "real" scores exactly.
+def test_evaluate_compares_the_gan_with_the_best_baseline(evaluated):
+    _, _, _, result, _ = evaluated
+    methods = result["methods"]
+    baselines = [name for name in METHODS if name not in GAN_METHODS]
+    best = max(baselines, key=lambda name: methods[name]["balanced_accuracy"])
+    assert result["best_baseline"] == best
+    for name in GAN_METHODS:
+        c = result["comparison"][name]
+        expected = np.subtract(methods[name]["per_seed"]["balanced_accuracy"],
+                               methods[best]["per_seed"]["balanced_accuracy"])
+        assert c["baseline"] == best and c["per_seed"] == pytest.approx(expected.tolist())
+        assert c["mean_diff"] == pytest.approx(expected.mean())
+    gain = result["gain"]
+    assert set(gain) == {f"{g}_vs_{b}" for g in GAN_METHODS for b in baselines}
+    for key, value in gain["gan_vs_smote"].items():
+        assert value == pytest.approx(methods["gan"][key] - methods["smote"][key])
+
+
+def test_evaluate_is_reproducible_run_by_run(evaluated):
+    # Training one method on one seed directly must reproduce that seed's scores exactly.
     train, _, test, result, _ = evaluated
-    model = train_classifier(train.images, train.labels, train.num_classes, steps=CONFIG.steps,
-                             batch_size=CONFIG.batch_size, lr=CONFIG.lr, seed=CONFIG.seed)
-    expected = classification_metrics(test.labels, predict(model, test.images), test.num_classes)
-    real = result["methods"]["real"]
-    for key, value in expected.items():
-        assert real[key] == pytest.approx(value), key
+    again = fit_and_score("plain", TrainingSet(train), test, CONFIG, seed=1)
+    assert again["balanced_accuracy"] == result["methods"]["plain"]["per_seed"]["balanced_accuracy"][1]
 
 
-def test_evaluate_reports_progress_per_method(evaluated):
+def test_evaluate_reports_progress_per_method_and_seed(evaluated):
     *_, calls = evaluated
-    assert [c[0] for c in calls if c[1] == c[2]] == list(METHODS)  # each method finishes, in order
-    assert all(c[2] == CONFIG.steps and np.isfinite(c[3]) for c in calls)
+    finished = [(c[0], c[1]) for c in calls if c[2] == c[3]]
+    assert finished == [(name, seed) for name in METHODS for seed in (0, 1)]
+    assert all(c[3] == CONFIG.steps and np.isfinite(c[4]) for c in calls)
+
+
+def test_resnet18_option_trains_on_small_images(digits):
+    train, test = digits
+    config = EvaluateConfig(model="resnet18", steps=3, batch_size=16, seeds=1)
+    scores = fit_and_score("plain", TrainingSet(train.subset(np.arange(64))), test.subset(np.arange(40)), config, 0)
+    assert len(scores["per_class_recall"]) == 10 and 0.0 <= scores["accuracy"] <= 1.0
 
 
 def test_evaluate_rejects_mismatched_class_names(digits):
@@ -195,4 +298,4 @@ def test_evaluate_rejects_mismatched_image_shape(digits):
 def test_evaluate_rejects_unknown_method(digits):
     train, test = digits
     with pytest.raises(ValueError, match="unknown evaluation methods"):
-        evaluate_downstream(train, train, test, CONFIG, methods=("real", "smote"))
+        evaluate_downstream(train, train, test, CONFIG, methods=("plain", "mixup"))

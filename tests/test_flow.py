@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 # while the filters still run, score every row and count the funnel. The policy tests run all three.
 QUICK = {"name": "e2e", "data": {"source": "digits", "long_tail": {}}, "gan": {"steps": 150, "checkpoint_every": 100},
          "filter": {"feature_steps": 100, "filters": ["label", "memorisation"], "label_threshold": 0.0},
-         "evaluate": {"steps": 100}}
+         "evaluate": {"steps": 100, "seeds": 2}}
 
 
 @pytest.fixture(scope="module")
@@ -106,11 +106,18 @@ def test_metrics_json_is_complete(run_dir):
         else:
             assert entry["fd"] is None and entry["kid"] is None
     methods = metrics["downstream"]["methods"]
-    assert set(methods) == {"real", "oversampled", "augmented"}
+    assert list(methods) == ["plain", "class_weighted", "oversampled", "smote", "standard_aug", "gan", "gan_weighted"]
     for scores in methods.values():
         assert 0 <= scores["balanced_accuracy"] <= 1 and len(scores["per_class_recall"]) == 10
-    gain = metrics["downstream"]["gain"]["augmented_vs_real"]["balanced_accuracy"]
-    assert gain == pytest.approx(methods["augmented"]["balanced_accuracy"] - methods["real"]["balanced_accuracy"])
+        assert len(scores["per_seed"]["balanced_accuracy"]) == 2 and scores["ci"]["balanced_accuracy"] is not None
+    # The GAN methods train on the shards as written: every real row plus every synthetic one.
+    assert methods["gan"]["train_rows"] == metrics["shards"]["rows"] == methods["gan_weighted"]["train_rows"]
+    downstream = metrics["downstream"]
+    assert downstream["seeds"] == [0, 1] and downstream["best_baseline"] not in ("gan", "gan_weighted")
+    comparison = downstream["comparison"]["gan"]
+    assert comparison["baseline"] == downstream["best_baseline"]
+    assert comparison["mean_diff"] == pytest.approx(
+        methods["gan"]["balanced_accuracy"] - methods[downstream["best_baseline"]]["balanced_accuracy"])
     assert metrics["dataset"]["splits"]["test"] >= 400  # the test split stays whole and real
     training = metrics["training"]
     assert training["strategy"] == "shared" and set(training["runs"]) == {"shared"}
@@ -132,7 +139,7 @@ def test_run_folder_holds_config_checkpoint_and_report(run_dir):
     assert saved.gan.steps == 150 and saved.name == "e2e"
     assert (run_dir / "checkpoints" / "gan.pt").is_file()
     html = (run_dir / "report.html").read_text()
-    assert "augmented" in html and "data:image/png;base64," in html
+    assert "gan_weighted" in html and "(best baseline)" in html and "data:image/png;base64," in html
     assert 'id="quality"' in html and "FD floor" in html and 'id="filters"' in html
     assert "rejected by" in html  # examples of what the filters turned away
 
@@ -142,7 +149,8 @@ def test_prefect_artifacts_hold_the_summary(run_dir):
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, TaskRunFilter
     from prefect.client.schemas.sorting import ArtifactSort
 
-    keys = ["gan-aug-summary", "gan-aug-downstream", "gan-aug-classes", "gan-aug-quality", "gan-aug-filters"]
+    keys = ["gan-aug-summary", "gan-aug-downstream", "gan-aug-comparison", "gan-aug-classes", "gan-aug-quality",
+            "gan-aug-filters"]
     with get_client(sync_client=True) as client:
         found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys)),
                                       # prefect 3.8.8's sync client sends None for omitted
@@ -151,7 +159,8 @@ def test_prefect_artifacts_hold_the_summary(run_dir):
                                       sort=ArtifactSort.KEY_ASC, limit=10, offset=0)
     by_key = {artifact.key: artifact for artifact in found}
     assert set(by_key) == set(keys)
-    assert "augmented" in by_key["gan-aug-summary"].data and by_key["gan-aug-classes"].type == "table"
+    assert "gan vs " in by_key["gan-aug-summary"].data and by_key["gan-aug-classes"].type == "table"
+    assert "balanced accuracy" in by_key["gan-aug-comparison"].data
 
 
 def test_rerun_reuses_the_checkpoint_and_reproduces_the_shards(run_dir):
@@ -266,14 +275,15 @@ def test_inception_features_without_local_weights_fail_before_training(tmp_path)
 def test_cli_run_prints_the_tables_and_paths(tmp_path):
     """`gan-aug run` as a user types it, in its own process with its own embedded Prefect server."""
     config_path = tmp_path / "tiny.yaml"
-    config_path.write_text(yaml.safe_dump({**QUICK, "gan": {"steps": 20}, "evaluate": {"steps": 20}}))
+    config_path.write_text(yaml.safe_dump({**QUICK, "gan": {"steps": 20}, "evaluate": {"steps": 20, "seeds": 2}}))
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home")}
     env.pop("PREFECT_API_URL", None)  # not the test harness's server: the CLI starts its own
     cli = Path(sys.executable).parent / "gan-aug"
     done = subprocess.run([str(cli), "run", str(config_path), "--out", str(tmp_path / "out")],
                           capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "augmented vs real" in done.stdout and "Per class" in done.stdout
+    assert "GAN against the best baseline" in done.stdout and "gan_weighted" in done.stdout
+    assert "Per class" in done.stdout
     filters = done.stdout[done.stdout.index("Filters: candidates made"):]
     assert all(f" {header} " in filters for header in ("made", "label", "memo", "used", "FD"))
     assert f"report:   {tmp_path / 'out' / 'report.html'}" in done.stdout

@@ -12,6 +12,7 @@ from PIL import Image
 
 from gan_aug.report import (
     class_table_rows,
+    comparison_table_rows,
     distribution_png,
     downstream_table_rows,
     filter_table_rows,
@@ -24,7 +25,7 @@ from gan_aug.report import (
 
 REAL_COUNTS = [126, 90, 64, 46, 33, 23, 17, 12, 8, 6]
 TARGET = 126
-METHODS = ("real", "oversampled", "augmented")
+METHODS = ("plain", "oversampled", "gan")
 FILTERS = ("discriminator", "label", "memorisation")
 FD_MIN_REAL = 10
 NEW_CLASS_KEYS = ("funnel", "filters", "kid_ci_low", "kid_ci_high", "fd_matched", "fd_ratio", "acceptance")
@@ -56,7 +57,10 @@ def _class_entry(label: int, real: int) -> dict:
 
 
 def _method(acc: float, bal: float, f1: float, rows: int, rng: np.random.Generator) -> dict:
-    return {"accuracy": acc, "balanced_accuracy": bal, "macro_f1": f1,
+    """Means over three seeds, with the balanced accuracy's interval."""
+    return {"accuracy": acc, "balanced_accuracy": bal, "macro_f1": f1, "g_mean": round(bal - 0.05, 4),
+            "ci": {"balanced_accuracy": [round(bal - 0.0111, 4), round(bal + 0.0111, 4)]},
+            "per_seed": {"balanced_accuracy": [bal - 0.01, bal, bal + 0.01]},
             "per_class_recall": [round(float(v), 4) for v in rng.uniform(0.3, 1.0, 10)], "train_rows": rows}
 
 
@@ -73,12 +77,18 @@ def metrics() -> dict:
                     "splits": {"train": 425, "val": 100, "test": 170}},
         "classes": classes,
         "downstream": {
-            "methods": {"real": _method(0.9012, 0.8123, 0.8034, 425, rng),
+            "classifier": {"model": "small_cnn", "steps": 800, "batch_size": 64}, "seeds": [0, 1, 2],
+            "methods": {"plain": _method(0.9012, 0.8123, 0.8034, 425, rng),
                         "oversampled": _method(0.9176, 0.8347, 0.8256, 1260, rng),
-                        "augmented": _method(0.9225, 0.8671, 0.8446, 1242, rng)},
-            "gain": {"augmented_vs_real": {"accuracy": 0.0213, "balanced_accuracy": 0.0548, "macro_f1": 0.0412},
-                     "augmented_vs_oversampled": {"accuracy": -0.0051, "balanced_accuracy": 0.0324,
-                                                  "macro_f1": 0.019}},
+                        "gan": _method(0.9225, 0.8671, 0.8446, 1242, rng)},
+            "best_baseline": "oversampled",
+            "comparison": {"gan": {"baseline": "oversampled", "metric": "balanced_accuracy", "mean_diff": 0.0324,
+                                   "ci": [0.0112, 0.0536], "p_value": 0.021, "per_seed": [0.03, 0.04, 0.0272],
+                                   "wins": 3, "excludes_zero": True}},
+            "gain": {"gan_vs_plain": {"accuracy": 0.0213, "balanced_accuracy": 0.0548, "macro_f1": 0.0412,
+                                      "g_mean": 0.0548},
+                     "gan_vs_oversampled": {"accuracy": -0.0051, "balanced_accuracy": 0.0324,
+                                            "macro_f1": 0.019, "g_mean": 0.0324}},
         },
         "shards": {"num_shards": 1, "rows": 1242, "real_rows": 425, "synthetic_rows": 817},
         "filters": {"order": list(FILTERS), "fd_policy": "warn", "fd_max_ratio": 4.0, "fd_min_real": FD_MIN_REAL,
@@ -149,11 +159,13 @@ def test_report_holds_every_class_method_and_number(metrics, tmp_path):
     for name in metrics["dataset"]["class_names"]:
         assert f"<td>{name}</td>" in html
     for method in METHODS:
-        assert f"<td>{method}</td>" in html  # downstream table
+        assert f"<td>{method}</td>" in html or f"<td>{method} (best baseline)</td>" in html  # downstream
         assert f"<th>{method}</th>" in html  # recall table
     for number in ("0.812", "0.835", "0.867", "0.803", "+0.055", "-0.005", "+0.019", "95.2 s"):
         assert number in html
-    rare_recall = metrics["downstream"]["methods"]["augmented"]["per_class_recall"][9]
+    assert "oversampled (best baseline)" in html and "[+0.011, +0.054]" in html.split('id="comparison"', 1)[1]
+    assert "[0.801, 0.823]" in html  # the plain method's balanced-accuracy interval over seeds
+    rare_recall = metrics["downstream"]["methods"]["gan"]["per_class_recall"][9]
     assert f"{rare_recall:.3f}" in html.split('<table id="recall">', 1)[1]
     for value in metrics["run"].values():
         assert str(value) in html
@@ -206,11 +218,11 @@ def test_report_escapes_user_text_and_replaces_atomically(metrics, tmp_path):
 def test_summary_markdown_tables(metrics):
     text = summary_markdown(metrics)
     for method, scores in metrics["downstream"]["methods"].items():
+        low, high = scores["ci"]["balanced_accuracy"]
         row = (f"| {method} | {scores['accuracy']:.3f} | {scores['balanced_accuracy']:.3f} | "
-               f"{scores['macro_f1']:.3f} | {scores['train_rows']} |")
+               f"{scores['macro_f1']:.3f} | {scores['g_mean']:.3f} | [{low:.3f}, {high:.3f}] | {scores['train_rows']} |")
         assert re.search(rf"^{re.escape(row)}$", text, re.M), row
-    assert "| augmented vs real | +0.021 | +0.055 | +0.041 |" in text
-    assert "| augmented vs oversampled | -0.005 | +0.032 | +0.019 |" in text
+    assert "| gan vs oversampled | +0.032 | [+0.011, +0.054] | 0.021 | 3/3 |" in text
     assert "| 0 | digit-0 | 126 | 126 | 0 | 0 | 0 | 126 | — | — |" in text
     assert "| 9 | digit-9 | 6 | 126 | 180 | 120 | 120 | 126 | -0.370 | 13.90 |" in text
     assert "Short of target (generation budget ran out): digit-8 (18)." in text
@@ -234,8 +246,13 @@ def test_summary_markdown_keeps_table_shape_with_pipes_in_names(metrics):
 def test_table_rows(metrics):
     rows = downstream_table_rows(metrics)
     assert [r["method"] for r in rows] == list(METHODS)
-    assert all(set(r) == {"method", "accuracy", "balanced_accuracy", "macro_f1", "train_rows"} for r in rows)
+    assert all(set(r) == {"method", "accuracy", "balanced_accuracy", "macro_f1", "g_mean", "train_rows",
+                          "balanced_accuracy_ci_low", "balanced_accuracy_ci_high"} for r in rows)
     assert rows[2]["balanced_accuracy"] == 0.8671 and rows[0]["train_rows"] == 425
+    assert (rows[0]["balanced_accuracy_ci_low"], rows[0]["balanced_accuracy_ci_high"]) == (0.8012, 0.8234)
+    comparison = comparison_table_rows(metrics)
+    assert comparison == [{"comparison": "gan vs oversampled", "metric": "balanced accuracy", "difference": 0.0324,
+                           "ci_low": 0.0112, "ci_high": 0.0536, "p_value": 0.021, "wins": "3/3"}]
 
     classes = class_table_rows(metrics)
     assert [c["label"] for c in classes] == list(range(10))

@@ -31,6 +31,20 @@ def subsample_long_tail(
 ) -> ImageSet:
     """Keep a seeded random subset of each class following the profile; rows keep their source index."""
     counts = long_tail_counts(data.class_counts(), profile, imbalance_ratio, step_minority_classes)
+    return subsample_counts(data, counts, seed)
+
+
+def subsample_counts(data: ImageSet, counts: list[int] | np.ndarray, seed: int) -> ImageSet:
+    """Keep a seeded random subset of exactly ``counts[c]`` images of each class c (a published
+    protocol's counts, e.g. GAMO's 4000/2000/.../40); rows keep their source index."""
+    counts = np.asarray(counts, dtype=np.int64)
+    available = data.class_counts()
+    if len(counts) != len(available):
+        raise ValueError(f"{len(counts)} counts given for {len(available)} classes")
+    short = [f"class {label} ({data.class_names[label]}): {int(want)} wanted, {int(have)} available"
+             for label, (want, have) in enumerate(zip(counts, available)) if want > have or want < 1]
+    if short:
+        raise ValueError("cannot subsample: " + "; ".join(short))
     rng = np.random.default_rng(seed)
     keep = [
         rng.choice(np.flatnonzero(data.labels == label), size=count, replace=False)

@@ -29,3 +29,26 @@ class SmallCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.embed(x))
+
+
+CLASSIFIERS = ("small_cnn", "resnet18")
+
+
+def resnet18_small(num_classes: int, channels: int = 1) -> nn.Module:
+    """torchvision's ResNet-18 for small images: a 3×3 stride-1 stem and no max-pool, the usual
+    CIFAR adaptation, so a 28×28 image is not reduced to 7×7 before the first residual block."""
+    from torchvision.models import resnet18
+
+    model = resnet18(weights=None, num_classes=num_classes)
+    model.conv1 = nn.Conv2d(channels, 64, kernel_size=3, stride=1, padding=1, bias=False)
+    model.maxpool = nn.Identity()
+    return model
+
+
+def build_classifier(name: str, num_classes: int, channels: int, width: int = 32) -> nn.Module:
+    """The downstream classifier a config names (``evaluate.model``)."""
+    if name == "small_cnn":
+        return SmallCNN(num_classes, channels=channels, width=width)
+    if name == "resnet18":
+        return resnet18_small(num_classes, channels)
+    raise ValueError(f"unknown classifier {name!r}; choose from {list(CLASSIFIERS)}")

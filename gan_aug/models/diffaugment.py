@@ -45,8 +45,11 @@ def color(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Te
     return (x - mean) * (_uniform(x, generator) + 0.5) + mean
 
 
-def translation(x: torch.Tensor, generator: torch.Generator | None = None, ratio: float = 0.125) -> torch.Tensor:
-    """Shift each image by up to ``ratio`` of its size in each direction, filling with zeros."""
+def translation(
+    x: torch.Tensor, generator: torch.Generator | None = None, ratio: float = 0.125, edge: bool = False
+) -> torch.Tensor:
+    """Shift each image by up to ``ratio`` of its size in each direction, filling with zeros (or, with
+    ``edge``, by repeating the border: a classifier's shifted images keep their background)."""
     n, _, h, w = x.shape
     pad_h, pad_w = int(h * ratio + 0.5), int(w * ratio + 0.5)
     if pad_h == 0 and pad_w == 0:
@@ -55,7 +58,7 @@ def translation(x: torch.Tensor, generator: torch.Generator | None = None, ratio
     dx = torch.randint(-pad_w, pad_w + 1, (n, 1), device=x.device, generator=generator)
     rows = torch.arange(h, device=x.device)[None, :] + pad_h - dy  # (n, h) rows of the padded image
     cols = torch.arange(w, device=x.device)[None, :] + pad_w - dx
-    padded = F.pad(x, [pad_w, pad_w, pad_h, pad_h])
+    padded = F.pad(x, [pad_w, pad_w, pad_h, pad_h], mode="replicate" if edge else "constant")
     batch = torch.arange(n, device=x.device)[:, None, None]
     # Advanced indexing picks (n, h, w, c); move channels back to dim 1.
     return padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
