@@ -5,7 +5,7 @@ from gan_aug.config import DataConfig, demo_config
 from gan_aug.data.analysis import analyse
 from gan_aug.data.imageset import ImageSet
 from gan_aug.data.load import load_source, make_splits
-from gan_aug.data.longtail import long_tail_counts, subsample_long_tail
+from gan_aug.data.longtail import long_tail_counts, subsample_counts, subsample_long_tail
 from gan_aug.data.split import stratified_split
 
 
@@ -59,6 +59,17 @@ def test_subsample_is_seeded_and_keeps_provenance(digits_set):
     assert not np.array_equal(a.source_index, c.source_index)
     np.testing.assert_array_equal(a.images, digits_set.images[a.source_index])
     np.testing.assert_array_equal(a.class_counts(), long_tail_counts(digits_set.class_counts(), "exponential", 20.0))
+
+
+def test_subsample_counts_keeps_exact_counts_and_names_shortfalls(digits_set):
+    counts = [150, 100, 60, 40, 20, 10, 8, 6, 4, 2]  # a step-like protocol, in the spirit of GAMO's
+    out = subsample_counts(digits_set, counts, seed=0)
+    assert out.class_counts().tolist() == counts
+    np.testing.assert_array_equal(out.images, digits_set.images[out.source_index])
+    with pytest.raises(ValueError, match=r"class 3 \(3\): 500 wanted, 183 available"):
+        subsample_counts(digits_set, [10, 10, 10, 500, 10, 10, 10, 10, 10, 10], seed=0)
+    with pytest.raises(ValueError, match="9 counts given for 10 classes"):
+        subsample_counts(digits_set, counts[:9], seed=0)
 
 
 def test_split_is_stratified_and_disjoint(digits_set):
