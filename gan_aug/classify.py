@@ -16,6 +16,16 @@ BatchAugment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 SCHEDULES = ("constant", "onecycle")
 
 
+def balanced_class_weights(counts: np.ndarray) -> np.ndarray:
+    """n / (K · n_c) per class (scikit-learn's "balanced"): every class carries the same total loss.
+    Empty classes get weight 0 (nothing to weigh)."""
+    counts = np.asarray(counts, dtype=np.float64)
+    present = counts > 0
+    weights = np.zeros_like(counts)
+    weights[present] = counts.sum() / (present.sum() * counts[present])
+    return weights
+
+
 def train_classifier(
     images: np.ndarray,
     labels: np.ndarray,

@@ -13,6 +13,7 @@ from typing import Callable
 import numpy as np
 from imblearn.over_sampling import SMOTE
 
+from gan_aug.classify import balanced_class_weights
 from gan_aug.data.imageset import ImageSet
 
 
@@ -43,16 +44,6 @@ def register_method(name: str) -> Callable[[MethodFn], MethodFn]:
         return fn
 
     return decorate
-
-
-def balanced_class_weights(counts: np.ndarray) -> np.ndarray:
-    """n / (K · n_c) per class (scikit-learn's "balanced"): every class carries the same total loss.
-    Empty classes get weight 0 (nothing to weigh)."""
-    counts = np.asarray(counts, dtype=np.float64)
-    present = counts > 0
-    weights = np.zeros_like(counts)
-    weights[present] = counts.sum() / (present.sum() * counts[present])
-    return weights
 
 
 def random_oversample(train: ImageSet, seed: int) -> ImageSet:

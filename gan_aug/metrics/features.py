@@ -7,11 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from gan_aug.checkpoint import CheckpointError
-from gan_aug.classify import train_classifier
+from gan_aug.classify import balanced_class_weights, train_classifier
 from gan_aug.data.imageset import ImageSet
 from gan_aug.io import atomic_write
 from gan_aug.models.classifier import SmallCNN
@@ -21,10 +20,9 @@ def train_domain_extractor(
     train: ImageSet, *, steps: int, seed: int = 0, device: torch.device | str = "cpu"
 ) -> SmallCNN:
     """Class-weighted so rare classes shape the embedding too."""
-    counts = train.class_counts().astype(np.float64)
-    weights = counts.sum() / (len(counts) * np.maximum(counts, 1))
     return train_classifier(
-        train.images, train.labels, train.num_classes, steps=steps, seed=seed, device=device, class_weights=weights
+        train.images, train.labels, train.num_classes, steps=steps, seed=seed, device=device,
+        class_weights=balanced_class_weights(train.class_counts()),
     )
 
 
