@@ -22,79 +22,25 @@ from gan_aug.report import (
     sample_grid_png,
     summary_markdown,
 )
+from gan_aug.report.plots import confusion_figure, row_normalised
+from report_fixtures import (
+    FILTERS,
+    METHODS,
+    NEW_CLASS_KEYS,
+    add_provenance,
+    make_metrics,
+    rejected_images,
+)
+from report_fixtures import images as _images
+from report_fixtures import training as _training
 
-REAL_COUNTS = [126, 90, 64, 46, 33, 23, 17, 12, 8, 6]
-TARGET = 126
-METHODS = ("plain", "oversampled", "gan")
-FILTERS = ("discriminator", "label", "memorisation")
-FD_MIN_REAL = 10
-NEW_CLASS_KEYS = ("funnel", "filters", "kid_ci_low", "kid_ci_high", "fd_matched", "fd_ratio", "acceptance")
 IMG_RE = re.compile(r'<img[^>]*\ssrc="data:image/png;base64,([A-Za-z0-9+/=]+)"')
-
-
-def _class_entry(label: int, real: int) -> dict:
-    needed = TARGET - real
-    entry = {"label": label, "name": f"digit-{label}", "real": real, "target": TARGET, "needed": needed,
-             "generated": 0, "accepted": 0, "used": 0, "d_threshold": None, "fd": None, "final": real,
-             "funnel": None, "filters": None, "kid_ci_low": None, "kid_ci_high": None, "fd_matched": None,
-             "fd_ratio": None, "acceptance": None}
-    if needed:
-        used = needed if label != 8 else 100  # class 8: the generation budget ran out
-        generated, d_threshold = int(needed * 1.5), round(-0.1 - 0.03 * label, 3)
-        fd_floor, judged = round(2.0 + 0.5 * label, 3), real >= FD_MIN_REAL
-        entry.update(generated=generated, accepted=used, used=used, final=real + used, d_threshold=d_threshold,
-                     fd=round(4.0 + 1.1 * label, 3), fd_floor=fd_floor, kid=0.01 * label, kid_floor=0.002,
-                     kid_ci_low=0.01 * label - 0.004, kid_ci_high=0.01 * label + 0.005,
-                     fd_matched=round(1.5 * fd_floor, 3) if judged else None, fd_ratio=1.5 if judged else None,
-                     acceptance="ok" if judged else "unjudged")
-        entry["funnel"] = {"generated": generated, "discriminator": used + (generated - used) // 2,
-                           "label": used + (generated - used) // 6, "memorisation": used}
-        entry["filters"] = {
-            "discriminator": {"threshold": d_threshold, "quantile": 0.05, "calibration": "val" if real >= 20
-                              else "pooled", "calibration_images": real // 4 if real >= 20 else 100},
-            "label": {"threshold": 0.5}, "memorisation": {"threshold": round(1.0 + 0.01 * label, 3), "quantile": 0.05}}
-    return entry
-
-
-def _method(acc: float, bal: float, f1: float, rows: int, rng: np.random.Generator) -> dict:
-    """Means over three seeds, with the balanced accuracy's interval."""
-    return {"accuracy": acc, "balanced_accuracy": bal, "macro_f1": f1, "g_mean": round(bal - 0.05, 4),
-            "ci": {"balanced_accuracy": [round(bal - 0.0111, 4), round(bal + 0.0111, 4)]},
-            "per_seed": {"balanced_accuracy": [bal - 0.01, bal, bal + 0.01]},
-            "per_class_recall": [round(float(v), 4) for v in rng.uniform(0.3, 1.0, 10)], "train_rows": rows}
 
 
 @pytest.fixture
 def metrics() -> dict:
     """A realistic metrics.json for a long-tailed digits run, one class left short of its target."""
-    rng = np.random.default_rng(0)
-    classes = [_class_entry(label, real) for label, real in enumerate(REAL_COUNTS)]
-    return {
-        "run": {"name": "demo", "config_hash": "ab12cd34ef56", "generator_sha256": "cd34" * 16,
-                "created": "2026-11-23T10:00:00+00:00", "device": "cpu", "duration_s": 95.2},
-        "dataset": {"source": "digits", "class_names": [c["name"] for c in classes], "image_shape": [1, 8, 8],
-                    "imbalance_ratio": 21.0, "target_count": TARGET,
-                    "splits": {"train": 425, "val": 100, "test": 170}},
-        "classes": classes,
-        "downstream": {
-            "classifier": {"model": "small_cnn", "steps": 800, "batch_size": 64}, "seeds": [0, 1, 2],
-            "methods": {"plain": _method(0.9012, 0.8123, 0.8034, 425, rng),
-                        "oversampled": _method(0.9176, 0.8347, 0.8256, 1260, rng),
-                        "gan": _method(0.9225, 0.8671, 0.8446, 1242, rng)},
-            "best_baseline": "oversampled",
-            "comparison": {"gan": {"baseline": "oversampled", "metric": "balanced_accuracy", "mean_diff": 0.0324,
-                                   "ci": [0.0112, 0.0536], "p_value": 0.021, "per_seed": [0.03, 0.04, 0.0272],
-                                   "wins": 3, "excludes_zero": True}},
-            "gain": {"gan_vs_plain": {"accuracy": 0.0213, "balanced_accuracy": 0.0548, "macro_f1": 0.0412,
-                                      "g_mean": 0.0548},
-                     "gan_vs_oversampled": {"accuracy": -0.0051, "balanced_accuracy": 0.0324,
-                                            "macro_f1": 0.019, "g_mean": 0.0324}},
-        },
-        "shards": {"num_shards": 1, "rows": 1242, "real_rows": 425, "synthetic_rows": 817},
-        "filters": {"order": list(FILTERS), "fd_policy": "warn", "fd_max_ratio": 4.0, "fd_min_real": FD_MIN_REAL,
-                    "flagged": [], "dropped": [], "unjudged": [c["label"] for c in classes
-                                                               if c["acceptance"] == "unjudged"]},
-    }
+    return make_metrics()
 
 
 def _judge(metrics: dict, label: int, status: str, ratio: float) -> dict:
@@ -136,14 +82,6 @@ def _decode(payload: str) -> Image.Image:
     return image
 
 
-def _images(metrics: dict) -> tuple[dict, dict]:
-    rng = np.random.default_rng(1)
-    real = {c["label"]: rng.integers(0, 256, (c["real"], 1, 8, 8), dtype=np.uint8) for c in metrics["classes"]}
-    synthetic = {c["label"]: rng.integers(0, 256, (c["used"], 1, 8, 8), dtype=np.uint8)
-                 for c in metrics["classes"] if c["used"]}
-    return real, synthetic
-
-
 def _render(metrics: dict, tmp_path) -> str:
     path = render_report(metrics, *_images(metrics), tmp_path / "report.html")
     assert path == tmp_path / "report.html" and path.is_file()
@@ -175,7 +113,8 @@ def test_report_images_are_inline_pngs_and_nothing_is_external(metrics, tmp_path
     html = _render(metrics, tmp_path)
     payloads = IMG_RE.findall(html)
     with_synthetic = sum(1 for c in metrics["classes"] if c["used"])
-    assert len(payloads) == 1 + len(metrics["classes"]) + with_synthetic + 1  # distribution, grids, funnel
+    # distribution, grids, funnel, confusion matrices
+    assert len(payloads) == 1 + len(metrics["classes"]) + with_synthetic + 1 + 1
     assert len(payloads) == html.count("<img")
     for payload in payloads:
         image = Image.open(io.BytesIO(base64.b64decode(payload, validate=True)))
@@ -373,10 +312,7 @@ def test_filter_table_rows_equal_the_funnel(metrics):
 
 
 def test_rejected_samples_show_per_filter_in_filter_order(metrics, tmp_path):
-    rng = np.random.default_rng(2)
-    rejected = {9: {"memorisation": rng.integers(0, 256, (3, 1, 8, 8), dtype=np.uint8),
-                    "discriminator": rng.integers(0, 256, (20, 1, 8, 8), dtype=np.uint8)},
-                5: {"label": rng.integers(0, 256, (4, 1, 8, 8), dtype=np.uint8)}}
+    rejected = rejected_images()
     assert 'class="rejected"' not in _render(metrics, tmp_path)
     path = render_report(metrics, *_images(metrics), tmp_path / "report.html", rejected_images=rejected)
     html = path.read_text(encoding="utf-8")
@@ -420,16 +356,6 @@ def test_metrics_without_filter_fields_still_render(metrics, tmp_path, strip):
             f"{name}_threshold" for name in FILTERS]
 
 
-def _training(strategy: str) -> dict:
-    history = [{"step": s, "loss_d": 1.5 - s / 1000, "loss_g": 0.2 + s / 2000, "images_per_s": 900.0}
-               for s in (50, 100, 150, 200)]
-    checks = [{"step": 100, "fd": {"5": 40.0, "9": 90.0}}, {"step": 200, "fd": {"5": 30.0, "9": 95.0}}]
-    run = {"sha256": "ab" * 32, "steps": 200, "seconds": 12.5, "resumed_from": 0, "stopped_early": True,
-           "history": history, "quality_history": checks,
-           "best": {"5": {"step": 200, "fd": 30.0}, "9": {"step": 100, "fd": 90.0}}}
-    return {"strategy": strategy, "runs": {"shared": run} if strategy == "shared" else {"5": run, "9": run}}
-
-
 @pytest.mark.parametrize("strategy, panels", [("shared", 1), ("per_class", 2)])
 def test_training_curves_show_losses_and_fd_per_trained_gan(metrics, tmp_path, strategy, panels):
     from gan_aug.report import training_curves_png
@@ -443,3 +369,157 @@ def test_training_curves_show_losses_and_fd_per_trained_gan(metrics, tmp_path, s
     section = html[html.index('id="training"'):html.index("<h2>Samples")]
     assert "stopped early" in section and "data:image/png;base64," in section
     assert ("one shared conditional GAN" in section) == (strategy == "shared")
+
+
+def _panels(fig) -> list:
+    """The confusion figure's matrix panels (the colour bar's axes hold no image)."""
+    return [ax for ax in fig.axes if ax.images]
+
+
+def test_confusion_section_shows_one_panel_per_method_with_a_matrix(metrics, tmp_path):
+    html = _render(metrics, tmp_path)
+    assert html.index('<table id="recall">') < html.index('<h3 id="confusion">') < html.index("<h2>Per class")
+    section = html[html.index('<h3 id="confusion">'):html.index("<h2>Per class")]
+    (img,) = re.findall(r"<img[^>]*>", section)
+    assert 'alt="confusion matrices, rows normalised, for plain, oversampled, gan"' in img
+    (payload,) = IMG_RE.findall(section)
+    three = _decode(payload)
+
+    fig = confusion_figure(metrics)
+    panels = _panels(fig)
+    assert [ax.get_title() for ax in panels] == list(METHODS)
+    assert len(fig.axes) == len(METHODS) + 1  # and one colour bar
+    names = metrics["dataset"]["class_names"]
+    for ax, method in zip(panels, METHODS):
+        assert [t.get_text() for t in ax.get_xticklabels()] == names
+        assert [t.get_text() for t in ax.get_yticklabels()] == names
+        counts = np.array(metrics["downstream"]["methods"][method]["confusion_matrix"], dtype=float)
+        shown = np.ma.filled(ax.images[0].get_array(), np.nan)
+        np.testing.assert_allclose(shown, counts / counts.sum(axis=1, keepdims=True))
+        np.testing.assert_allclose(np.diag(shown), metrics["downstream"]["methods"][method]["per_class_recall"],
+                                   atol=0.01)  # row-normalised: the diagonal is the recall
+        assert len(ax.texts) == 100 and ax.texts[0].get_text() == f"{shown[0, 0]:.2f}"
+
+    del metrics["downstream"]["methods"]["oversampled"]["confusion_matrix"]  # skipped, not drawn empty
+    html = _render(metrics, tmp_path)
+    section = html[html.index('<h3 id="confusion">'):html.index("<h2>Per class")]
+    assert 'alt="confusion matrices, rows normalised, for plain, gan"' in section
+    assert [ax.get_title() for ax in _panels(confusion_figure(metrics))] == ["plain", "gan"]
+    two = _decode(IMG_RE.findall(section)[0])
+    assert two.size[1] == three.size[1] and two.size[0] < three.size[0] - 300  # one panel fewer
+
+
+def test_confusion_cells_are_numbered_only_for_a_few_classes(metrics):
+    for size, numbered in ((12, True), (13, False)):
+        matrix = (np.eye(size, dtype=int) * 5 + 1).tolist()
+        metrics["dataset"]["class_names"] = [f"c{i}" for i in range(size)]
+        metrics["downstream"]["methods"] = {"plain": {"confusion_matrix": matrix},
+                                            "gan": {"confusion_matrix": matrix}, "smote": {}}
+        panels = _panels(confusion_figure(metrics))
+        assert len(panels) == 2
+        assert [len(ax.texts) for ax in panels] == ([size * size] * 2 if numbered else [0, 0])
+        assert panels[0].get_xticklabels()[-1].get_text() == f"c{size - 1}"
+
+
+def test_row_normalised_leaves_classes_without_test_images_blank():
+    rates = row_normalised(np.array([[3, 1, 0], [0, 0, 0], [2, 2, 4]]))
+    np.testing.assert_allclose(rates[[0, 2]], [[0.75, 0.25, 0.0], [0.25, 0.25, 0.5]])
+    assert np.isnan(rates[1]).all()
+
+
+@pytest.mark.parametrize("missing", ["downstream", "matrices"])
+def test_no_confusion_section_without_matrices(metrics, tmp_path, missing):
+    if missing == "downstream":
+        del metrics["downstream"]
+    else:  # metrics written before the runner kept the matrices
+        for scores in metrics["downstream"]["methods"].values():
+            del scores["confusion_matrix"]
+    html = _render(metrics, tmp_path)
+    assert confusion_figure(metrics) is None
+    assert "Confusion matrices" not in html and 'id="confusion"' not in html
+    assert ('id="recall"' in html) == (missing == "matrices")
+    assert "None" not in html
+
+
+def _provenance(html: str) -> str:
+    return html[html.index('<h2 id="provenance">'):]
+
+
+def _table_cells(html: str, table: str) -> list[list[str]]:
+    body = html.split(f'<table id="{table}">', 1)[1].split("</table>", 1)[0]
+    return [re.findall(r"<td[^>]*>(.*?)</td>", row, re.S) for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)][1:]
+
+
+def test_provenance_shows_packages_seeds_checkpoints_and_shard_files(metrics, tmp_path):
+    add_provenance(metrics)
+    metrics["run"]["generator_sha256"] = None  # one GAN per class: no single checkpoint
+    metrics["shards"]["files"][0]["file"] = "shards/<b>train</b>-00000-of-00001.parquet"  # user text: escaped
+    section = _provenance(_render(metrics, tmp_path))
+    packages = re.search(r'<dd id="packages">(.*?)</dd>', section).group(1)
+    assert packages == ("python 3.11.9, gan-aug 0.1.0, torch 2.14.1, torchvision 0.29.1, numpy 2.3.1, "
+                        "pyarrow 21.0.0, pillow 11.3.0, pytorch-fid —")  # not installed: a dash
+    assert re.search(r'<dd id="seeds">(.*?)</dd>', section).group(1) == (
+        "split 0, long_tail 0, gan 0, generate 1, evaluate 0")
+    assert "<dt>content key</dt><dd>" + "e" * 64 + "</dd>" in section
+    assert "<dt>config hash</dt><dd>ab12cd34ef56</dd>" in section and "shards&#39; config hash" not in section
+    assert "d" * 64 in re.search(r'<dd id="image-folder">(.*?)</dd>', section).group(1)
+    assert "images/SHA256SUMS" in section and "1512 files" in section
+
+    generators = _table_cells(section, "generators")
+    synthesised = [c for c in metrics["classes"] if c["used"]]
+    assert generators == [[c["name"], "<code>" + f"{c['label']:02d}" * 32 + "</code>"] for c in synthesised]
+    assert "<dt>generator sha256</dt><dd>one GAN per class (see the table below)</dd>" in section
+
+    files = _table_cells(section, "shard-files")
+    assert files == [
+        ["train", "<code>shards/&lt;b&gt;train&lt;/b&gt;-00000-of-00001.parquet</code>", "1242", "1.65",
+         '<code class="hash">' + "a" * 64 + "</code>"],
+        ["validation", "<code>shards/validation-00000-of-00001.parquet</code>", "100", "0.10",
+         '<code class="hash">' + "b" * 64 + "</code>"],
+        ["test", "<code>shards/test-00000-of-00001.parquet</code>", "170", "0.17",
+         '<code class="hash">' + "c" * 64 + "</code>"]]
+    assert "<b>train</b>" not in section
+    assert _table_cells(section, "shard-splits") == [["train", "1242", "425", "817", "1"],
+                                                     ["validation", "100", "100", "0", "1"],
+                                                     ["test", "170", "170", "0", "1"]]
+    assert "validation and test hold real images only" in section
+
+    snippet = re.search(r"<pre><code>(.*?)</code></pre>", section, re.S).group(1)
+    assert "load_dataset(" in snippet and "&#34;parquet&#34;" in snippet
+    for split in ("train", "validation", "test"):
+        assert f"&#34;{split}&#34;: &#34;shards/{split}-*.parquet&#34;" in snippet
+    assert "<code>gan-aug verify DIR</code> checks every checksum" in section
+
+
+def test_provenance_with_a_shared_generator_and_partial_entries(metrics, tmp_path):
+    add_provenance(metrics, per_class=False)
+    metrics["run"]["generator_sha256"] = None  # older run sections: the shards' provenance has it
+    files = metrics["shards"]["files"]
+    del files[1]["bytes"], files[1]["sha256"]
+    metrics["shards"]["image_folder"] = None
+    section = _provenance(_render(metrics, tmp_path))
+    assert 'id="generators"' not in section and "one GAN per class" not in section
+    assert "<dt>generator sha256</dt><dd>" + "cd34" * 16 + "</dd>" in section
+    assert _table_cells(section, "shard-files")[1][2:] == ["100", "—", '<code class="hash">—</code>']
+    assert 'id="image-folder"' not in section and "each image in the image folder" not in section
+    assert "None" not in section
+
+
+@pytest.mark.parametrize("shards", ["counts_only", "empty", "missing"])
+def test_provenance_without_manifest_details_still_renders(metrics, tmp_path, shards):
+    if shards == "empty":
+        metrics["shards"] = {}
+    elif shards == "missing":
+        del metrics["shards"]
+    html = _render(metrics, tmp_path)
+    section = _provenance(html)
+    assert "<dt>config hash</dt><dd>ab12cd34ef56</dd>" in section  # the rows that were there before
+    assert "<dt>splits</dt><dd>train 425, val 100, test 170</dd>" in section
+    for absent in ('id="packages"', 'id="seeds"', 'id="generators"', 'id="shard-files"', 'id="shard-splits"',
+                   'id="image-folder"', "content key"):
+        assert absent not in section
+    assert "&#34;validation&#34;: &#34;shards/validation-*.parquet&#34;" in section  # the default split names
+    assert "None" not in html
+    if shards != "counts_only":
+        assert "(— synthetic of — rows)" in html
+    assert "Synthetic rows are synthetic" in html

@@ -1,0 +1,49 @@
+"""The run's report: one self-contained HTML file, a markdown summary and flat table rows.
+
+Everything here reads the metrics dict (the metrics.json schema), so the HTML report, the Prefect
+artifacts and the CLI show the same numbers. Modules:
+
+- ``tables``: flat rows for table artifacts and the CLI
+- ``markdown``: the summary artifact
+- ``plots``: matplotlib figures and sample grids as PNG bytes
+- ``provenance``: what produced and what was written, for the Provenance section
+- ``html``: the HTML report itself
+- ``funnel`` / ``formatting``: shared readers of the filter funnel, and number formatting
+- ``browser``: open a rendered report in headless Chromium (needs Playwright; imported on demand)
+"""
+from __future__ import annotations
+
+from gan_aug.report.formatting import DASH
+from gan_aug.report.funnel import ACCEPTANCE_STATUSES, CALIBRATION_TEXT, FILTER_TEXT, THRESHOLD_NAMES
+from gan_aug.report.html import render_report
+from gan_aug.report.markdown import summary_markdown
+from gan_aug.report.plots import (
+    MAX_GRID_SAMPLES,
+    MIN_GRID_PX,
+    confusion_png,
+    distribution_png,
+    funnel_png,
+    sample_grid_png,
+    training_curves_png,
+)
+from gan_aug.report.tables import (
+    CLASS_COLUMNS,
+    QUALITY_COLUMNS,
+    SCORES,
+    class_table_rows,
+    comparison_table_rows,
+    downstream_table_rows,
+    filter_table_rows,
+    gain_table_rows,
+    quality_table_rows,
+    shard_table_rows,
+)
+
+__all__ = [
+    "ACCEPTANCE_STATUSES", "CALIBRATION_TEXT", "CLASS_COLUMNS", "DASH", "FILTER_TEXT", "MAX_GRID_SAMPLES",
+    "MIN_GRID_PX", "QUALITY_COLUMNS", "SCORES", "THRESHOLD_NAMES", "class_table_rows", "comparison_table_rows",
+    "confusion_png", "distribution_png", "downstream_table_rows", "filter_table_rows", "funnel_png",
+    "gain_table_rows", "quality_table_rows", "render_report", "sample_grid_png", "shard_table_rows",
+    "summary_markdown",
+    "training_curves_png",
+]

@@ -1,0 +1,62 @@
+"""The Provenance section's view: what produced the shards (package versions, seeds, generator
+checkpoints) and what was written (files with checksums, split sizes, the image folder).
+
+Every key of metrics["shards"] is optional (metrics written before the manifest carried provenance
+lack them): missing values become None, which the template shows as a dash or leaves out.
+"""
+from __future__ import annotations
+
+SPLIT_ORDER = ("train", "validation", "test")
+LOAD_PATTERN = "shards/{split}-*.parquet"
+
+
+def _ordered(names) -> list[str]:
+    """train, validation, test first, then any other split in the order it was written."""
+    names = list(names)
+    return [n for n in SPLIT_ORDER if n in names] + [n for n in names if n not in SPLIT_ORDER]
+
+
+def _megabytes(size) -> float | None:
+    return None if size is None else float(size) / 1e6
+
+
+def _load_snippet(splits: list[str]) -> str:
+    """The datasets call that loads the shards from the run folder, one data_files entry per split."""
+    files = ",\n".join(f'        "{name}": "{LOAD_PATTERN.format(split=name)}"' for name in splits)
+    return ("from datasets import load_dataset\n\n"
+            "shards = load_dataset(\n"
+            '    "parquet",\n'
+            "    data_files={\n"
+            f"{files},\n"
+            "    },\n"
+            ")\n"
+            'real_train = shards["train"].filter(lambda row: not row["is_synthetic"])')
+
+
+def provenance_view(metrics: dict) -> dict:
+    """Plain lists and values for the template; empty lists where metrics.json has nothing."""
+    shards = metrics.get("shards") or {}
+    provenance = shards.get("provenance") or {}
+    split_sizes = shards.get("splits") or {}
+    files = shards.get("files") or []
+    folder = shards.get("image_folder") or None
+    splits = [{"name": name, "rows": (split_sizes[name] or {}).get("rows"),
+               "real_rows": (split_sizes[name] or {}).get("real_rows"),
+               "synthetic_rows": (split_sizes[name] or {}).get("synthetic_rows"),
+               "shards": (split_sizes[name] or {}).get("shards")} for name in _ordered(split_sizes)]
+    written = _ordered(split_sizes) or _ordered(dict.fromkeys(f.get("split") for f in files if f.get("split")))
+    return {
+        "config_hash": provenance.get("config_hash"),
+        "content_key": provenance.get("content_key"),
+        "packages": list((provenance.get("packages") or {}).items()),
+        "seeds": list((provenance.get("seeds") or {}).items()),
+        "generator_sha256": provenance.get("generator_sha256"),
+        "generators": list((provenance.get("generators") or {}).items()),
+        "files": [{"split": f.get("split"), "file": f.get("file"), "rows": f.get("rows"),
+                   "megabytes": _megabytes(f.get("bytes")), "sha256": f.get("sha256")} for f in files],
+        "splits": splits,
+        "image_folder": None if not folder else {
+            "root": folder.get("root"), "files": folder.get("files"), "checksums": folder.get("checksums"),
+            "sha256": folder.get("sha256")},
+        "load_snippet": _load_snippet(written or list(SPLIT_ORDER)),
+    }
