@@ -14,7 +14,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS = 90
 
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
 
-.PHONY: install demo test test-fast clean fashion-mnist
+.PHONY: install demo test test-fast clean fashion-mnist chromium
 
 install: $(STAMP)
 
@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml
 demo: install
 	$(VENV)/bin/gan-aug demo --out $(OUT)
 
-test: install fashion-mnist
+test: install fashion-mnist chromium
 	$(VENV)/bin/python -m pytest
 
 # The benchmark data set, from Debian (30 MB, MIT licence). Tests that need it skip without it.
@@ -40,6 +40,16 @@ fashion-mnist:
 			{ apt-get update -qq >/dev/null 2>&1; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1; } || \
 			echo "could not install dataset-fashion-mnist: its tests will be skipped"; \
 		else echo "Fashion-MNIST is not installed (sudo apt-get install dataset-fashion-mnist): its tests will be skipped"; fi; }
+
+# Headless Chromium for the report's browser test (Debian's package; Playwright drives it, it
+# downloads nothing). Without it that test is skipped.
+chromium:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 || \
+			{ apt-get update -qq >/dev/null 2>&1; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1; } || \
+			echo "could not install chromium: the report's browser test will be skipped"; \
+		else echo "Chromium is not installed (sudo apt-get install chromium): the report's browser test will be skipped"; fi; }
 
 # Skips the end-to-end flow and other slow tests: for quick iterations.
 test-fast: install

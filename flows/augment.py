@@ -252,11 +252,27 @@ def _fmt(value: float | None) -> str:
 
 
 @stage(name="write-shards")
-def write_shards_task(train_path: str, accepted_path: str, config: AugmentConfig, run: RunDir) -> dict:
-    manifest = shards.write_shards(run.root, ImageSet.load(train_path), SyntheticSet.load(accepted_path),
-                                   rows_per_shard=config.shards.rows_per_shard,
-                                   image_folder=config.shards.image_folder)
-    get_run_logger().info("wrote %d rows in %d shard(s)", manifest["totals"]["rows"], len(manifest["shards"]))
+def write_shards_task(paths: dict[str, str], accepted_path: str, config: AugmentConfig, run: RunDir) -> dict:
+    """Train (real + accepted synthetic), validation and test (real only) as shards, with provenance."""
+    logger, reported = get_run_logger(), set()
+    artifact = create_progress_artifact(0.0, description="writing shards")
+
+    def progress(done: int, total: int) -> None:
+        tenth = 10 * done // max(total, 1)
+        if tenth not in reported:
+            reported.add(tenth)
+            logger.info("shards: %d/%d rows written", done, total)
+            update_progress_artifact(artifact, 100.0 * done / max(total, 1))
+
+    cfg = config.shards
+    manifest = shards.write_shards(
+        run.root, ImageSet.load(paths["train"]), SyntheticSet.load(accepted_path),
+        validation=ImageSet.load(paths["val"]), test=ImageSet.load(paths["test"]),
+        shard_size_mb=cfg.shard_size_mb, row_group_mb=cfg.row_group_mb, rows_per_shard=cfg.rows_per_shard,
+        image_folder=cfg.image_folder, workers=cfg.workers, provenance=summary.provenance(config), progress=progress)
+    update_progress_artifact(artifact, 100.0)
+    logger.info("shards: %s", ", ".join(f"{name} {s['rows']} rows in {s['shards']} file(s)"
+                                        for name, s in manifest["splits"].items()))
     return manifest
 
 
@@ -299,6 +315,8 @@ def report_task(metrics: dict, paths: dict[str, str], accepted_path: str, run: R
                           description="per-class sample quality beside its real-vs-real floor")
     create_table_artifact(report.filter_table_rows(metrics), key="gan-aug-filters",
                           description="per-class counts through each filter and the FD acceptance status")
+    create_table_artifact(report.shard_table_rows(metrics), key="gan-aug-shards",
+                          description="the shard files as written: split, rows, size and sha256 (gan-aug verify)")
     return {"metrics": str(run.metrics), "report": str(run.report)}
 
 
@@ -329,7 +347,7 @@ def augment(out_dir: str, config: AugmentConfig | None = None) -> dict:
                                 unmapped(extractor_path), unmapped(config), unmapped(run), unmapped(device))
     generations = futures.result()
     filtered = accept_task(generations, paths["train"], extractor_path, config, run, device)
-    manifest = write_shards_task(paths["train"], filtered["accepted"], config, run)
+    manifest = write_shards_task(paths, filtered["accepted"], config, run)
     downstream = evaluate_task(paths, config, run, device)
     metrics = _metrics(config, loaded, balance, split, runs, generations, filtered, manifest, downstream, device,
                        started)

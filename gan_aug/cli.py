@@ -145,6 +145,24 @@ def inspect(
         raise typer.Exit(1) from None
 
 
+@app.command()
+def verify(run_dir: Path = typer.Argument(..., metavar="DIR", help="a run folder (holds manifest.json)")) -> None:
+    """Check every shard and image file against the manifest's checksums and counts; exit 1 on any mismatch."""
+    from gan_aug.shards import verify_shards
+
+    with err_console.status("verifying checksums"):
+        result = verify_shards(run_dir)
+    for problem in result.problems[:200]:
+        err_console.print(f"[red]mismatch:[/red] {problem}", highlight=False)
+    if len(result.problems) > 200:
+        err_console.print(f"… and {len(result.problems) - 200} more")
+    summary = f"{result.shards} shard(s), {result.rows} rows, {result.images} image files checked"
+    if not result.ok:
+        err_console.print(f"[red]FAILED[/red]: {len(result.problems)} problem(s); {summary}")
+        raise typer.Exit(1)
+    console.print(f"OK: {summary}; every checksum and count matches {run_dir / 'manifest.json'}", highlight=False)
+
+
 @app.command("config")
 def show_config(demo: bool = typer.Option(False, "--demo", help="the demo's config instead")) -> None:
     """Print the default config as YAML: a starting point for your own."""

@@ -152,8 +152,13 @@ class FilterConfig(_Section):
 
 
 class ShardConfig(_Section):
-    rows_per_shard: int = Field(5000, ge=1)
-    image_folder: bool = Field(True, description="also write DIR/images/<class>/*.png")
+    shard_size_mb: float = Field(256.0, gt=0, description="about this many MB per Parquet file")
+    row_group_mb: float = Field(
+        16.0, gt=0, description="about this many MB per row group: the unit a streaming reader fetches"
+    )
+    rows_per_shard: int | None = Field(None, ge=1, description="exact rows per file instead of shard_size_mb")
+    image_folder: bool = Field(True, description="also write DIR/images/<split>/<class>/*.png (torchvision ImageFolder)")
+    workers: int = Field(0, ge=0, description="PNG-encoding processes; 0 = one per CPU core")
 
 
 EVALUATION_METHODS = ("plain", "class_weighted", "oversampled", "smote", "standard_aug", "gan", "gan_weighted")

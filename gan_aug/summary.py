@@ -72,7 +72,6 @@ def build_metrics(
 
     ``loaded`` is the load stage's summary: format, skipped files and warnings.
     """
-    totals = manifest["totals"]
     return {
         "run": {
             "name": config.name, "config_hash": config.section_hash(),
@@ -94,6 +93,28 @@ def build_metrics(
         "training": training,
         "filters": filters,
         "downstream": downstream,
-        "shards": {"num_shards": len(manifest["shards"]), "rows": totals["rows"],
-                   "real_rows": totals["real_rows"], "synthetic_rows": totals["synthetic_rows"]},
+        "shards": shards_summary(manifest),
+    }
+
+
+def provenance(config: AugmentConfig) -> dict:
+    """What the manifest records about how its rows were made (the writer adds package versions)."""
+    return {"config_hash": config.section_hash(), "name": config.name, "source": config.data.source,
+            "seeds": {"split": config.data.split_seed,
+                      "long_tail": config.data.long_tail.seed if config.data.long_tail else None,
+                      "gan": config.gan.seed, "generate": config.generate.seed, "evaluate": config.evaluate.seed}}
+
+
+def shards_summary(manifest: dict) -> dict:
+    """The manifest's totals, files and provenance, for the report (training split's counts at the top)."""
+    train = manifest["splits"]["train"]
+    return {
+        "num_shards": len(manifest["shards"]), "rows": train["rows"], "real_rows": train["real_rows"],
+        "synthetic_rows": train["synthetic_rows"],
+        "splits": {name: {k: s[k] for k in ("rows", "real_rows", "synthetic_rows", "shards")}
+                   for name, s in manifest["splits"].items()},
+        "files": [{k: e[k] for k in ("file", "split", "rows", "bytes", "sha256")} for e in manifest["shards"]],
+        "image_folder": manifest.get("image_folder"),
+        "provenance": {**(manifest.get("provenance") or {}), "generator_sha256": manifest.get("generator_sha256"),
+                       "generators": manifest.get("generators")},
     }

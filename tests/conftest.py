@@ -9,6 +9,9 @@ import pytest
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+# Hugging Face `datasets` reads local Parquet in the tests; it must never wait on the network.
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from gan_aug.data.builtin import digits  # noqa: E402
 from gan_aug.data.imageset import ImageSet  # noqa: E402

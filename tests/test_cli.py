@@ -18,3 +18,27 @@ def test_bad_config_exits_2_naming_the_setting(tmp_path):
     assert result.exit_code == 2
     assert "evaluate.steps" in result.output
     assert not (tmp_path / "out").exists()  # nothing is written for a config that cannot run
+
+
+def test_verify_exits_0_on_intact_shards_and_1_naming_each_mismatch(tmp_path, tiny_set):
+    import numpy as np
+
+    from gan_aug.shards import write_shards
+    from gan_aug.synthetic import SyntheticSet
+
+    synthetic = SyntheticSet(tiny_set.images[:4].copy(), np.array([1, 2, 2, 2]), np.ones(4, np.float32),
+                             np.arange(4), "ab" * 32)
+    write_shards(tmp_path, tiny_set, synthetic, validation=tiny_set, rows_per_shard=10)
+    good = CliRunner().invoke(app, ["verify", str(tmp_path)])
+    assert good.exit_code == 0, good.output
+    assert "OK: 6 shard(s), 46 rows, 46 image files" in good.output.replace("\n", " ")
+    image = next((tmp_path / "images" / "validation" / "c").iterdir())
+    image.write_bytes(b"not a png")
+    (tmp_path / "shards" / "train-00001-of-00003.parquet").unlink()
+    bad = CliRunner().invoke(app, ["verify", str(tmp_path)])
+    assert bad.exit_code == 1
+    output = bad.output.replace("\n", " ")
+    assert "train-00001-of-00003.parquet: missing" in output and f"{image.name}: sha256 differs" in output
+    assert "FAILED: 2 problem(s)" in output
+    missing = CliRunner().invoke(app, ["verify", str(tmp_path / "none")])
+    assert missing.exit_code == 1 and "no manifest.json" in missing.output

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,10 +11,13 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+import torch
 import yaml
+from PIL import Image
 
 from gan_aug.config import ConfigError, parse_config
 from gan_aug.data.builtin import digits
+from gan_aug.data.imageset import ImageSet
 from gan_aug.io import read_json
 from gan_aug.shards import decode_png
 
@@ -74,10 +78,81 @@ def test_manifest_matches_the_files(run_dir):
 
     manifest = read_json(run_dir / "manifest.json")
     frame = _shards(run_dir)
-    assert manifest["totals"]["rows"] == len(frame)
+    assert manifest["splits"]["train"]["rows"] == len(frame)
     for entry in manifest["shards"]:
         assert sha256_file(run_dir / entry["file"]) == entry["sha256"]
-    assert sum(1 for _ in (run_dir / "images").rglob("*.png")) == len(frame)
+    total = sum(split["rows"] for split in manifest["splits"].values())
+    assert sum(1 for _ in (run_dir / "images").rglob("*.png")) == total == manifest["image_folder"]["files"]
+    provenance = manifest["provenance"]
+    assert provenance["config_hash"] == parse_config(QUICK).section_hash()
+    assert provenance["seeds"] == {"split": 0, "long_tail": 0, "gan": 0, "generate": 1, "evaluate": 0}
+    assert provenance["packages"]["torch"] == torch.__version__.split("+")[0]
+    assert manifest["generator_sha256"] == read_json(run_dir / "metrics.json")["run"]["generator_sha256"]
+
+
+def test_validation_and_test_shards_are_the_real_held_out_splits(run_dir):
+    manifest = read_json(run_dir / "manifest.json")
+    sizes = read_json(run_dir / "metrics.json")["dataset"]["splits"]
+    for split, held_out in (("validation", "val"), ("test", "test")):
+        frame = pd.concat([pq.read_table(run_dir / e["file"]).to_pandas()
+                           for e in manifest["shards"] if e["split"] == split])
+        assert len(frame) == sizes[held_out] == manifest["splits"][split]["rows"]
+        assert not frame.is_synthetic.any() and frame.source_index.notna().all()
+        held = ImageSet.load(run_dir / "data" / f"{held_out}.npz")
+        assert sorted(frame.source_index) == sorted(held.source_index.tolist())
+
+
+def test_the_demo_shards_load_in_the_tools_people_train_with(run_dir):
+    """Hugging Face datasets (Image and ClassLabel features), pandas, DuckDB and torchvision's ImageFolder."""
+    datasets = pytest.importorskip("datasets")
+    duckdb = pytest.importorskip("duckdb")
+    from torchvision.datasets import ImageFolder
+
+    manifest = read_json(run_dir / "manifest.json")
+    splits = manifest["splits"]
+    files = {split: str(run_dir / "shards" / f"{split}-*.parquet") for split in splits}
+    loaded = datasets.load_dataset("parquet", data_files=files, cache_dir=str(run_dir.parent / "hf-cache"))
+    train = loaded["train"]
+    assert {name: len(loaded[name]) for name in splits} == {name: s["rows"] for name, s in splits.items()}
+    assert isinstance(train.features["image"], datasets.Image)
+    assert train.features["label"].names == manifest["class_names"]
+    first = train[0]
+    assert first["image"].size == (8, 8) and first["label"] == 0
+    assert sum(train["is_synthetic"]) == splits["train"]["synthetic_rows"]
+
+    frame = pd.read_parquet(run_dir / "shards")  # the whole folder: every split
+    assert len(frame) == sum(s["rows"] for s in splits.values())
+
+    counts = dict(duckdb.sql(
+        f"SELECT label_name, count(*) FROM read_parquet('{files['train']}') GROUP BY label_name").fetchall())
+    assert counts == splits["train"]["class_counts"]
+
+    for split, totals in splits.items():
+        folder = ImageFolder(str(run_dir / "images" / split))
+        assert folder.classes == manifest["class_names"] and len(folder) == totals["rows"]
+        found = np.bincount([label for _, label in folder.samples], minlength=len(folder.classes))
+        assert dict(zip(folder.classes, found.tolist())) == totals["class_counts"]
+    image, label = folder[0]
+    assert image.size == (8, 8)
+
+
+def test_verify_passes_on_the_run_and_fails_on_a_tampered_shard(run_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from gan_aug.cli import app
+
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    runner = CliRunner()
+    good = runner.invoke(app, ["verify", str(copy)])
+    assert good.exit_code == 0, good.output
+    assert "OK" in good.output
+    shard = copy / read_json(copy / "manifest.json")["shards"][0]["file"]
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    bad = runner.invoke(app, ["verify", str(copy)])
+    assert bad.exit_code == 1 and shard.name in bad.output and "sha256" in bad.output
 
 
 def test_metrics_json_is_complete(run_dir):
@@ -150,28 +225,33 @@ def test_prefect_artifacts_hold_the_summary(run_dir):
     from prefect.client.schemas.sorting import ArtifactSort
 
     keys = ["gan-aug-summary", "gan-aug-downstream", "gan-aug-comparison", "gan-aug-classes", "gan-aug-quality",
-            "gan-aug-filters"]
+            "gan-aug-filters", "gan-aug-shards"]
     with get_client(sync_client=True) as client:
         found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys)),
                                       # prefect 3.8.8's sync client sends None for omitted
                                       # arguments, which its server rejects: pass them all.
                                       flow_run_filter=FlowRunFilter(), task_run_filter=TaskRunFilter(),
-                                      sort=ArtifactSort.KEY_ASC, limit=10, offset=0)
+                                      sort=ArtifactSort.KEY_ASC, limit=20, offset=0)
     by_key = {artifact.key: artifact for artifact in found}
     assert set(by_key) == set(keys)
     assert "gan vs " in by_key["gan-aug-summary"].data and by_key["gan-aug-classes"].type == "table"
     assert "balanced accuracy" in by_key["gan-aug-comparison"].data
+    manifest = read_json(run_dir / "manifest.json")
+    assert "validation and test are real only" in by_key["gan-aug-summary"].data
+    assert all(entry["sha256"] in by_key["gan-aug-shards"].data for entry in manifest["shards"])
 
 
 def test_rerun_reuses_the_checkpoint_and_reproduces_the_shards(run_dir):
     from flows.augment import run_augment
 
     before = read_json(run_dir / "manifest.json")
+    written = {entry["file"]: (run_dir / entry["file"]).stat().st_mtime_ns for entry in before["shards"]}
     run_augment(parse_config(QUICK), run_dir)
+    assert {f: (run_dir / f).stat().st_mtime_ns for f in written} == written  # not rewritten
     metrics = read_json(run_dir / "metrics.json")
     assert metrics["training"]["runs"]["shared"]["resumed_from"] == 150  # reused, not retrained
     after = read_json(run_dir / "manifest.json")
-    assert [s["sha256"] for s in after["shards"]] == [s["sha256"] for s in before["shards"]]
+    assert after == before  # same content key: the complete shards were reused as they were
 
 
 def test_a_different_config_cannot_overwrite_a_run(run_dir):
@@ -311,3 +391,19 @@ def test_flow_runs_on_an_image_folder_with_a_corrupt_file(tmp_path, digits_set):
     assert metrics["dataset"]["class_names"] == [f"class-{i}" for i in range(10)]
     assert {c["final"] for c in metrics["classes"]} == {metrics["dataset"]["target_count"]}
     assert "1 unreadable file(s) were skipped" in (tmp_path / "run" / "report.html").read_text()
+
+
+def test_the_runs_report_opens_cleanly_in_chromium(run_dir):
+    """The real run's report, not a fixture: loads without errors, every image decodes, nothing is
+    fetched from outside the file; the screenshot stays in the run folder."""
+    pytest.importorskip("playwright.sync_api")
+    from gan_aug.report.browser import check_report, find_chromium
+
+    if find_chromium() is None:
+        pytest.skip("no Chromium on PATH (apt-get install chromium)")
+    html = (run_dir / "report.html").read_text()
+    check = check_report(run_dir / "report.html", run_dir / "screenshot.png")
+    assert check.ok, check
+    assert len(check.images) == html.count("<img ") >= 20
+    with Image.open(run_dir / "screenshot.png") as shot:
+        assert shot.format == "PNG" and shot.width >= 1000 and shot.height > 3000

@@ -11,10 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-import gan_aug.shards as shards
+import gan_aug.shards.writer as writer
 from gan_aug.data.imageset import ImageSet
 from gan_aug.io import sha256_file
-from gan_aug.shards import read_shards, write_shards
+from gan_aug.shards import read_shards, verify_shards, write_shards
 from gan_aug.synthetic import SyntheticSet
 
 CLASSES = ("common", "rare", "rarer")
@@ -101,7 +101,7 @@ def test_class_counts_are_real_plus_synthetic(tmp_path):
     assert (frame["label_name"] == [CLASSES[i] for i in frame["label"]]).all()
     # Class by class, real before synthetic inside each class.
     assert (np.diff(frame["label"] * 2 + frame["is_synthetic"]) >= 0).all()
-    totals = manifest["totals"]
+    totals = manifest["splits"]["train"]
     assert (totals["rows"], totals["real_rows"], totals["synthetic_rows"]) == (17, 10, 7)
     assert totals["class_counts"] == {"common": 7, "rare": 5, "rarer": 5}
     assert totals["synthetic_counts"] == {"common": 0, "rare": 3, "rarer": 4}
@@ -217,7 +217,7 @@ def test_rerun_with_other_shard_size_leaves_no_stale_files(tmp_path):
 def test_image_folder_has_one_png_per_row_in_its_class(tmp_path):
     real, synthetic = make_sets(channels=3)
     write_shards(tmp_path, real, synthetic, rows_per_shard=4)
-    root = tmp_path / "images"
+    root = tmp_path / "images" / "train"
     files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
     expected = sorted(
         [f"{CLASSES[l]}/real-{i}.png" for l, i in zip(real.labels, real.source_index)]
@@ -231,50 +231,75 @@ def test_image_folder_has_one_png_per_row_in_its_class(tmp_path):
     write_shards(tmp_path, real, SyntheticSet.empty((3, 8, 8), SHA), rows_per_shard=4)
     assert sum(1 for p in root.rglob("*.png")) == 10
     write_shards(tmp_path, real, synthetic, rows_per_shard=4, image_folder=False)
-    assert not root.exists() and json.loads((tmp_path / "manifest.json").read_text())["image_folder"] is None
+    assert not root.parent.exists() and json.loads((tmp_path / "manifest.json").read_text())["image_folder"] is None
 
 
 def test_image_folder_reads_with_torchvision(tmp_path):
     datasets = pytest.importorskip("torchvision.datasets")
     real, synthetic = make_sets()
     write_shards(tmp_path, real, synthetic, rows_per_shard=50)
-    folder = datasets.ImageFolder(str(tmp_path / "images"))
+    folder = datasets.ImageFolder(str(tmp_path / "images" / "train"))
     assert folder.classes == sorted(CLASSES) and len(folder) == 17
 
 
-def _failing_encoder(monkeypatch, after: int):
-    real_encode, calls = shards.encode_png, {"n": 0}
+def _failing_writer(monkeypatch, after: int):
+    """Row groups fail after ``after`` were written: a crash part-way through the shards."""
+    original, calls = writer._ShardFile.add_group, {"n": 0}
 
-    def encode(image):
+    def add_group(self, positions, pngs):
         calls["n"] += 1
         if calls["n"] > after:
             raise RuntimeError("disk on fire")
-        return real_encode(image)
+        return original(self, positions, pngs)
 
-    monkeypatch.setattr(shards, "encode_png", encode)
+    monkeypatch.setattr(writer._ShardFile, "add_group", add_group)
+    return calls
 
 
-def test_failure_mid_write_leaves_nothing_visible(tmp_path, monkeypatch):
+def visible(run_dir) -> list[str]:
+    return sorted(p.name for p in run_dir.iterdir() if not p.name.startswith("."))
+
+
+def test_failure_mid_write_leaves_nothing_visible_and_a_rerun_resumes(tmp_path, monkeypatch):
     real, synthetic = make_sets()
-    _failing_encoder(monkeypatch, after=6)  # dies inside the second shard
+    calls = _failing_writer(monkeypatch, after=2)  # dies inside the third shard
     with pytest.raises(RuntimeError, match="disk on fire"):
         write_shards(tmp_path, real, synthetic, rows_per_shard=4)
-    assert not (tmp_path / "manifest.json").exists()
-    assert list(tmp_path.rglob("*.parquet")) == [] and list(tmp_path.rglob("*.png")) == []
-    assert list(tmp_path.iterdir()) == []
+    assert visible(tmp_path) == []  # no manifest, no shards/, no images/: only the hidden staging
+    assert not list(tmp_path.rglob("*.tmp")) and len(list(tmp_path.rglob("*.parquet"))) == 2
+    calls.update(n=-100)  # the next attempt succeeds
+    manifest = write_shards(tmp_path, real, synthetic, rows_per_shard=4)
+    assert calls["n"] == -100 + 3  # only the three unfinished shards were written again
+    uninterrupted = write_shards(tmp_path / "clean", real, synthetic, rows_per_shard=4)
+    assert manifest == uninterrupted  # byte-identical shards, identical manifest
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    assert verify_shards(tmp_path).ok
 
 
 def test_failure_mid_rewrite_keeps_the_previous_run_whole(tmp_path, monkeypatch):
     real, synthetic = make_sets()
     before = write_shards(tmp_path, real, synthetic, rows_per_shard=4)
     files_before = shard_files(tmp_path)
-    _failing_encoder(monkeypatch, after=10)
+    _failing_writer(monkeypatch, after=3)
     with pytest.raises(RuntimeError):
         write_shards(tmp_path, real, synthetic, rows_per_shard=2)
     assert shard_files(tmp_path) == files_before
     assert json.loads((tmp_path / "manifest.json").read_text()) == before
-    assert len(read_shards(tmp_path)[0]) == 17
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    assert len(read_shards(tmp_path)[0]) == 17 and verify_shards(tmp_path).ok
+
+
+def test_rerun_with_the_same_content_reuses_the_files(tmp_path, monkeypatch):
+    real, synthetic = make_sets()
+    first = write_shards(tmp_path, real, synthetic, rows_per_shard=4)
+    stamps = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()}
+    calls = _failing_writer(monkeypatch, after=0)  # any write would fail
+    assert write_shards(tmp_path, real, synthetic, rows_per_shard=4) == first
+    assert calls["n"] == 0 and {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    # Other content (one synthetic row fewer) is written anew, not mistaken for the old.
+    monkeypatch.undo()
+    second = write_shards(tmp_path, real, synthetic.select(np.arange(6)), rows_per_shard=4)
+    assert second["provenance"]["content_key"] != first["provenance"]["content_key"]
+    assert second["splits"]["train"]["rows"] == 16
 
 
 def test_read_shards_without_manifest_says_so(tmp_path):
@@ -308,9 +333,103 @@ def test_crash_during_swap_leaves_no_manifest_describing_old_shards(tmp_path, mo
     def crash(tmp, final):
         raise OSError("power cut")
 
-    monkeypatch.setattr(shards, "_swap_in", crash)
+    monkeypatch.setattr(writer, "_swap_in", crash)
     with pytest.raises(OSError):
         write_shards(tmp_path, real, synthetic, rows_per_shard=2)
     assert not (tmp_path / "manifest.json").exists()
     with pytest.raises(ValueError, match="never completely written"):
         read_shards(tmp_path)
+
+
+def digit_sets(n_synthetic: int = 300):
+    from gan_aug.data.builtin import digits
+
+    data = digits()
+    synthetic = SyntheticSet(data.images[:n_synthetic].copy(), data.labels[:n_synthetic].copy(),
+                             np.ones(n_synthetic, np.float32), np.arange(n_synthetic, dtype=np.int64), SHA)
+    return data, synthetic
+
+
+def test_shards_are_sized_by_bytes_with_row_groups_for_streaming(tmp_path):
+    data, synthetic = digit_sets()
+    target = 0.05  # MB: about 600 digits rows
+    manifest = write_shards(tmp_path, data, synthetic, shard_size_mb=target, row_group_mb=target / 4,
+                            image_folder=False)
+    entries = manifest["shards"]
+    assert len(entries) == pytest.approx(sum(e["bytes"] for e in entries) / (target * 2**20), abs=1.5)
+    for entry in entries[:-1]:  # the last shard holds what is left
+        assert 0.6 * target * 2**20 < entry["bytes"] < 1.25 * target * 2**20, entry
+        metadata = pq.read_metadata(tmp_path / entry["file"])
+        assert metadata.num_row_groups == entry["row_groups"] >= 3
+        assert metadata.row_group(0).num_rows == pytest.approx(entry["rows"] / entry["row_groups"], rel=0.35)
+
+
+def test_parallel_encoding_writes_the_same_bytes(tmp_path):
+    data, synthetic = digit_sets()
+    data = ImageSet(np.concatenate([data.images] * 3), np.concatenate([data.labels] * 3), data.class_names)
+    assert len(data) + len(synthetic) >= writer.PARALLEL_MIN_ROWS  # large enough to start the pool
+    one = write_shards(tmp_path / "one", data, synthetic, rows_per_shard=2000, workers=1)
+    two = write_shards(tmp_path / "two", data, synthetic, rows_per_shard=2000, workers=2)
+    assert [e["sha256"] for e in one["shards"]] == [e["sha256"] for e in two["shards"]]
+    assert one == two  # the worker count is not part of the content
+
+
+def test_validation_and_test_splits_are_real_only_files_of_their_own(tmp_path):
+    real, synthetic = make_sets()
+    val = ImageSet(real.images[:3], np.array([0, 1, 2]), CLASSES, np.array([7, 8, 9]))
+    test = ImageSet(real.images[3:5], np.array([0, 0]), CLASSES, np.array([3, 4]))
+    manifest = write_shards(tmp_path, real, synthetic, validation=val, test=test, rows_per_shard=100)
+    assert shard_files(tmp_path) == ["test-00000-of-00001.parquet", "train-00000-of-00001.parquet",
+                                     "validation-00000-of-00001.parquet"]
+    assert {k: v["rows"] for k, v in manifest["splits"].items()} == {"train": 17, "validation": 3, "test": 2}
+    frame = pd.read_parquet(tmp_path / "shards" / "validation-00000-of-00001.parquet")
+    assert not frame.is_synthetic.any() and frame.source_index.tolist() == [7, 8, 9]
+    assert manifest["splits"]["test"]["class_counts"] == {"common": 2, "rare": 0, "rarer": 0}
+    assert sorted(p.name for p in (tmp_path / "images").iterdir()) == ["SHA256SUMS", "test", "train", "validation"]
+    assert len(read_shards(tmp_path, "validation")[0]) == 3
+    with pytest.raises(ValueError, match="no split 'holdout'"):
+        read_shards(tmp_path, "holdout")
+    other = ImageSet(real.images[:2], np.array([0, 1]), ("x", "y", "z"))
+    with pytest.raises(ValueError, match="validation: class names"):
+        write_shards(tmp_path / "bad", real, synthetic, validation=other)
+
+
+def test_manifest_records_provenance_and_every_file_checksum(tmp_path):
+    real, synthetic = make_sets()
+    given = {"config_hash": "c0ffee", "seeds": {"gan": 3}}
+    manifest = write_shards(tmp_path, real, synthetic, rows_per_shard=4, provenance=given)
+    provenance = manifest["provenance"]
+    assert provenance["config_hash"] == "c0ffee" and provenance["seeds"] == {"gan": 3}
+    assert provenance["packages"]["pyarrow"] == pa.__version__ and provenance["packages"]["python"]
+    assert len(provenance["content_key"]) == 64
+    folder = manifest["image_folder"]
+    assert folder["sha256"] == sha256_file(tmp_path / folder["checksums"]) and folder["files"] == 17
+    import hashlib
+
+    for line in (tmp_path / folder["checksums"]).read_text().splitlines():  # `sha256sum -c` format
+        digest, relative = line.split("  ")
+        assert hashlib.sha256((tmp_path / "images" / relative).read_bytes()).hexdigest() == digest
+
+
+def test_verify_finds_every_kind_of_tampering(tmp_path):
+    real, synthetic = make_sets()
+    write_shards(tmp_path, real, synthetic, rows_per_shard=5)
+    result = verify_shards(tmp_path)
+    assert result.ok and (result.shards, result.rows, result.images) == (4, 17, 17)
+
+    shard = tmp_path / "shards" / "train-00001-of-00004.parquet"
+    table = pq.read_table(shard)  # same rows, other labels: only the checksum can tell
+    pq.write_table(table.set_column(1, "label", pa.array(np.zeros(table.num_rows, np.int64))), shard)
+    (tmp_path / "shards" / "train-00009-of-00010.parquet").write_bytes(shard.read_bytes())
+    image = next((tmp_path / "images" / "train" / "rarer").glob("syn-*.png"))
+    image.write_bytes(image.read_bytes()[:-1])
+    gone = next((tmp_path / "images" / "train" / "common").glob("real-*.png"))
+    gone.unlink()
+    (tmp_path / "images" / "train" / "common" / "stray.png").write_bytes(b"x")
+    problems = "\n".join(verify_shards(tmp_path).problems)
+    assert "train-00001-of-00004.parquet: sha256" in problems
+    assert "train-00009-of-00010.parquet: not listed" in problems
+    assert f"{image.name}: sha256 differs" in problems and f"{gone.name}: missing" in problems
+    assert "stray.png: not listed" in problems
+    assert verify_shards(tmp_path / "nowhere").problems == [f"no manifest.json in {tmp_path / 'nowhere'}: "
+                                                            "shards were never completely written"]

@@ -1,0 +1,36 @@
+"""The shard's columns, and the metadata that makes Hugging Face `datasets` read them right.
+
+Without the ``huggingface`` schema metadata, `datasets` would show ``image`` as a plain
+{bytes, path} struct and ``label`` as an int; with it, an Image and a ClassLabel.
+"""
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+
+IMAGE_TYPE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+COLUMNS = (
+    ("image", IMAGE_TYPE, {"_type": "Image"}),
+    ("label", pa.int64(), None),  # ClassLabel, built with the class names below
+    ("label_name", pa.string(), "string"),
+    ("is_synthetic", pa.bool_(), "bool"),
+    ("source_index", pa.int64(), "int64"),  # real rows: the row in the loaded source
+    ("d_score", pa.float32(), "float32"),  # synthetic rows: the filters' scores (null when off)
+    ("label_prob", pa.float32(), "float32"),
+    ("nn_distance", pa.float32(), "float32"),
+    ("generator_sha256", pa.string(), "string"),  # synthetic rows: the checkpoint that made the row
+    ("seed", pa.int64(), "int64"),  # ... and its latent seed: (checkpoint, label, seed) regenerates it
+)
+
+
+def shard_schema(class_names: tuple[str, ...] | list[str]) -> pa.Schema:
+    """Arrow schema with the `datasets` features (Image, ClassLabel with the class names)."""
+    features = {}
+    for name, _, feature in COLUMNS:
+        if name == "label":
+            features[name] = {"names": list(class_names), "_type": "ClassLabel"}
+        else:
+            features[name] = feature if isinstance(feature, dict) else {"dtype": feature, "_type": "Value"}
+    schema = pa.schema([(name, arrow_type) for name, arrow_type, _ in COLUMNS])
+    return schema.with_metadata({"huggingface": json.dumps({"info": {"features": features}})})
