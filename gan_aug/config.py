@@ -193,6 +193,29 @@ class EvaluateConfig(_Section):
     seed: int = 0
 
 
+class RunnerConfig(_Section):
+    """Where the per-class tasks (per-class GAN training, generation and filtering) run, and how a rerun
+    reuses finished stages."""
+
+    kind: Literal["threads", "dask", "ray"] = Field(
+        "threads", description="threads in the flow's process; a Dask cluster (prefect-dask); a Ray cluster (prefect-ray)"
+    )
+    address: str | None = Field(
+        None, description="an existing Dask scheduler (tcp://host:8786) or Ray cluster (ray://host:10001); unset: "
+        "start a local one with max_workers workers (the run folder must be on storage every worker can read)",
+    )
+    cache: bool = Field(
+        True, description="reuse finished stages (split, generation, acceptance, evaluation) when their config "
+        "sections and input files are unchanged; keys are content hashes kept in the run folder's .cache/",
+    )
+    retries: int = Field(2, ge=0, description="retries of a stage that failed transiently (I/O error, timeout, lost connection)")
+    retry_delay_s: float = Field(5.0, ge=0, description="wait before each retry")
+
+
+# Where and how a run executes, not what it computes: a resumed run may use other workers.
+EXECUTION_KEYS = ("runner", "max_workers")
+
+
 class AugmentConfig(_Section):
     """Everything a run needs. Defaults suit a user's own data; ``demo_config()`` is the embedded demo."""
 
@@ -203,7 +226,9 @@ class AugmentConfig(_Section):
     filter: FilterConfig = Field(default_factory=FilterConfig)
     shards: ShardConfig = Field(default_factory=ShardConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
-    max_workers: int = Field(2, ge=1, description="concurrent per-class tasks")
+    runner: RunnerConfig = Field(default_factory=RunnerConfig)
+    max_workers: int = Field(2, ge=1, description="concurrent per-class tasks (threads, or local Dask/Ray workers); "
+                             "GPU tasks also take one GPU each at a time")
 
     @model_validator(mode="after")
     def _splits_leave_training_data(self) -> "AugmentConfig":
@@ -213,6 +238,10 @@ class AugmentConfig(_Section):
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+    def results_hash(self) -> str:
+        """Hash of every setting that shapes the results: all but where and how the run executes."""
+        return self.section_hash(*(name for name in type(self).model_fields if name not in EXECUTION_KEYS))
 
     def section_hash(self, *sections: str) -> str:
         """Content hash of some sections (all when none named), so a checkpoint knows which settings made it."""

@@ -1,7 +1,18 @@
-"""Pick the compute device once, from the config's setting."""
+"""Pick the compute device once, from the config's setting, and share GPUs one task at a time."""
 from __future__ import annotations
 
+import contextlib
+import os
+import socket
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
 import torch
+from filelock import FileLock
+
+# Where GPU slot locks live: one lock file per GPU of this host, shared by every process on it.
+GPU_LOCK_DIR = Path(os.environ.get("GAN_AUG_GPU_LOCK_DIR", Path(tempfile.gettempdir()) / "gan-aug-gpu-locks"))
 
 
 def resolve_device(setting: str = "auto") -> torch.device:
@@ -18,6 +29,28 @@ def device_for_task(device: str, index: int) -> str:
     if device == "cuda" and torch.cuda.device_count() > 1:
         return f"cuda:{index % torch.cuda.device_count()}"
     return device
+
+
+def gpu_index(device: str) -> int | None:
+    """'cuda' / 'cuda:N' → the GPU's index; None for any other device."""
+    if not device.startswith("cuda"):
+        return None
+    return int(device.split(":", 1)[1]) if ":" in device else (torch.cuda.current_device() if torch.cuda.is_available() else 0)
+
+
+@contextlib.contextmanager
+def gpu_slot(device: str, lock_dir: Path | None = None) -> Iterator[None]:
+    """Hold this GPU alone for the duration: at most one GPU task per GPU at once, however tasks are run
+    (threads, Dask or Ray worker processes on one host). A file lock, so it needs no server; CPU tasks
+    pass straight through."""
+    index = gpu_index(device)
+    if index is None:
+        yield
+        return
+    folder = Path(lock_dir or GPU_LOCK_DIR)
+    folder.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(folder / f"{socket.gethostname()}-cuda{index}.lock")):
+        yield
 
 
 def to_model_input(images: "torch.Tensor") -> "torch.Tensor":

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from gan_aug.config import AugmentConfig, ConfigError
+from gan_aug.config import EXECUTION_KEYS, AugmentConfig, ConfigError
 from gan_aug.io import atomic_write_text
 
 
@@ -49,14 +49,20 @@ class RunDir:
         resolved = config.to_yaml()
         if self.config.exists():
             previous = yaml.safe_load(self.config.read_text(encoding="utf-8"))
-            if previous != yaml.safe_load(resolved):
-                changed = _changed_keys(previous, config.model_dump(mode="json"))
+            current = yaml.safe_load(resolved)
+            if _results_part(previous) != _results_part(current):
+                changed = _changed_keys(_results_part(previous), _results_part(current))
                 raise ConfigError(
                     f"{self.root} already holds a run made with another config (differs in: "
                     f"{', '.join(changed) or 'layout'}); choose another output folder or delete it"
                 )
-            return
-        atomic_write_text(self.config, resolved)
+            if previous == current:
+                return
+        atomic_write_text(self.config, resolved)  # new, or only where/how it runs changed
+
+
+def _results_part(config: dict | None) -> dict:
+    return {key: value for key, value in (config or {}).items() if key not in EXECUTION_KEYS}
 
 
 def _changed_keys(old: object, new: object, prefix: str = "") -> list[str]:
