@@ -2,12 +2,17 @@
 accept (FD policy) → shards → evaluate → report.
 
 Tasks pass paths and small dicts, never arrays: Prefect would hash large inputs on every
-call, and paths let any stage be rerun or inspected on its own. Caching is off
-(``NO_CACHE``); reuse is the library's job (the GAN checkpoint resumes or is reused).
+call, and paths let any stage be rerun or inspected on its own. Split, generation, acceptance
+and evaluation are cached by content (flows/caching.py); the other stages reuse their own outputs
+(the data cache, the GAN checkpoint, the shards' content key). Stages retry transient failures
+(gan_aug.transient). Per-class tasks run on the configured task runner (flows/runners.py), each
+holding its GPU alone while it runs.
 """
 from __future__ import annotations
 
 import io
+import os
+import socket
 import time
 from pathlib import Path
 
@@ -20,7 +25,6 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 from prefect.cache_policies import NO_CACHE
-from prefect.task_runners import ThreadPoolTaskRunner
 
 from gan_aug import evaluate, report, shards, summary
 from gan_aug.checkpoint import load_sampler
@@ -28,7 +32,7 @@ from gan_aug.config import AugmentConfig, demo_config
 from gan_aug.data.analysis import analyse
 from gan_aug.data.imageset import ImageSet
 from gan_aug.data.load import load_source, make_splits
-from gan_aug.device import device_for_task, resolve_device
+from gan_aug.device import device_for_task, gpu_slot, resolve_device
 from gan_aug.filters import NearestReal, decide
 from gan_aug.filters.build import build_chain
 from gan_aug.generate import generate_class, load_rejected, save_rejected
@@ -45,8 +49,25 @@ from gan_aug.monitor import MIN_REFERENCE, build_monitor
 from gan_aug.run_dir import RunDir
 from gan_aug.synthetic import SyntheticSet
 from gan_aug.train import train_gan
+from gan_aug.transient import is_transient
 
-stage = task(cache_policy=NO_CACHE, persist_result=False)
+from flows.caching import cached
+from flows.runners import build_task_runner
+
+# Every input and evaluation section: what each cached stage's results depend on besides its files.
+RESULT_SECTIONS = ("data", "gan", "generate", "filter", "shards", "evaluate")
+
+
+def _transient(task, task_run, state) -> bool:
+    """Retry only what may pass on its own; a full disk or bad data fails at once."""
+    try:
+        return is_transient(state.result(raise_on_failure=False))
+    except Exception:  # noqa: BLE001 - an unreadable state is not worth a retry
+        return False
+
+
+stage = task(cache_policy=NO_CACHE, persist_result=False, retries=2, retry_delay_seconds=5,
+             retry_condition_fn=_transient)
 
 
 @stage(name="load")
@@ -161,10 +182,11 @@ def train_gan_task(paths: dict[str, str], minority: list[int], extractor_path: s
 def train_class_gan_task(label: int, index: int, paths: dict[str, str], extractor_path: str,
                          config: AugmentConfig, run: RunDir, device: str) -> dict:
     """One class's own GAN (``gan.strategy: per_class``): trained on that class alone, with label 0."""
-    train = ImageSet.load(paths["train"])
-    result = _train(f"GAN of class {label}", train.single_class(label), [label], {label: 0}, extractor_path,
-                    paths["val"], train, run.class_gan_checkpoint(label),
-                    f"{config.section_hash('data', 'gan')}:class-{label}", config, device_for_task(device, index))
+    train, device = ImageSet.load(paths["train"]), device_for_task(device, index)
+    with gpu_slot(device):
+        result = _train(f"GAN of class {label}", train.single_class(label), [label], {label: 0}, extractor_path,
+                        paths["val"], train, run.class_gan_checkpoint(label),
+                        f"{config.section_hash('data', 'gan')}:class-{label}", config, device)
     return {**result, "model_label": 0}
 
 
@@ -190,9 +212,16 @@ def _generation_progress(label: int):
 
 
 @stage(name="generate")
-def generate_task(label: int, needed: int, gan: dict, paths: dict[str, str], extractor_path: str,
+def generate_task(label: int, index: int, needed: int, gan: dict, paths: dict[str, str], extractor_path: str,
                   config: AugmentConfig, run: RunDir, device: str) -> dict:
     """Sample one class and run every sample through the filter chain until the class is filled."""
+    device = device_for_task(device, index)
+    with gpu_slot(device):
+        return _generate(label, needed, gan, paths, extractor_path, config, run, device)
+
+
+def _generate(label: int, needed: int, gan: dict, paths: dict[str, str], extractor_path: str,
+              config: AugmentConfig, run: RunDir, device: str) -> dict:
     generator, discriminator = load_sampler(gan["checkpoint"], device, label=label)
     model_label = gan.get("model_label", label)
     domain = DomainExtractor(load_extractor(extractor_path, device))
@@ -218,7 +247,7 @@ def generate_task(label: int, needed: int, gan: dict, paths: dict[str, str], ext
                        "(generate.budget_factor %g); the class stays short", label, len(synthetic), needed,
                        stats.generated, cfg.budget_factor)
     return {**stats.to_dict(), "path": str(run.generated(label)), "used": len(synthetic), "generator_step": step,
-            "generator_sha256": gan["sha256"]}
+            "generator_sha256": gan["sha256"], "worker": f"{socket.gethostname()}:{os.getpid()}", "device": device}
 
 
 @stage(name="accept")
@@ -277,7 +306,8 @@ def write_shards_task(paths: dict[str, str], accepted_path: str, config: Augment
 
 
 @stage(name="evaluate")
-def evaluate_task(paths: dict[str, str], config: AugmentConfig, run: RunDir, device: str) -> dict:
+def evaluate_task(paths: dict[str, str], manifest: str, config: AugmentConfig, run: RunDir, device: str) -> dict:
+    """Every method on the same seeds; ``manifest`` (its hash keys the cache) vouches for the shards read."""
     logger = get_run_logger()
     augmented, _ = shards.read_shards(run.root)  # train on what users get: the shards as written
 
@@ -327,31 +357,47 @@ def augment(out_dir: str, config: AugmentConfig | None = None) -> dict:
     _check_inception_weights(config)
     run.claim(config)
     device = str(resolve_device(config.gan.device))
-    loaded = load_task(config, run)
-    split = split_task(loaded["path"], config, run)
+    retry = {"retries": config.runner.retries, "retry_delay_seconds": config.runner.retry_delay_s}
+
+    def step(stage_task, *cache_sections: str):
+        """The stage with the run's retry settings, and content-keyed caching when sections are named."""
+        configured = stage_task.with_options(**retry)
+        return cached(configured, config, run, *cache_sections) if cache_sections else configured
+
+    loaded = step(load_task)(config, run)
+    split = step(split_task, "data")(loaded["path"], config, run)
     paths = split["paths"]
-    balance = analyse_task(paths["train"], config)
+    balance = step(analyse_task)(paths["train"], config)
     minority = balance["minority_classes"]
-    extractor_path = features_task(paths["train"], config, run, device)
+    extractor_path = step(features_task)(paths["train"], config, run, device)
+    indices = list(range(len(minority)))
     if config.gan.strategy == "shared":
-        shared = train_gan_task(paths, minority, extractor_path, config, run, device)
+        shared = step(train_gan_task)(paths, minority, extractor_path, config, run, device)
         gans, runs = {label: shared for label in minority}, {"shared": shared}
     else:
-        trained = train_class_gan_task.map(minority, list(range(len(minority))), unmapped(paths),
-                                           unmapped(extractor_path), unmapped(config), unmapped(run),
-                                           unmapped(device)).result()
+        trained = step(train_class_gan_task).map(minority, indices, unmapped(paths), unmapped(extractor_path),
+                                                 unmapped(config), unmapped(run), unmapped(device)).result()
         gans = dict(zip(minority, trained))
         runs = {str(label): result for label, result in gans.items()}
     needed = [balance["needed"][label] for label in minority]
-    futures = generate_task.map(minority, needed, [gans[label] for label in minority], unmapped(paths),
-                                unmapped(extractor_path), unmapped(config), unmapped(run), unmapped(device))
-    generations = futures.result()
-    filtered = accept_task(generations, paths["train"], extractor_path, config, run, device)
-    manifest = write_shards_task(paths, filtered["accepted"], config, run)
-    downstream = evaluate_task(paths, config, run, device)
+    samplers = [_sampler(gans[label]) for label in minority]
+    generations = step(generate_task, "data", "gan", "generate", "filter").map(
+        minority, indices, needed, samplers, unmapped(paths), unmapped(extractor_path),
+        unmapped(config), unmapped(run), unmapped(device)).result()
+    filtered = step(accept_task, "data", "gan", "generate", "filter")(
+        generations, paths["train"], extractor_path, config, run, device)
+    manifest = step(write_shards_task)(paths, filtered["accepted"], config, run)
+    downstream = step(evaluate_task, *RESULT_SECTIONS)(paths, str(run.root / shards.MANIFEST), config, run, device)
     metrics = _metrics(config, loaded, balance, split, runs, generations, filtered, manifest, downstream, device,
                        started)
-    return {**report_task(metrics, paths, filtered["accepted"], run), "manifest": str(run.root / shards.MANIFEST)}
+    outputs = step(report_task)(metrics, paths, filtered["accepted"], run)
+    return {**outputs, "manifest": str(run.root / shards.MANIFEST)}
+
+
+def _sampler(gan: dict) -> dict:
+    """What generation needs of a trained GAN: its checkpoint and which weights to sample. Timings and
+    loss history are left out, so a resumed run's generation keys match the first run's."""
+    return {key: gan[key] for key in ("checkpoint", "sha256", "steps", "best", "model_label") if key in gan}
 
 
 def _metrics(config, loaded, balance, split, runs, generations, filtered, manifest, downstream, device,
@@ -379,6 +425,5 @@ def _check_inception_weights(config: AugmentConfig) -> None:
 
 
 def run_augment(config: AugmentConfig, out_dir: str | Path) -> dict:
-    """Run the flow with the per-class tasks bounded by ``config.max_workers``."""
-    runner = ThreadPoolTaskRunner(max_workers=config.max_workers)
-    return augment.with_options(task_runner=runner)(out_dir=str(out_dir), config=config)
+    """Run the flow with the per-class tasks on ``config.runner``'s task runner, ``max_workers`` at once."""
+    return augment.with_options(task_runner=build_task_runner(config))(out_dir=str(out_dir), config=config)

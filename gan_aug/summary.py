@@ -26,6 +26,8 @@ def class_entries(balance: dict, generations: dict[int, dict], quality: dict[int
             "accepted": gen.get("accepted", 0), "used": used, "d_threshold": gen.get("d_threshold"),
             # Which generator weights made the class: the training step (best FD check) and checkpoint.
             "generator_step": gen.get("generator_step"), "generator_sha256": gen.get("generator_sha256"),
+            # Where the class was generated (host:pid and device): which worker of a cluster made it.
+            "worker": gen.get("worker"), "device": gen.get("device"),
             # Sequential counts: generated, then still kept after each filter in order; and their calibration.
             "funnel": gen.get("funnel"), "filters": gen.get("filters"), "acceptance": acceptance.get(label),
             "final": real + used, **{key: quality.get(label, {}).get(key) for key in QUALITY_KEYS},
@@ -99,7 +101,7 @@ def build_metrics(
 
 def provenance(config: AugmentConfig) -> dict:
     """What the manifest records about how its rows were made (the writer adds package versions)."""
-    return {"config_hash": config.section_hash(), "name": config.name, "source": config.data.source,
+    return {"config_hash": config.results_hash(), "name": config.name, "source": config.data.source,
             "seeds": {"split": config.data.split_seed,
                       "long_tail": config.data.long_tail.seed if config.data.long_tail else None,
                       "gan": config.gan.seed, "generate": config.generate.seed, "evaluate": config.evaluate.seed}}

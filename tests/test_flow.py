@@ -84,7 +84,7 @@ def test_manifest_matches_the_files(run_dir):
     total = sum(split["rows"] for split in manifest["splits"].values())
     assert sum(1 for _ in (run_dir / "images").rglob("*.png")) == total == manifest["image_folder"]["files"]
     provenance = manifest["provenance"]
-    assert provenance["config_hash"] == parse_config(QUICK).section_hash()
+    assert provenance["config_hash"] == parse_config(QUICK).results_hash()
     assert provenance["seeds"] == {"split": 0, "long_tail": 0, "gan": 0, "generate": 1, "evaluate": 0}
     assert provenance["packages"]["torch"] == torch.__version__.split("+")[0]
     assert manifest["generator_sha256"] == read_json(run_dir / "metrics.json")["run"]["generator_sha256"]
