@@ -119,3 +119,13 @@ def test_per_class_work_runs_on_a_local_dask_cluster_of_two_workers(tmp_path):
     assert os.getpid() not in pids and len(pids) == 2, workers  # both Dask workers took classes
     assert metrics["training"]["strategy"] == "per_class"
     assert all(entry["final"] == entry["target"] for entry in metrics["classes"])
+
+
+def test_per_class_work_runs_on_a_local_ray_cluster(tmp_path):
+    pytest.importorskip("prefect_ray")  # an option (pip install 'gan-aug[ray]'), not in the dev install
+    out = tmp_path / "ray"
+    _run(out, runner={"kind": "ray"}, max_workers=2)
+    metrics = read_json(out / "metrics.json")
+    pids = {int(entry["worker"].rsplit(":", 1)[1]) for entry in metrics["classes"] if entry["needed"]}
+    assert os.getpid() not in pids, pids  # generated in Ray worker processes, not in the flow's
+    assert all(entry["final"] == entry["target"] for entry in metrics["classes"])
