@@ -1,12 +1,13 @@
 """GAN checkpoints: written atomically, read back without unpickling arbitrary objects."""
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from gan_aug.io import atomic_write
+from gan_aug.io import atomic_write_bytes
 from gan_aug.models.discriminator import Discriminator
 from gan_aug.models.generator import Generator
 
@@ -32,7 +33,12 @@ class Architecture:
 
 
 def save_checkpoint(path: str | Path, state: dict) -> Path:
-    return atomic_write(path, lambda tmp: torch.save(state, tmp))
+    """Serialised in memory, then written atomically: torch.save streaming into a full disk fails with
+    an opaque C++ error ("unexpected pos …"); a plain write fails with ENOSPC, which atomic_write
+    reports as a DiskFullError naming the file and the bytes needed. The old checkpoint stays intact."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return atomic_write_bytes(path, buffer.getbuffer())
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
@@ -43,8 +49,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # torch raises several types for corrupt archives
+        first_line = (str(error).strip().splitlines() or [""])[0][:200]  # torch's messages run to paragraphs
         raise CheckpointError(
-            f"{path}: checkpoint is corrupt or not a gan-aug checkpoint ({type(error).__name__}: {error}); "
+            f"{path}: checkpoint is corrupt or not a gan-aug checkpoint ({type(error).__name__}: {first_line}); "
             "delete it to train from scratch"
         ) from None
     if not isinstance(state, dict) or "arch" not in state or "generator_ema" not in state:

@@ -41,12 +41,13 @@ def _run(config: AugmentConfig, out: Path) -> None:
     from gan_aug import report
     from gan_aug.io import read_json
 
+    from gan_aug.checkpoint import CheckpointError
     from gan_aug.filters import FDAcceptanceError
     from gan_aug.metrics.extractors import InceptionWeightsMissing
 
     try:
         outputs = run_augment(config, out)
-    except (ConfigError, ValueError, FDAcceptanceError, InceptionWeightsMissing) as error:
+    except (ConfigError, ValueError, FDAcceptanceError, InceptionWeightsMissing, CheckpointError) as error:
         err_console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(1) from None
     metrics = read_json(outputs["metrics"])

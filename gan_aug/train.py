@@ -23,7 +23,7 @@ from gan_aug.checkpoint import Architecture, CheckpointError, load_checkpoint, s
 from gan_aug.config import GANConfig
 from gan_aug.data.imageset import ImageSet
 from gan_aug.device import to_model_input
-from gan_aug.io import sha256_file
+from gan_aug.io import DiskFullError, remove_stale_temps, sha256_file
 from gan_aug.models.diffaugment import diff_augment, resolve_policy
 from gan_aug.monitor import QualityMonitor
 
@@ -249,6 +249,17 @@ def _resume(trainer: _Trainer, path: Path, config_hash: str) -> None:
         raise CheckpointError(f"{path}: checkpoint is incomplete ({error}); delete it to retrain") from None
 
 
+def _save(path: Path, state: dict, step: int, saved: int | None) -> int:
+    """Save the step's checkpoint; on a full disk say which step a rerun will resume from."""
+    try:
+        save_checkpoint(path, state)
+    except DiskFullError as error:
+        kept = (f"the step-{saved} checkpoint there is intact and a rerun resumes from it; " if saved is not None
+                else "no checkpoint was written; ")
+        raise DiskFullError.at(path, error.needed, f"saving the step-{step} checkpoint", kept) from error
+    return step
+
+
 def train_gan(
     train: ImageSet,
     cfg: GANConfig,
@@ -269,6 +280,7 @@ def train_gan(
     checkpoint_path, device, started = Path(checkpoint_path), torch.device(device), time.perf_counter()
     arch = Architecture(cfg.z_dim, train.num_classes, train.image_size, train.channels, cfg.base_channels)
     trainer = _Trainer(arch, cfg, device)
+    remove_stale_temps(checkpoint_path)  # a run killed mid-save left a partial copy; the checkpoint is whole
     if checkpoint_path.exists():
         _resume(trainer, checkpoint_path, config_hash)
     resumed_from = trainer.step
@@ -278,6 +290,7 @@ def train_gan(
     checking = monitor is not None and cfg.eval_every > 0 and bool(monitor.classes)
     trainer.g.train(), trainer.d.train()
     last_log = (trainer.step, time.perf_counter())
+    saved = trainer.step if checkpoint_path.exists() else None
     while trainer.step < cfg.steps and not trainer.stopped_early:
         losses = trainer.train_step(images, labels, weights)
         step, record = trainer.step, None
@@ -294,7 +307,7 @@ def train_gan(
                 progress(step, cfg.steps, record)
             last_log = (step, time.perf_counter())  # FD checks do not count against images/s
         if step % cfg.checkpoint_every == 0 or step == cfg.steps or trainer.stopped_early:
-            save_checkpoint(checkpoint_path, trainer.state(config_hash))
+            saved = _save(checkpoint_path, trainer.state(config_hash), step, saved)
     return TrainResult(
         checkpoint_path, sha256_file(checkpoint_path), trainer.step, time.perf_counter() - started, resumed_from,
         trainer.history, trainer.quality_history, dict(trainer.best), trainer.stopped_early,

@@ -12,7 +12,7 @@ import torch
 from gan_aug.checkpoint import CheckpointError
 from gan_aug.classify import balanced_class_weights, train_classifier
 from gan_aug.data.imageset import ImageSet
-from gan_aug.io import atomic_write
+from gan_aug.checkpoint import save_checkpoint
 from gan_aug.models.classifier import SmallCNN
 
 
@@ -29,7 +29,7 @@ def train_domain_extractor(
 def save_extractor(model: SmallCNN, path: str | Path) -> Path:
     state = {"num_classes": model.num_classes, "channels": model.features[0].in_channels,
              "state_dict": model.state_dict()}
-    return atomic_write(path, lambda tmp: torch.save(state, tmp))
+    return save_checkpoint(path, state)  # in memory first: a full disk then gets a clear DiskFullError
 
 
 def load_extractor(path: str | Path, device: torch.device | str = "cpu") -> SmallCNN:

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from gan_aug.data.imageset import ImageSet
-from gan_aug.io import atomic_write_text, read_json, sha256_file, write_json
+from gan_aug.io import DiskFullError, atomic_write_text, is_disk_full, read_json, sha256_file, write_json
 from gan_aug.shards.png import PARALLEL_MIN_ROWS, PngEncoder, encode_batch
 from gan_aug.shards.provenance import content_key, package_versions
 from gan_aug.shards.rows import SplitRows, check_class_names, validate_split
@@ -271,7 +271,8 @@ def write_shards(run_dir: str | Path, train: ImageSet, synthetic: SyntheticSet, 
     Parquet shards and an image folder, then ``manifest.json`` last; return the manifest.
 
     A rerun with the same content returns the existing manifest untouched; after a crash it
-    reuses the shards already finished. A failure leaves the previous output (or nothing) in place.
+    reuses the shards already finished. A failure leaves the previous output (or nothing) in place;
+    a full disk raises DiskFullError naming ``run_dir`` and the room needed, with the staging removed.
     ``workers``: PNG-encoding processes, 0 = one per CPU core.
     """
     if rows_per_shard is not None and (not isinstance(rows_per_shard, (int, np.integer))
@@ -302,6 +303,38 @@ def write_shards(run_dir: str | Path, train: ImageSet, synthetic: SyntheticSet, 
         _remove_leftovers(run_dir, keep=run_dir / MANIFEST)
         return existing
 
+    try:
+        return _write(run_dir, key, splits, settings, provenance, shard_size_mb, row_group_mb, rows_per_shard,
+                      image_folder, workers, progress)
+    except OSError as error:
+        if not is_disk_full(error):
+            raise
+        raise _disk_full(run_dir, key, splits, image_folder) from error
+
+
+def _disk_full(run_dir: Path, key: str, splits: list[SplitRows], image_folder: bool) -> DiskFullError:
+    """Remove the staging a full disk stopped (it only holds space the user needs back; a rerun redoes
+    it), and name the folder, the room the output needs and the room there is."""
+    shutil.rmtree(run_dir / f".staging-{key[:16]}", ignore_errors=True)
+    try:
+        block = os.statvfs(run_dir).f_frsize
+        needed = 0.0
+        for rows in splits:
+            if len(rows):
+                needed += _bytes_per_row(rows) * len(rows)
+                if image_folder:  # one file per image: at least a block each
+                    sample = encode_batch(rows.images(rows.order[:64]))
+                    needed += len(rows) * block * -(-np.mean([len(b) for b in sample]) // block)
+    except OSError:
+        needed = None
+    kept = ("the previous output there is unchanged; " if (run_dir / MANIFEST).is_file()
+            else "no output was completed; ")
+    return DiskFullError.at(run_dir, None if needed is None else int(needed), "writing shards", kept)
+
+
+def _write(run_dir: Path, key: str, splits: list[SplitRows], settings: dict, provenance: dict,
+           shard_size_mb: float, row_group_mb: float, rows_per_shard: int | None, image_folder: bool,
+           workers: int, progress: ProgressFn | None) -> dict:
     staging = _Staging(run_dir, key)
     _remove_leftovers(run_dir, keep=staging.root)
     plans = [plan for rows in splits
