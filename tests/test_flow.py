@@ -30,6 +30,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 QUICK = {"name": "e2e", "data": {"source": "digits", "long_tail": {}}, "gan": {"steps": 150, "checkpoint_every": 100},
          "filter": {"feature_steps": 100, "filters": ["label", "memorisation"], "label_threshold": 0.0},
          "evaluate": {"steps": 100, "seeds": 2}}
+# For tests about other stages: two methods, one seed, a short budget (the evaluation has its own tests).
+LEAN_EVAL = {"steps": 30, "seeds": 1, "methods": ["plain", "gan"]}
 
 
 @pytest.fixture(scope="module")
@@ -231,8 +233,12 @@ def test_prefect_artifacts_hold_the_summary(run_dir):
                                       # prefect 3.8.8's sync client sends None for omitted
                                       # arguments, which its server rejects: pass them all.
                                       flow_run_filter=FlowRunFilter(), task_run_filter=TaskRunFilter(),
-                                      sort=ArtifactSort.KEY_ASC, limit=20, offset=0)
-    by_key = {artifact.key: artifact for artifact in found}
+                                      sort=ArtifactSort.KEY_ASC, limit=200, offset=0)
+    # Other tests' runs leave artifacts under the same keys: keep this run's, found by its folder.
+    this_run = {a.flow_run_id for a in found
+                if a.key == "gan-aug-summary" and str(run_dir.resolve()) in (a.description or "")}
+    assert len(this_run) == 1, [a.description for a in found if a.key == "gan-aug-summary"]
+    by_key = {artifact.key: artifact for artifact in found if artifact.flow_run_id in this_run}
     assert set(by_key) == set(keys)
     assert "gan vs " in by_key["gan-aug-summary"].data and by_key["gan-aug-classes"].type == "table"
     assert "balanced accuracy" in by_key["gan-aug-comparison"].data
@@ -266,7 +272,8 @@ def test_a_different_config_cannot_overwrite_a_run(run_dir):
 def test_per_class_strategy_trains_one_gan_per_minority_class(tmp_path):
     from flows.augment import run_augment
 
-    config = parse_config({**QUICK, "gan": {"steps": 60, "strategy": "per_class", "eval_every": 30}})
+    config = parse_config({**QUICK, "gan": {"steps": 60, "strategy": "per_class", "eval_every": 30},
+                           "evaluate": LEAN_EVAL})
     run_augment(config, tmp_path)
     metrics = read_json(tmp_path / "metrics.json")
     minority = [c["label"] for c in metrics["classes"] if c["needed"]]
@@ -293,7 +300,7 @@ def test_default_filters_leave_a_weak_gans_classes_short_and_say_so(tmp_path):
     from flows.augment import run_augment
 
     config = parse_config({**QUICK, "gan": {"steps": 30}, "generate": {"budget_factor": 3},
-                           "filter": {"feature_steps": 100}})
+                           "filter": {"feature_steps": 100}, "evaluate": LEAN_EVAL})
     run_augment(config, tmp_path)
     metrics = read_json(tmp_path / "metrics.json")
     for entry in (c for c in metrics["classes"] if c["needed"]):
@@ -314,7 +321,8 @@ def test_fd_policy_drop_removes_the_flagged_classes_synthetic_rows(tmp_path):
 
     # No generator is within 0.01× of its floor: every class with enough real images to judge is dropped.
     config = parse_config({**QUICK, "gan": {"steps": 40}, "filter": {**QUICK["filter"], "fd_policy": "drop",
-                                                                      "fd_max_ratio": 0.01}})
+                                                                      "fd_max_ratio": 0.01},
+                           "evaluate": LEAN_EVAL})
     run_augment(config, tmp_path)
     metrics = read_json(tmp_path / "metrics.json")
     judged = [c for c in metrics["classes"] if c["needed"] and c["real"] >= 10]
