@@ -15,6 +15,7 @@ import os
 import socket
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from prefect import flow, get_run_logger, task, unmapped
@@ -70,17 +71,25 @@ stage = task(cache_policy=NO_CACHE, persist_result=False, retries=2, retry_delay
              retry_condition_fn=_transient)
 
 
+def _once_per_tenth(report: Callable[..., None]) -> Callable[..., None]:
+    """Progress comes per image, batch or record: pass on only the first call in each tenth of the
+    work, so a stage logs about ten lines however large it is."""
+    reported: set[int] = set()
+
+    def progress(done: int, total: int, *rest) -> None:
+        tenth = 10 * done // max(total, 1)
+        if tenth not in reported:
+            reported.add(tenth)
+            report(done, total, *rest)
+
+    return progress
+
+
 @stage(name="load")
 def load_task(config: AugmentConfig, run: RunDir) -> dict:
     """Read the source once into the run folder; later stages read that snapshot, never the source."""
-    logger, reported = get_run_logger(), set()
-
-    def progress(done: int, total: int) -> None:
-        decile = 10 * done // max(total, 1)
-        if decile not in reported:  # about ten lines however large the folder
-            reported.add(decile)
-            logger.info("decoded %d/%d images", done, total)
-
+    logger = get_run_logger()
+    progress = _once_per_tenth(lambda done, total: logger.info("decoded %d/%d images", done, total))
     loaded = load_source(config.data, progress=progress)
     source = loaded.data
     logger.info("loaded %s (%s%s): %d images of %s, %d classes", config.data.source, loaded.format,
@@ -129,19 +138,21 @@ def features_task(train_path: str, config: AugmentConfig, run: RunDir, device: s
 
 def _training_progress(name: str):
     """A log line every tenth of training and at every FD check, plus a Prefect progress artifact."""
-    logger, reported = get_run_logger(), set()
+    logger = get_run_logger()
     artifact = create_progress_artifact(0.0, description=f"GAN training: {name}")
+
+    def losses(step: int, total: int, record: dict) -> None:
+        logger.info("%s step %d/%d  loss_d %.3f  loss_g %.3f  %.0f images/s", name, step, total,
+                    record["loss_d"], record["loss_g"], record["images_per_s"])
+        update_progress_artifact(artifact, 100.0 * step / total)
+
+    losses_per_tenth = _once_per_tenth(losses)  # records come every 50 steps, whatever the step count
 
     def progress(step: int, total: int, record: dict) -> None:
         if "fd" in record:
             logger.info("%s step %d: FD %s", name, step, {k: _fmt(v) for k, v in record["fd"].items()})
-        # Records come every 50 steps: log the first one in each tenth, whatever the step count.
-        tenth = 10 * step // max(total, 1)
-        if "loss_d" in record and tenth not in reported:
-            reported.add(tenth)
-            logger.info("%s step %d/%d  loss_d %.3f  loss_g %.3f  %.0f images/s", name, step, total,
-                        record["loss_d"], record["loss_g"], record["images_per_s"])
-            update_progress_artifact(artifact, 100.0 * step / total)
+        if "loss_d" in record:
+            losses_per_tenth(step, total, record)
 
     return progress
 
@@ -198,17 +209,14 @@ def _npy_bytes(array: np.ndarray) -> bytes:
 
 def _generation_progress(label: int):
     """A log line every tenth of the class's target and a Prefect progress artifact per class."""
-    logger, reported = get_run_logger(), set()
+    logger = get_run_logger()
     artifact = create_progress_artifact(0.0, description=f"generating class {label}")
 
-    def progress(accepted: int, needed: int, generated: int) -> None:
-        decile = 10 * accepted // max(needed, 1)
-        if decile not in reported:
-            reported.add(decile)
-            logger.info("class %d: %d/%d accepted of %d generated", label, accepted, needed, generated)
-            update_progress_artifact(artifact, 100.0 * accepted / max(needed, 1))
+    def report(accepted: int, needed: int, generated: int) -> None:
+        logger.info("class %d: %d/%d accepted of %d generated", label, accepted, needed, generated)
+        update_progress_artifact(artifact, 100.0 * accepted / max(needed, 1))
 
-    return progress
+    return _once_per_tenth(report)
 
 
 @stage(name="generate")
@@ -283,16 +291,14 @@ def _fmt(value: float | None) -> str:
 @stage(name="write-shards")
 def write_shards_task(paths: dict[str, str], accepted_path: str, config: AugmentConfig, run: RunDir) -> dict:
     """Train (real + accepted synthetic), validation and test (real only) as shards, with provenance."""
-    logger, reported = get_run_logger(), set()
+    logger = get_run_logger()
     artifact = create_progress_artifact(0.0, description="writing shards")
 
-    def progress(done: int, total: int) -> None:
-        tenth = 10 * done // max(total, 1)
-        if tenth not in reported:
-            reported.add(tenth)
-            logger.info("shards: %d/%d rows written", done, total)
-            update_progress_artifact(artifact, 100.0 * done / max(total, 1))
+    def report(done: int, total: int) -> None:
+        logger.info("shards: %d/%d rows written", done, total)
+        update_progress_artifact(artifact, 100.0 * done / max(total, 1))
 
+    progress = _once_per_tenth(report)
     cfg = config.shards
     manifest = shards.write_shards(
         run.root, ImageSet.load(paths["train"]), SyntheticSet.load(accepted_path),
