@@ -6,6 +6,8 @@ lack them): missing values become None, which the template shows as a dash or le
 """
 from __future__ import annotations
 
+from gan_aug.report.tables import shard_table_rows
+
 SPLIT_ORDER = ("train", "validation", "test")
 LOAD_PATTERN = "shards/{split}-*.parquet"
 
@@ -14,10 +16,6 @@ def _ordered(names) -> list[str]:
     """train, validation, test first, then any other split in the order it was written."""
     names = list(names)
     return [n for n in SPLIT_ORDER if n in names] + [n for n in names if n not in SPLIT_ORDER]
-
-
-def _megabytes(size) -> float | None:
-    return None if size is None else float(size) / 1e6
 
 
 def _load_snippet(splits: list[str]) -> str:
@@ -52,8 +50,7 @@ def provenance_view(metrics: dict) -> dict:
         "seeds": list((provenance.get("seeds") or {}).items()),
         "generator_sha256": provenance.get("generator_sha256"),
         "generators": list((provenance.get("generators") or {}).items()),
-        "files": [{"split": f.get("split"), "file": f.get("file"), "rows": f.get("rows"),
-                   "megabytes": _megabytes(f.get("bytes")), "sha256": f.get("sha256")} for f in files],
+        "files": shard_table_rows(metrics, digits=None),
         "splits": splits,
         "image_folder": None if not folder else {
             "root": folder.get("root"), "files": folder.get("files"), "checksums": folder.get("checksums"),

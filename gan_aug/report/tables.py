@@ -122,9 +122,10 @@ def filter_table_rows(metrics: dict, digits: int | None = 4) -> list[dict]:
     return rows
 
 
-def shard_table_rows(metrics: dict) -> list[dict]:
+def shard_table_rows(metrics: dict, digits: int | None = 3) -> list[dict]:
     """One row per shard file as written: split, file, rows, size and sha256 (what `gan-aug verify` checks)."""
     files = (metrics.get("shards") or {}).get("files") or []
     return [{"split": f.get("split"), "file": f.get("file"), "rows": f.get("rows"),
-             "megabytes": None if f.get("bytes") is None else round(f["bytes"] / 1e6, 3), "sha256": f.get("sha256")}
+             "megabytes": None if f.get("bytes") is None else round_or_none(f["bytes"] / 1e6, digits),
+             "sha256": f.get("sha256")}
             for f in files]

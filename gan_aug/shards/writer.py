@@ -79,11 +79,15 @@ def plan_split(rows: SplitRows, shard_bytes: float, group_bytes: float, rows_per
     return [ShardPlan(rows.name, i, len(chunks), chunk, per_group) for i, chunk in enumerate(chunks)]
 
 
+def staging_root(run_dir: Path, key: str) -> Path:
+    return run_dir / f".staging-{key[:16]}"
+
+
 class _Staging:
     """The hidden folder a write is built in; named by the content key so a rerun finds its work."""
 
     def __init__(self, run_dir: Path, key: str) -> None:
-        self.root = run_dir / f".staging-{key[:16]}"
+        self.root = staging_root(run_dir, key)
         self.shards, self.images, self.done = (self.root / d for d in (SHARDS_DIR, IMAGES_DIR, "done"))
         for folder in (self.shards, self.images, self.done):
             folder.mkdir(parents=True, exist_ok=True)
@@ -315,7 +319,7 @@ def write_shards(run_dir: str | Path, train: ImageSet, synthetic: SyntheticSet, 
 def _disk_full(run_dir: Path, key: str, splits: list[SplitRows], image_folder: bool) -> DiskFullError:
     """Remove the staging a full disk stopped (it only holds space the user needs back; a rerun redoes
     it), and name the folder, the room the output needs and the room there is."""
-    shutil.rmtree(run_dir / f".staging-{key[:16]}", ignore_errors=True)
+    shutil.rmtree(staging_root(run_dir, key), ignore_errors=True)
     try:
         block = os.statvfs(run_dir).f_frsize
         needed = 0.0
