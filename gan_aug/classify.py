@@ -7,6 +7,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from gan_aug.batched import batched, module_device
 from gan_aug.device import to_model_input
 from gan_aug.models.classifier import SmallCNN
 
@@ -82,18 +83,10 @@ def train_classifier(
     return model.eval()
 
 
-@torch.no_grad()
-def _batched(model: nn.Module, fn: Callable, images: np.ndarray, batch_size: int) -> np.ndarray:
-    device = next(model.parameters()).device
-    outputs = [
-        fn(to_model_input(torch.from_numpy(np.ascontiguousarray(images[i : i + batch_size])).to(device))).cpu()
-        for i in range(0, len(images), batch_size)
-    ]
-    return torch.cat(outputs).numpy() if outputs else np.zeros((0,), dtype=np.float32)
-
-
 def predict_proba(model: nn.Module, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
-    return _batched(model.eval(), lambda x: torch.softmax(model(x).float(), dim=1), images, batch_size)
+    model.eval()
+    return batched(lambda x: torch.softmax(model(to_model_input(x)).float(), dim=1), images, batch_size,
+                   module_device(model))
 
 
 def predict(model: nn.Module, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
@@ -102,4 +95,6 @@ def predict(model: nn.Module, images: np.ndarray, batch_size: int = 512) -> np.n
 
 def embed(model: SmallCNN, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
     """Feature vectors (float64, for stable covariance estimates)."""
-    return _batched(model.eval(), model.embed, images, batch_size).astype(np.float64)
+    model.eval()
+    features = batched(lambda x: model.embed(to_model_input(x)), images, batch_size, module_device(model))
+    return features.astype(np.float64)

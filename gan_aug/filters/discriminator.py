@@ -8,8 +8,8 @@ good or bad they are. Calibrated on real images the discriminator never trained 
 from __future__ import annotations
 
 import numpy as np
-import torch
 
+from gan_aug.batched import batched, eval_mode, module_device
 from gan_aug.device import to_model_input
 from gan_aug.filters.base import Candidates, SampleFilter
 from gan_aug.models.discriminator import Discriminator
@@ -17,22 +17,12 @@ from gan_aug.models.discriminator import Discriminator
 MIN_CALIBRATION = 5  # fewer held-out images than this: a class's own quantile is mostly noise
 
 
-@torch.no_grad()
 def discriminator_scores(discriminator: Discriminator, images: np.ndarray, labels: np.ndarray,
                          batch_size: int = 512) -> np.ndarray:
     """D's score of real uint8 images under the given (network) labels, in eval mode."""
-    device = next(discriminator.parameters()).device
-    was_training = discriminator.training
-    discriminator.eval()
-    out = []
-    try:
-        for start in range(0, len(images), batch_size):
-            x = to_model_input(torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size])).to(device))
-            y = torch.as_tensor(labels[start:start + batch_size], dtype=torch.long, device=device)
-            out.append(discriminator(x, y).float().flatten().cpu())
-    finally:
-        discriminator.train(was_training)
-    return torch.cat(out).numpy() if out else np.zeros(0, dtype=np.float32)
+    with eval_mode(discriminator):
+        return batched(lambda x, y: discriminator(to_model_input(x), y).float().flatten(), images, batch_size,
+                       module_device(discriminator), labels)
 
 
 class DiscriminatorFilter(SampleFilter):

@@ -7,21 +7,27 @@ never downloads anything.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
-from unittest import mock
 
 import numpy as np
 import torch
 from torch import nn
 
+from gan_aug.batched import batched, eval_mode, module_device
 from gan_aug.classify import embed, predict_proba
-from gan_aug.device import to_model_input
 from gan_aug.models.classifier import SmallCNN
 
 INCEPTION_WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
 EXTRACTOR_KINDS = ("domain", "inception", "module")
+_POOL3 = 3  # InceptionV3.BLOCK_INDEX_BY_DIM[2048]: the final average pool
+# InceptionV3's blocks up to pool3, as torchvision Inception3 attribute names (its max and average
+# pools are the same layers InceptionV3 makes anew).
+_POOL3_BLOCKS = (
+    ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1"),
+    ("Conv2d_3b_1x1", "Conv2d_4a_3x3", "maxpool2"),
+    ("Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e"),
+    ("Mixed_7a", "Mixed_7b", "Mixed_7c", "avgpool"),
+)
 
 
 class InceptionWeightsMissing(FileNotFoundError):
@@ -44,20 +50,20 @@ class FeatureExtractor(ABC):
     def device(self) -> torch.device:
         """Where the network runs; batches are moved there."""
 
-    @abstractmethod
-    def _forward(self, batch: torch.Tensor) -> torch.Tensor:
-        """One uint8 batch (already on ``device``) to N×D features."""
-
     def features(self, images: np.ndarray) -> np.ndarray:
         _check_images(images)
         if len(images) == 0:
             return np.zeros((0, self.dim), dtype=np.float64)
-        outputs = []
-        with torch.no_grad():
-            for start in range(0, len(images), self.batch_size):
-                chunk = torch.from_numpy(np.ascontiguousarray(images[start : start + self.batch_size]))
-                outputs.append(self._forward(chunk.to(self.device)).flatten(1).cpu())
-        return torch.cat(outputs).numpy().astype(np.float64)
+        return self._features(images)
+
+    def _features(self, images: np.ndarray) -> np.ndarray:
+        """Checked, non-empty images to features: ``_forward`` over batches on ``device``."""
+        return batched(lambda batch: self._forward(batch).flatten(1), images, self.batch_size,
+                       self.device).astype(np.float64)
+
+    def _forward(self, batch: torch.Tensor) -> torch.Tensor:
+        """One uint8 batch (already on ``device``) to N×D features; needed unless ``_features`` is replaced."""
+        raise NotImplementedError(f"{type(self).__name__} defines neither _forward nor _features")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, device={self.device})"
@@ -68,24 +74,6 @@ def _check_images(images: np.ndarray) -> None:
     if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 4:
         got = f"{getattr(images, 'dtype', type(images).__name__)} with shape {getattr(images, 'shape', '?')}"
         raise ValueError(f"feature extractors take uint8 N×C×H×W arrays; got {got}")
-
-
-@contextmanager
-def _eval_mode(module: nn.Module) -> Iterator[nn.Module]:
-    """Eval mode for the duration, then the caller's mode back (the module may be mid-training)."""
-    was_training = module.training
-    module.eval()
-    try:
-        yield module
-    finally:
-        module.train(was_training)
-
-
-def _module_device(module: nn.Module) -> torch.device:
-    tensor = next(module.parameters(), None)
-    if tensor is None:
-        tensor = next(module.buffers(), None)
-    return tensor.device if tensor is not None else torch.device("cpu")
 
 
 class DomainExtractor(FeatureExtractor):
@@ -103,16 +91,10 @@ class DomainExtractor(FeatureExtractor):
 
     @property
     def device(self) -> torch.device:
-        return _module_device(self.model)
+        return module_device(self.model)
 
-    def _forward(self, batch: torch.Tensor) -> torch.Tensor:
-        return self.model.eval().embed(to_model_input(batch))
-
-    def features(self, images: np.ndarray) -> np.ndarray:
+    def _features(self, images: np.ndarray) -> np.ndarray:
         """The same numbers gan_aug.classify.embed gives, so both paths agree exactly."""
-        _check_images(images)
-        if len(images) == 0:
-            return np.zeros((0, self.dim), dtype=np.float64)
         return embed(self.model, images, batch_size=self.batch_size)
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
@@ -153,7 +135,7 @@ class ModuleExtractor(FeatureExtractor):
 
     @property
     def device(self) -> torch.device:
-        return _module_device(self.module)
+        return module_device(self.module)
 
     def probe(self, image_shape: tuple[int, int, int]) -> int:
         """Learn ``dim`` from one blank C×H×W image, e.g. before sizing a feature cache."""
@@ -162,7 +144,7 @@ class ModuleExtractor(FeatureExtractor):
 
     def _forward(self, batch: torch.Tensor) -> torch.Tensor:
         low, high = self.input_range
-        with _eval_mode(self.module):
+        with eval_mode(self.module):
             out = self.module(batch.float() * ((high - low) / 255.0) + low).flatten(1)
         self._dim = out.shape[1]
         return out
@@ -180,23 +162,43 @@ def inception_weights_available(weights_path: str | Path | None = None) -> Path 
 
 
 def _build_fid_inception(weights_path: Path) -> nn.Module:
-    """pytorch-fid's pool3 InceptionV3 with its weight fetcher swapped for a local torch.load.
+    """pytorch-fid's pool3 InceptionV3, built from a local file with no URL anywhere on the path.
 
-    ``fid_inception_v3`` calls the module-level ``load_state_dict_from_url``; patching that name
-    for the duration of construction means no code path can reach the network.
+    ``fid_inception_v3`` and ``InceptionV3.__init__`` fetch weights by URL, so their few steps are
+    taken here with pytorch-fid's own classes: torchvision's skeleton with the FID blocks swapped
+    in, a strict load of the file, then the pool3 blocks inside an ``InceptionV3`` (its forward
+    resizes to 299 and rescales) whose ``__init__`` is skipped.
     """
-    from pytorch_fid import inception as fid_inception
+    import torchvision
+    from pytorch_fid import inception as fid
 
-    def load_local(url: str, *args: object, **kwargs: object) -> dict:
-        return torch.load(weights_path, map_location="cpu", weights_only=True)
+    try:
+        inception = torchvision.models.inception_v3(num_classes=1008, aux_logits=False, weights=None,
+                                                    init_weights=False)
+        for name, block in _fid_blocks(fid).items():
+            setattr(inception, name, block)
+        inception.load_state_dict(torch.load(weights_path, map_location="cpu", weights_only=True))
+    except Exception as error:
+        raise ValueError(f"{weights_path}: not a usable copy of {INCEPTION_WEIGHTS_FILE} ({error})") from None
+    network = fid.InceptionV3.__new__(fid.InceptionV3)
+    nn.Module.__init__(network)
+    network.resize_input = network.normalize_input = True
+    network.output_blocks, network.last_needed_block = [_POOL3], _POOL3
+    network.blocks = nn.ModuleList(nn.Sequential(*(getattr(inception, name) for name in names))
+                                   for names in _POOL3_BLOCKS)
+    return network.requires_grad_(False)
 
-    with mock.patch.object(fid_inception, "load_state_dict_from_url", load_local):
-        try:
-            return fid_inception.InceptionV3(
-                [fid_inception.InceptionV3.BLOCK_INDEX_BY_DIM[2048]], use_fid_inception=True
-            )
-        except Exception as error:
-            raise ValueError(f"{weights_path}: not a usable copy of {INCEPTION_WEIGHTS_FILE} ({error})") from None
+
+def _fid_blocks(fid) -> dict[str, nn.Module]:
+    """The blocks ``fid_inception_v3`` swaps into torchvision's Inception, made in its order (and so
+    drawing the same random numbers)."""
+    return {
+        "Mixed_5b": fid.FIDInceptionA(192, pool_features=32), "Mixed_5c": fid.FIDInceptionA(256, pool_features=64),
+        "Mixed_5d": fid.FIDInceptionA(288, pool_features=64), "Mixed_6b": fid.FIDInceptionC(768, channels_7x7=128),
+        "Mixed_6c": fid.FIDInceptionC(768, channels_7x7=160), "Mixed_6d": fid.FIDInceptionC(768, channels_7x7=160),
+        "Mixed_6e": fid.FIDInceptionC(768, channels_7x7=192), "Mixed_7b": fid.FIDInceptionE_1(1280),
+        "Mixed_7c": fid.FIDInceptionE_2(2048),
+    }
 
 
 class InceptionExtractor(FeatureExtractor):
@@ -224,7 +226,7 @@ class InceptionExtractor(FeatureExtractor):
 
     @property
     def device(self) -> torch.device:
-        return _module_device(self.network)
+        return module_device(self.network)
 
     def _forward(self, batch: torch.Tensor) -> torch.Tensor:
         """Grey → three channels, uint8 → [0, 1]; the network resizes to 299 and rescales itself."""
