@@ -4,10 +4,10 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 
 class ConfigError(ValueError):
@@ -161,7 +161,17 @@ class ShardConfig(_Section):
     workers: int = Field(0, ge=0, description="PNG-encoding processes; 0 = one per CPU core")
 
 
-EVALUATION_METHODS = ("plain", "class_weighted", "oversampled", "smote", "standard_aug", "gan", "gan_weighted")
+def _method_registry() -> dict:
+    """The evaluation methods registered so far; imported late, as gan_aug.evaluate imports this module."""
+    from gan_aug.evaluate.methods import METHOD_REGISTRY
+
+    return METHOD_REGISTRY
+
+
+def _registered_method(name: str) -> str:
+    if name not in _method_registry():
+        raise ValueError(f"unknown evaluation method {name!r}; registered: {', '.join(_method_registry())}")
+    return name
 
 
 class EvaluateConfig(_Section):
@@ -172,10 +182,11 @@ class EvaluateConfig(_Section):
         "stem (3×3, stride 1, no max-pool; slow without a GPU)",
     )
     width: int = Field(32, ge=4, description="small_cnn: channels of its first conv layers")
-    methods: list[Literal[EVALUATION_METHODS]] = Field(
-        list(EVALUATION_METHODS), min_length=1,
-        description="plain, class-weighted loss, random oversampling, SMOTE on pixels, oversampling with shifts/"
-        "flips, the GAN's balanced set, and that set with class weights",
+    methods: list[Annotated[str, AfterValidator(_registered_method)]] = Field(
+        default_factory=lambda: list(_method_registry()), min_length=1,
+        description="names in gan_aug.evaluate's method registry; default: all of them (plain, class-weighted loss, "
+        "random oversampling, SMOTE on pixels, oversampling with shifts/flips, the GAN's balanced set, and that "
+        "set with class weights)",
     )
     seeds: int = Field(3, ge=1, le=50, description="runs per method (seeds seed, seed+1, ...): means and 95% "
                        "intervals over them; 1 gives no interval")

@@ -11,7 +11,7 @@ from sklearn.model_selection import train_test_split
 
 from scipy import stats
 
-from gan_aug.config import EvaluateConfig
+from gan_aug.config import ConfigError, EvaluateConfig, parse_config
 from gan_aug.data.imageset import ImageSet
 from gan_aug.evaluate import (
     GAN_METHODS,
@@ -25,6 +25,7 @@ from gan_aug.evaluate import (
     mean_interval,
     paired_comparison,
     random_oversample,
+    register_method,
     smote,
 )
 from gan_aug.evaluate.runner import batch_augment
@@ -206,6 +207,20 @@ def test_registry_holds_the_baselines_and_the_gan():
     assert METHODS == ("plain", "class_weighted", "oversampled", "smote", "standard_aug", "gan", "gan_weighted")
     assert set(METHODS) == set(METHOD_REGISTRY) and set(GAN_METHODS) <= set(METHODS)
     assert tuple(EvaluateConfig().methods) == METHODS
+
+
+def test_a_registered_method_is_valid_in_the_config_and_an_unknown_one_is_refused():
+    with pytest.raises(ConfigError, match=r"evaluate\.methods\.1: .*unknown evaluation method 'mixup'; "
+                                          r"registered: plain, class_weighted, .*gan_weighted"):
+        parse_config({"evaluate": {"methods": ["plain", "mixup"]}})
+    register_method("mixup")(lambda train, augmented, seed: TrainingSet(train))
+    try:
+        assert parse_config({"evaluate": {"methods": ["plain", "mixup"]}}).evaluate.methods == ["plain", "mixup"]
+        assert EvaluateConfig().methods == [*METHODS, "mixup"]  # the default: every registered method
+    finally:
+        del METHOD_REGISTRY["mixup"]
+    with pytest.raises(ConfigError, match="'mixup'"):
+        parse_config({"evaluate": {"methods": ["mixup"]}})
 
 
 def test_evaluate_reports_every_method_over_every_seed(evaluated):
