@@ -136,20 +136,19 @@ def test_regularisers_and_augmentation_train(tmp_path, tiny_set, options):
         assert any(record["penalty"] > 0 for record in result.history)
 
 
-def test_adaptive_augmentation_rises_only_while_the_discriminator_overfits(tiny_set):
-    from gan_aug.checkpoint import Architecture
-    from gan_aug.train import ADA_INTERVAL, ADA_SPEED_IMAGES, _Trainer
+def test_adaptive_augmentation_rises_only_while_the_discriminator_overfits():
+    from gan_aug.models.diffaugment import resolve_policy
+    from gan_aug.train.augment import ADA_INTERVAL, ADA_SPEED_IMAGES, AdaptiveAugment
 
-    trainer = _Trainer(Architecture(8, 3, 8, 1, 8), GANConfig(**TINY), torch.device("cpu"))
-    assert trainer.adaptive and float(trainer.augment_p) == 0.0
-    for _ in range(ADA_INTERVAL):  # D calls every real image real: memorising
-        trainer.step += 1
-        trainer._adapt_augmentation(torch.ones(8))
-    assert float(trainer.augment_p) == pytest.approx(ADA_INTERVAL * 8 / ADA_SPEED_IMAGES)
-    for _ in range(3 * ADA_INTERVAL):  # D unsure of the reals: p falls back, never below 0
-        trainer.step += 1
-        trainer._adapt_augmentation(-torch.ones(8))
-    assert float(trainer.augment_p) == 0.0
+    cfg = GANConfig(**TINY)
+    augment = AdaptiveAugment(resolve_policy(cfg.diffaugment, 1), cfg.augment_p, torch.Generator())
+    assert augment.adaptive and float(augment.p) == 0.0
+    for step in range(1, ADA_INTERVAL + 1):  # D calls every real image real: memorising
+        augment.update(torch.ones(8), step)
+    assert float(augment.p) == pytest.approx(ADA_INTERVAL * 8 / ADA_SPEED_IMAGES)
+    for step in range(ADA_INTERVAL + 1, 4 * ADA_INTERVAL + 1):  # D unsure of the reals: p falls back, never below 0
+        augment.update(-torch.ones(8), step)
+    assert float(augment.p) == 0.0
 
 
 def test_one_class_training_set_relabels_to_zero(digits_set):

@@ -1,0 +1,261 @@
+"""The conditional GAN training loop: networks, optimisers, EMA generator, the step, checkpoints.
+
+The loss, the augmentation and the early-stop tracker are pieces of their own (loss.py,
+augment.py, early_stop.py); each saves and restores itself, and a checkpoint is their
+composition with the networks' state. On CUDA: bf16 autocast, channels-last, fused Adam,
+optional ``torch.compile``, and random draws on the device so the inner loop never waits for the
+host. The loop knows nothing about its caller: progress goes through a callback.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from gan_aug.checkpoint import Architecture, CheckpointError, load_checkpoint, save_checkpoint
+from gan_aug.config import GANConfig
+from gan_aug.data.imageset import ImageSet
+from gan_aug.device import to_model_input
+from gan_aug.io import DiskFullError, remove_stale_temps, sha256_file
+from gan_aug.models.diffaugment import resolve_policy
+from gan_aug.monitor import QualityMonitor
+from gan_aug.train.augment import AdaptiveAugment
+from gan_aug.train.early_stop import EarlyStopTracker
+from gan_aug.train.loss import HingeLoss
+
+ProgressFn = Callable[[int, int, dict], None]  # (step, total_steps, latest record)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    checkpoint: Path
+    sha256: str
+    steps: int
+    seconds: float
+    resumed_from: int
+    history: list[dict] = field(default_factory=list)  # {"step", "loss_d", "loss_g", "images_per_s"}
+    quality_history: list[dict] = field(default_factory=list)  # {"step", "fd": {class: FD}} per check
+    best: dict[int, dict] = field(default_factory=dict)  # class → {"step", "fd"} of the weights kept
+    stopped_early: bool = False
+
+    def to_dict(self) -> dict:
+        """JSON-ready (class keys as strings), for Prefect task results and metrics.json."""
+        return {
+            "checkpoint": str(self.checkpoint), "sha256": self.sha256, "steps": self.steps,
+            "seconds": round(self.seconds, 2), "resumed_from": self.resumed_from, "history": self.history,
+            "quality_history": self.quality_history, "best": {str(k): v for k, v in self.best.items()},
+            "stopped_early": self.stopped_early,
+        }
+
+
+def class_sampling_weights(labels: np.ndarray, num_classes: int, mode: str) -> torch.Tensor:
+    """Per-row sampling weight: 'uniform' keeps class frequencies, 'sqrt' and 'balanced' lift rare classes."""
+    counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
+    exponent = {"uniform": 0.0, "sqrt": 0.5, "balanced": 1.0}[mode]
+    per_class = np.where(counts > 0, counts ** -exponent, 0.0)
+    return torch.as_tensor(per_class[labels], dtype=torch.float32)
+
+
+def amp_dtype(cfg: GANConfig, device: torch.device) -> torch.dtype | None:
+    """bf16 autocast on CUDA by default (no loss scaling needed, unlike fp16); fp32 on CPU."""
+    if cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda"):
+        return torch.bfloat16
+    return None
+
+
+class _Trainer:
+    """Holds the networks, optimisers, RNG and the stateful pieces, so a step and a checkpoint are each one method."""
+
+    def __init__(self, arch: Architecture, cfg: GANConfig, device: torch.device):
+        self.cfg, self.arch, self.device = cfg, arch, device
+        torch.manual_seed(cfg.seed)  # the networks' initial weights
+        cuda = device.type == "cuda"
+        self.memory_format = torch.channels_last if cuda and cfg.channels_last else torch.contiguous_format
+        generator, discriminator = arch.build()
+        self.g = generator.to(device, memory_format=self.memory_format)
+        self.d = discriminator.to(device, memory_format=self.memory_format)
+        self.g_ema = copy.deepcopy(self.g).eval().requires_grad_(False)
+        adam = dict(betas=(0.0, 0.9), fused=cuda)
+        self.opt_g = torch.optim.Adam(self.g.parameters(), lr=cfg.lr_g, **adam)
+        self.opt_d = torch.optim.Adam(self.d.parameters(), lr=cfg.lr_d, **adam)
+        self.rng = torch.Generator(device=device).manual_seed(cfg.seed)  # every draw of the loop and augment
+        self.amp = amp_dtype(cfg, device)
+        self.loss = HingeLoss(cfg.regularization, lecam_weight=cfg.lecam_weight, r1_gamma=cfg.r1_gamma, device=device)
+        self.augment = AdaptiveAugment(resolve_policy(cfg.diffaugment, arch.channels), cfg.augment_p, self.rng)
+        self.tracker = EarlyStopTracker(cfg.early_stop_patience, cfg.early_stop_min_delta, cfg.steps)
+        self.step, self.history = 0, []
+        if cfg.compile:
+            self.g.compile()
+            self.d.compile()
+
+    def _autocast(self):
+        if self.amp is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp)
+
+    def train_step(self, images: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> dict:
+        rows = torch.multinomial(weights, self.cfg.batch_size, replacement=True, generator=self.rng)
+        real = to_model_input(images[rows]).contiguous(memory_format=self.memory_format)
+        y = labels[rows]
+        z = torch.randn(len(y), self.arch.z_dim, device=self.device, generator=self.rng)
+        fake, d_real, loss_d, penalty = self._discriminator_step(real, y, z)
+        loss_g = self._generator_step(fake, y)
+        self.step += 1
+        self.augment.update(d_real, self.step)
+        # Warm-up: early on the average would be dominated by the random initial weights.
+        self._update_ema(min(self.cfg.ema_decay, (1 + self.step) / (10 + self.step)))
+        return {"step": self.step, "loss_d": loss_d, "loss_g": loss_g, "penalty": penalty,
+                "augment_p": self.augment.p}
+
+    def _discriminator_step(self, real: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> tuple:
+        """One D update; returns the fakes (for the G step), D on the reals, the loss and the penalty."""
+        self.d.requires_grad_(True)
+        real_in = self.loss.prepare_real(self.augment(real))
+        with self._autocast():
+            fake = self.g(z, y)
+            d_real = self.d(real_in, y).float()
+            d_fake = self.d(self.augment(fake.detach()), y).float()
+        loss_d, penalty = self.loss.discriminator(real_in, d_real, d_fake)
+        self.opt_d.zero_grad(set_to_none=True)
+        (loss_d + penalty).backward()
+        self.opt_d.step()
+        return fake, d_real, loss_d, penalty
+
+    def _generator_step(self, fake: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        self.d.requires_grad_(False)  # the G step needs gradients through D, not for D's weights
+        with self._autocast():
+            loss_g = self.loss.generator(self.d(self.augment(fake), y).float())
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.opt_g.step()
+        return loss_g
+
+    @torch.no_grad()
+    def _update_ema(self, decay: float) -> None:
+        ema_params, params = list(self.g_ema.parameters()), list(self.g.parameters())
+        torch._foreach_lerp_(ema_params, params, 1.0 - decay)  # one fused kernel, not one per tensor
+        for ema_b, b in zip(self.g_ema.buffers(), self.g.buffers()):
+            ema_b.copy_(b)
+
+    def check_quality(self, monitor: QualityMonitor) -> dict:
+        """Measure the EMA generator's FD per class; the tracker keeps the best weights and decides the stop."""
+        return self.tracker.check(self.step, monitor.measure(self.g_ema), self.g_ema.state_dict)
+
+    def _stateful(self) -> dict:
+        return {"generator": self.g, "generator_ema": self.g_ema, "discriminator": self.d,
+                "opt_g": self.opt_g, "opt_d": self.opt_d}
+
+    def state_dict(self) -> dict:
+        """The flat checkpoint keys (beside "arch" and "config_hash"), each written by its owner."""
+        return {"step": self.step, "history": self.history, **self.tracker.state_dict(),
+                **{name: part.state_dict() for name, part in self._stateful().items()},
+                "rng": self.rng.get_state(), **self.loss.state_dict(), **self.augment.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        for name, part in self._stateful().items():
+            part.load_state_dict(state[name])
+        self.rng.set_state(state["rng"].cpu())
+        for piece in (self.loss, self.augment, self.tracker):
+            piece.load_state_dict(state)
+        self.step, self.history = int(state["step"]), list(state["history"])
+
+
+def _checkpoint(trainer: _Trainer, config_hash: str) -> dict:
+    return {"arch": vars(trainer.arch), "config_hash": config_hash, **trainer.state_dict()}
+
+
+def _resume(trainer: _Trainer, path: Path, config_hash: str) -> None:
+    state = load_checkpoint(path, map_location=trainer.device)
+    if state.get("config_hash") != config_hash or state["arch"] != vars(trainer.arch):
+        raise CheckpointError(
+            f"{path}: made with other data or GAN settings than this run's; "
+            "use a new output folder, or delete the checkpoint to retrain"
+        )
+    try:
+        trainer.load_state_dict(state)
+    except (KeyError, RuntimeError, ValueError) as error:
+        raise CheckpointError(f"{path}: checkpoint is incomplete ({error}); delete it to retrain") from None
+
+
+def _save(path: Path, state: dict, step: int, saved: int | None) -> int:
+    """Save the step's checkpoint; on a full disk say which step a rerun will resume from."""
+    try:
+        save_checkpoint(path, state)
+    except DiskFullError as error:
+        kept = (f"the step-{saved} checkpoint there is intact and a rerun resumes from it; " if saved is not None
+                else "no checkpoint was written; ")
+        raise DiskFullError.at(path, error.needed, f"saving the step-{step} checkpoint", kept) from error
+    return step
+
+
+def _log_record(losses: dict, since: tuple[int, float], batch_size: int) -> dict:
+    """Losses as floats and images/s since the last record. ``float`` waits for the device: call it
+    only at log steps, never every step."""
+    record = {k: (v if k == "step" else round(float(v.detach()), 5)) for k, v in losses.items()}
+    elapsed = max(time.perf_counter() - since[1], 1e-9)
+    record["images_per_s"] = round((record["step"] - since[0]) * batch_size / elapsed, 1)
+    return record
+
+
+def _run(trainer: _Trainer, data: tuple[torch.Tensor, ...], path: Path, config_hash: str,
+         progress: ProgressFn | None, monitor: QualityMonitor | None, log_every: int) -> None:
+    """Step until the last step or an early stop, logging, checking FD and saving on schedule."""
+    cfg = trainer.cfg
+    last_log = (trainer.step, time.perf_counter())
+    saved = trainer.step if path.exists() else None
+    while trainer.step < cfg.steps and not trainer.tracker.stopped_early:
+        losses = trainer.train_step(*data)
+        step, record = trainer.step, None
+        if step % log_every == 0 or step == cfg.steps:
+            record = _log_record(losses, last_log, cfg.batch_size)
+            trainer.history.append(record)
+        if monitor is not None and (step % cfg.eval_every == 0 or step == cfg.steps):
+            record = {**(record or {"step": step}), **trainer.check_quality(monitor)}
+        if record is not None:
+            if progress is not None:
+                progress(step, cfg.steps, record)
+            last_log = (step, time.perf_counter())  # FD checks do not count against images/s
+        if step % cfg.checkpoint_every == 0 or step == cfg.steps or trainer.tracker.stopped_early:
+            saved = _save(path, _checkpoint(trainer, config_hash), step, saved)
+
+
+def train_gan(
+    train: ImageSet,
+    cfg: GANConfig,
+    checkpoint_path: str | Path,
+    *,
+    config_hash: str,
+    device: torch.device | str = "cpu",
+    progress: ProgressFn | None = None,
+    monitor: QualityMonitor | None = None,
+    log_every: int = 50,
+) -> TrainResult:
+    """Train (or resume, or reuse) a conditional GAN on ``train``; the checkpoint is the only output.
+
+    With a ``monitor`` and ``cfg.eval_every``, FD is checked every ``eval_every`` steps: the best
+    EMA weights per class are kept in the checkpoint (``load_sampler(path, label=...)`` uses
+    them) and training stops after ``cfg.early_stop_patience`` checks without improvement.
+    """
+    checkpoint_path, device, started = Path(checkpoint_path), torch.device(device), time.perf_counter()
+    arch = Architecture(cfg.z_dim, train.num_classes, train.image_size, train.channels, cfg.base_channels)
+    trainer = _Trainer(arch, cfg, device)
+    remove_stale_temps(checkpoint_path)  # a run killed mid-save left a partial copy; the checkpoint is whole
+    if checkpoint_path.exists():
+        _resume(trainer, checkpoint_path, config_hash)
+    resumed_from = trainer.step
+    weights = class_sampling_weights(train.labels, train.num_classes, cfg.class_sampling).to(device)
+    data = (torch.from_numpy(train.images).to(device), torch.from_numpy(train.labels).to(device), weights)
+    checking = monitor is not None and cfg.eval_every > 0 and bool(monitor.classes)
+    trainer.g.train(), trainer.d.train()
+    _run(trainer, data, checkpoint_path, config_hash, progress, monitor if checking else None, log_every)
+    tracker = trainer.tracker
+    return TrainResult(
+        checkpoint_path, sha256_file(checkpoint_path), trainer.step, time.perf_counter() - started, resumed_from,
+        trainer.history, tracker.quality_history, dict(tracker.best), tracker.stopped_early,
+    )
