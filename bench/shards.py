@@ -95,6 +95,7 @@ def child(rows: int, workers: int, image_size: int, image_folder: bool, shard_mb
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from gan_aug.config import ShardConfig
     from gan_aug.shards import write_shards
     from gan_aug.synthetic import SyntheticSet
 
@@ -108,8 +109,9 @@ def child(rows: int, workers: int, image_size: int, image_folder: bool, shard_mb
         tracemalloc.start()
         pool = pa.default_memory_pool()
         start = time.perf_counter()
-        manifest = write_shards(out / "run", data, empty, shard_size_mb=shard_mb, row_group_mb=group_mb,
-                                image_folder=image_folder, workers=workers)
+        settings = ShardConfig(shard_size_mb=shard_mb, row_group_mb=group_mb, image_folder=image_folder,
+                               workers=workers)
+        manifest = write_shards(out / "run", data, empty, settings)
         seconds = time.perf_counter() - start
         _, heap_peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()

@@ -7,6 +7,7 @@ never collide with them.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import tempfile
@@ -20,19 +21,24 @@ from imblearn.utils import check_sampling_strategy
 from pydantic import BaseModel, ValidationError
 from sklearn.base import BaseEstimator
 
-from gan_aug.checkpoint import load_sampler
 from gan_aug.config import FilterConfig, GANConfig, GenerateConfig
 from gan_aug.data.imageset import ImageSet
 from gan_aug.device import resolve_device
-from gan_aug.filters import NearestReal, decide
-from gan_aug.filters.build import build_chain
-from gan_aug.generate import generate_class
 from gan_aug.metrics.extractors import DomainExtractor, build_extractor
-from gan_aug.metrics.features import load_extractor, save_extractor, train_domain_extractor
-from gan_aug.metrics.per_class import quality_per_class
-from gan_aug.monitor import build_monitor
+from gan_aug.progress import generation_log, training_log
+from gan_aug.stages import (
+    Acceptance,
+    GANJob,
+    TrainedGAN,
+    accept,
+    check_extractor,
+    domain_model,
+    generate_filtered,
+    plan_gans,
+    shortfall_message,
+    train_job,
+)
 from gan_aug.synthetic import SyntheticSet
-from gan_aug.train import train_gan
 
 logger = logging.getLogger("gan_aug.oversampler")
 
@@ -78,32 +84,14 @@ class GANOverSampler(BaseEstimator):
             return X.copy(), y.copy()
         full = ImageSet(np.ascontiguousarray(images), encoded, tuple(map(str, labels)))
         with tempfile.TemporaryDirectory(prefix="gan-aug-") as tmp:
-            candidates, stats, runs, judge = self._synthesise(full, needed, gan, gen, filt, Path(self.work_dir or tmp))
-        quality = quality_per_class(judge, full, candidates, seed=gen.seed, bootstrap_rounds=filt.bootstrap_rounds)
-        decision = decide(quality, full.class_names, policy=filt.fd_policy, max_ratio=filt.fd_max_ratio,
-                          min_real=filt.fd_min_real)  # raises FDAcceptanceError under fd_policy "fail"
-        if decision.message:
-            logger.warning(decision.message)
-            warnings.warn(decision.message, stacklevel=2)
-        accepted = candidates.select(~np.isin(candidates.labels, decision.drop))
-        runs = {labels[k]: {**r.to_dict(), "checkpoint": str(r.checkpoint) if self.work_dir else None}
-                for k, r in runs.items()}  # a temporary checkpoint is gone by now
-        self.gan_ = next(iter(runs.values())) if gan.strategy == "shared" else runs
-        self.quality_ = {labels[k]: q for k, q in quality.items()}
-        self.acceptance_ = {labels[k]: s for k, s in decision.status.items()}
-        for k, n in needed.items():
-            used, have = int(np.sum(accepted.labels == k)), int(np.sum(encoded == k))
-            self.generation_[labels[k]] = {**stats[k].to_dict(), "used": used}
-            if k not in decision.drop and used < n:
-                warnings.warn(f"class {labels[k]!r}: only {used} of {n} synthetic samples passed the filters within "
-                              f"the budget ({stats[k].generated} generated, generate.budget_factor "
-                              f"{gen.budget_factor:g}); it ends with {have + used} rows, not {have + n}", stacklevel=2)
+            accepted = self._synthesise(full, labels, needed, gan, gen, filt, Path(self.work_dir or tmp))
         new = accepted.images if X.ndim == 4 else accepted.images[:, 0]
         return np.concatenate([X, new]), np.concatenate([y, classes[accepted.labels]])
 
-    def _synthesise(self, full: ImageSet, needed: dict[int, int], gan: GANConfig, gen: GenerateConfig,
-                    filt: FilterConfig, folder: Path):
-        """features → train GAN(s) → generate and filter per class, as flows/augment.py composes them."""
+    def _synthesise(self, full: ImageSet, labels: list, needed: dict[int, int], gan: GANConfig, gen: GenerateConfig,
+                    filt: FilterConfig, folder: Path) -> SyntheticSet:
+        """The library's stages in memory: features → GAN(s) → generate and filter per class → acceptance."""
+        check_extractor(filt)  # before training: missing Inception weights fail now rather than after it
         val_rows = _hold_out(full.labels, self.val_fraction, int(self.random_state))
         train, val = full.subset(np.setdiff1d(np.arange(len(full)), val_rows)), full.subset(val_rows)
         if str(self.device).startswith("cuda") and not torch.cuda.is_available():  # resolve_device names gan.device
@@ -111,57 +99,58 @@ class GANOverSampler(BaseEstimator):
         device = str(resolve_device(self.device))
         # In work_dir, files are named by what made them: a rerun reuses them, other data never does.
         digest = _sha(full.images.shape, full.images, full.labels, val_rows) if self.work_dir else "temporary"
-        extractor_path = folder / f"extractor-{_sha(digest, filt.feature_steps, self.random_state)[:16]}.pt"
-        model = self._domain_model(train, filt.feature_steps, extractor_path, device)
-        # Built before training, so missing Inception weights fail now rather than after it.
+        model = domain_model(train, filt.feature_steps, seed=int(self.random_state), device=device,
+                             path=folder / f"extractor-{_sha(digest, filt.feature_steps, self.random_state)[:16]}.pt"
+                             if self.work_dir else None)
         judge = build_extractor(filt.extractor, domain_model=model, inception_weights=filt.inception_weights,
                                 device=device)
-        domain, shared = DomainExtractor(model), gan.strategy == "shared"
-        runs = _train_gans(gan, train, val, list(needed), domain, folder, digest, device)
+        domain, names = DomainExtractor(model), full.class_names
+        trained = self._train(plan_gans(gan.strategy, list(needed)), train, val, gan, domain, folder, digest, device)
         # Index and class rows over every real row (train=full): no sample may copy a row the caller gets back.
-        nearest = NearestReal(domain.features(full.images)) if "memorisation" in filt.filters else None
+        features = functools.cache(lambda: domain.features(full.images))
         parts, stats = [], {}
         for k, n in needed.items():  # in label order, so the output is grouped by class
-            generator, discriminator = load_sampler(runs[k].checkpoint, device, label=k)
-            chain = build_chain(filt, k, discriminator=discriminator, model_label=k if shared else 0, shared=shared,
-                                val=val, train=full, domain=domain, nearest=nearest)
-            part, stats[k] = generate_class(
-                generator, discriminator, k, n, chain=chain, generator_sha256=runs[k].sha256,
-                batch_size=gen.batch_size, budget_factor=gen.budget_factor, seed=gen.seed,
-                model_label=k if shared else 0, progress=_generation_progress(full.class_names[k]))
+            part, stats[k] = generate_filtered(
+                trained[k].samplers[k], n, filters=filt, generate=gen, val=val, train=full, domain=domain,
+                train_features=features, device=device, progress=generation_log(logger, names[k]))
             parts.append(part)
-        return SyntheticSet.concat(parts), stats, runs, judge
+        acceptance = accept(SyntheticSet.concat(parts), full, judge, filt, seed=gen.seed)  # raises under "fail"
+        self._record(full, labels, needed, trained, stats, acceptance, gen.budget_factor)
+        return acceptance.accepted
 
-    def _domain_model(self, train: ImageSet, steps: int, path: Path, device: str):
-        """The domain classifier (FD checks and the label/memorisation filters), kept in ``work_dir``."""
-        if self.work_dir and path.exists():
-            return load_extractor(path, device)
-        logger.info("training the domain feature extractor (%d steps)", steps)
-        model = train_domain_extractor(train, steps=steps, seed=int(self.random_state), device=device)
-        if self.work_dir:
-            save_extractor(model, path)
-        return model
+    def _train(self, jobs: list[GANJob], train: ImageSet, val: ImageSet, gan: GANConfig, domain: DomainExtractor,
+               folder: Path, digest: str, device: str) -> dict[int, TrainedGAN]:
+        """Each planned GAN, its checkpoint named by the data and settings; class → the GAN that makes it."""
+        base_hash, trained = _sha(digest, gan.model_dump_json()), {}
+        for job in jobs:
+            name = job.name(train.class_names)
+            path = folder / f"gan-{_sha(job.config_hash(base_hash))[:16]}.pt"
+            run = train_job(job, train, val, gan, path, base_hash=base_hash, domain=domain, device=device,
+                            progress=training_log(logger, name), warn=logger.warning)
+            logger.info("%s ready after %d steps (%d of them from %s) in %.1f s", name, run.result.steps,
+                        run.result.resumed_from, path, run.result.seconds)
+            trained.update({label: run for label in job.classes})
+        return trained
 
-
-def _train_gans(gan: GANConfig, train: ImageSet, val: ImageSet, targeted: list[int], domain: DomainExtractor,
-                folder: Path, digest: str, device: str) -> dict:
-    """One shared conditional GAN, or one GAN per targeted class (``gan.strategy``); class → TrainResult."""
-    shared = gan.strategy == "shared"
-    jobs = [(None, targeted)] if shared else [(k, [k]) for k in targeted]
-    runs = {}
-    for key, watched in jobs:
-        name = "GAN" if shared else f"GAN of class {train.class_names[key]!r}"
-        config_hash = _sha(digest, gan.model_dump_json(), "shared" if shared else f"class-{key}")
-        monitor = build_monitor(domain, val, train, watched, samples=gan.eval_samples,
-                                model_labels={k: k if shared else 0 for k in watched}) if gan.eval_every else None
-        path = folder / f"gan-{config_hash[:16]}.pt"
-        result = train_gan(train if shared else train.single_class(key), gan, path, config_hash=config_hash,
-                           device=device, monitor=monitor, progress=_training_progress(name),
-                           log_every=max(gan.steps // 10, 1))
-        logger.info("%s ready after %d steps (%d of them from %s) in %.1f s", name, result.steps,
-                    result.resumed_from, path, result.seconds)
-        runs.update({k: result for k in watched})
-    return runs
+    def _record(self, full: ImageSet, labels: list, needed: dict[int, int], trained: dict[int, TrainedGAN],
+                stats: dict, acceptance: Acceptance, budget_factor: float) -> None:
+        """The fitted attributes (keyed by the caller's labels), and a warning for each class left short."""
+        report, accepted = acceptance.report, acceptance.accepted
+        if report.message:
+            logger.warning(report.message)
+            warnings.warn(report.message, stacklevel=4)
+        runs = {labels[k]: {**run.result.to_dict(), "checkpoint": str(run.result.checkpoint) if self.work_dir else None}
+                for k, run in trained.items()}  # a temporary checkpoint is gone by now
+        self.gan_ = next(iter(runs.values())) if next(iter(trained.values())).job.shared else runs
+        self.quality_ = {labels[k]: q for k, q in report.quality.items()}
+        self.acceptance_ = {labels[k]: s for k, s in report.status.items()}
+        for k, n in needed.items():
+            used = int(np.sum(accepted.labels == k))
+            self.generation_[labels[k]] = {**stats[k].to_dict(), "used": used}
+            message = shortfall_message(repr(labels[k]), stats[k], used, budget_factor,
+                                        real=int(np.sum(full.labels == k)))
+            if k not in report.dropped and message:
+                warnings.warn(message, stacklevel=4)
 
 
 def _section(model: type[BaseModel], value, name: str) -> BaseModel:
@@ -234,29 +223,3 @@ def _sha(*parts) -> str:
     for part in parts:
         digest.update(np.ascontiguousarray(part).data if isinstance(part, np.ndarray) else repr(part).encode())
     return digest.hexdigest()
-
-
-def _training_progress(name: str):
-    """A line at each tenth of training (train_gan reports every ``log_every`` steps) and at each FD check."""
-
-    def progress(step: int, total: int, record: dict) -> None:
-        if "loss_d" in record:
-            logger.info("%s step %d/%d  loss_d %.3f  loss_g %.3f", name, step, total, record["loss_d"],
-                        record["loss_g"])
-        if "fd" in record:
-            logger.info("%s step %d: FD per class %s", name, step, record["fd"])
-
-    return progress
-
-
-def _generation_progress(label):
-    """A line at each tenth of the class's target."""
-    reported: set[int] = set()
-
-    def progress(accepted: int, needed: int, generated: int) -> None:
-        decile = 10 * accepted // max(needed, 1)
-        if decile not in reported:
-            reported.add(decile)
-            logger.info("class %s: %d/%d accepted of %d generated", label, accepted, needed, generated)
-
-    return progress

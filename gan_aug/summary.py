@@ -2,9 +2,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from gan_aug.config import AugmentConfig, FilterConfig
 from gan_aug.metrics.per_class import QUALITY_KEYS
+
+if TYPE_CHECKING:
+    from gan_aug.stages.acceptance import AcceptanceReport
+    from gan_aug.stages.records import GeneratedClass, SourceRecord, SplitRecord
+    from gan_aug.train import TrainResult
 
 
 def class_entries(balance: dict, generations: dict[int, dict], quality: dict[int, dict],
@@ -97,6 +103,22 @@ def build_metrics(
         "downstream": downstream,
         "shards": shards_summary(manifest),
     }
+
+
+def run_metrics(*, config: AugmentConfig, source: "SourceRecord", balance: dict, split: "SplitRecord",
+                runs: dict[str, "TrainResult"], generations: list["GeneratedClass"], acceptance: "AcceptanceReport",
+                manifest: dict, downstream: dict, device: str, duration_s: float) -> dict:
+    """metrics.json from the stages' results; ``runs`` maps 'shared' or a class label to its GAN's training."""
+    dropped = set(acceptance.dropped)
+    by_class = {g.label: g.to_dict(dropped=g.label in dropped) for g in generations}
+    classes = class_entries(balance, by_class, acceptance.quality, acceptance.status)
+    return build_metrics(
+        config=config, loaded={"format": source.format, "skipped": source.skipped, "warnings": source.warnings},
+        balance=balance, split_sizes=split.sizes, image_shape=split.image_shape, classes=classes,
+        downstream=downstream, manifest=manifest, device=device, duration_s=duration_s,
+        training=training_summary(config.gan.strategy, {key: run.to_dict() for key, run in runs.items()}),
+        filters=filter_summary(config.filter, {str(k): v for k, v in acceptance.status.items()}),
+    )
 
 
 def provenance(config: AugmentConfig) -> dict:

@@ -26,7 +26,7 @@ import pytest
 import torch
 
 from gan_aug.checkpoint import CheckpointError, load_checkpoint, load_sampler
-from gan_aug.config import DataConfig, GANConfig
+from gan_aug.config import DataConfig, GANConfig, ShardConfig
 from gan_aug.data.builtin import digits
 from gan_aug.data.imageset import ImageSet
 from gan_aug.data.load import load_source
@@ -47,7 +47,7 @@ import json, logging, sys
 import numpy as np
 import torch
 torch.set_num_threads(1)
-from gan_aug.config import DataConfig, GANConfig
+from gan_aug.config import DataConfig, GANConfig, ShardConfig
 from gan_aug.data.imageset import ImageSet
 from gan_aug.data.load import load_source
 
@@ -64,7 +64,7 @@ else:
     tile = int(sys.argv[4])
     big = ImageSet(np.concatenate([data.images] * tile), np.concatenate([data.labels] * tile), data.class_names)
     manifest = write_shards(target, big, SyntheticSet.empty(big.images.shape[1:], ""),
-                            rows_per_shard=int(sys.argv[5]), workers=1, image_folder=True)
+                            ShardConfig(rows_per_shard=int(sys.argv[5]), workers=1, image_folder=True))
     print(json.dumps({"shards": len(manifest["shards"])}))
 '''
 
@@ -401,7 +401,7 @@ def test_kill_9_mid_shard_write_then_rerun_resumes_and_matches_an_uninterrupted_
     big = ImageSet(np.concatenate([source_set.images] * TILE), np.concatenate([source_set.labels] * TILE),
                    source_set.class_names)
     uninterrupted = write_shards(tmp_path / "clean", big, SyntheticSet.empty(big.images.shape[1:], ""),
-                                 rows_per_shard=ROWS_PER_SHARD, workers=1, image_folder=True)
+                                 ShardConfig(rows_per_shard=ROWS_PER_SHARD, workers=1, image_folder=True))
     assert manifest == uninterrupted
     assert (run_dir / "images" / "SHA256SUMS").read_bytes() == (tmp_path / "clean/images/SHA256SUMS").read_bytes()
 
@@ -490,7 +490,8 @@ def test_a_full_disk_while_writing_shards_is_named_and_leaves_nothing(small_disk
     disk = small_disk(1024)  # the digits with their image folder need about 8 MB
     run_dir = disk / "run"
     with pytest.raises(DiskFullError) as caught:
-        write_shards(run_dir, source_set, SyntheticSet.empty((1, 8, 8), ""), rows_per_shard=500, workers=1)
+        write_shards(run_dir, source_set, SyntheticSet.empty((1, 8, 8), ""),
+                     ShardConfig(rows_per_shard=500, workers=1))
     error = caught.value
     message = str(error)
     assert isinstance(error, OSError) and error.errno == 28 and isinstance(error, ValueError)
@@ -503,7 +504,8 @@ def test_a_full_disk_while_writing_shards_is_named_and_leaves_nothing(small_disk
     assert _used(disk) < 64 * 1024
 
     _resize(disk, 16 * 1024)  # free space and rerun: the same call now succeeds
-    manifest = write_shards(run_dir, source_set, SyntheticSet.empty((1, 8, 8), ""), rows_per_shard=500, workers=1)
+    manifest = write_shards(run_dir, source_set, SyntheticSet.empty((1, 8, 8), ""),
+                            ShardConfig(rows_per_shard=500, workers=1))
     assert verify_shards(run_dir).ok and manifest["splits"]["train"]["rows"] == 1797
 
 
@@ -511,10 +513,10 @@ def test_a_full_disk_during_a_rewrite_keeps_the_previous_output_whole(small_disk
     disk = small_disk(2048)
     run_dir = disk / "run"
     small = source_set.subset(np.arange(0, 1797, 8))  # 225 rows: fits
-    before = write_shards(run_dir, small, SyntheticSet.empty((1, 8, 8), ""), rows_per_shard=100, workers=1)
+    before = write_shards(run_dir, small, SyntheticSet.empty((1, 8, 8), ""), ShardConfig(rows_per_shard=100, workers=1))
     files = {p.relative_to(run_dir).as_posix(): sha256_file(p) for p in run_dir.rglob("*") if p.is_file()}
     with pytest.raises(DiskFullError, match="the previous output there is unchanged") as caught:
-        write_shards(run_dir, source_set, SyntheticSet.empty((1, 8, 8), ""), rows_per_shard=100, workers=1)
+        write_shards(run_dir, source_set, SyntheticSet.empty((1, 8, 8), ""), ShardConfig(rows_per_shard=100, workers=1))
     assert str(run_dir) in str(caught.value)
     assert read_json(run_dir / "manifest.json") == before
     assert {p.relative_to(run_dir).as_posix(): sha256_file(p) for p in run_dir.rglob("*") if p.is_file()} == files

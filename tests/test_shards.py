@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 import gan_aug.shards.writer as writer
+from gan_aug.config import ShardConfig
 from gan_aug.data.imageset import ImageSet
 from gan_aug.io import sha256_file
 from gan_aug.shards import read_shards, verify_shards, write_shards
@@ -63,7 +64,7 @@ def test_synthetic_set_keeps_filter_scores_and_reads_files_without_them(tmp_path
 
 def test_columns_and_types_with_pyarrow_and_pandas(tmp_path):
     real, synthetic = make_sets()
-    write_shards(tmp_path, real, synthetic, rows_per_shard=100)
+    write_shards(tmp_path, real, synthetic, ShardConfig(rows_per_shard=100))
     table = pq.read_table(tmp_path / "shards" / "train-00000-of-00001.parquet")
     expected = {
         "image": pa.struct([("bytes", pa.binary()), ("path", pa.string())]), "label": pa.int64(),
@@ -92,7 +93,7 @@ def test_columns_and_types_with_pyarrow_and_pandas(tmp_path):
 
 def test_class_counts_are_real_plus_synthetic(tmp_path):
     real, synthetic = make_sets()
-    manifest = write_shards(tmp_path, real, synthetic, rows_per_shard=4)
+    manifest = write_shards(tmp_path, real, synthetic, ShardConfig(rows_per_shard=4))
     frame = all_rows(tmp_path)
     counts = frame.groupby("label_name").size().to_dict()
     assert counts == {"common": 7, "rare": 2 + 3, "rarer": 1 + 4}
@@ -112,7 +113,7 @@ def test_class_counts_are_real_plus_synthetic(tmp_path):
 
 def test_multiple_shards_are_named_of_n(tmp_path):
     real, synthetic = make_sets()
-    manifest = write_shards(tmp_path, real, synthetic, rows_per_shard=4)
+    manifest = write_shards(tmp_path, real, synthetic, ShardConfig(rows_per_shard=4))
     names = [f"train-{i:05d}-of-00005.parquet" for i in range(5)]
     assert shard_files(tmp_path) == names
     assert [s["file"] for s in manifest["shards"]] == [f"shards/{n}" for n in names]
@@ -123,7 +124,7 @@ def test_multiple_shards_are_named_of_n(tmp_path):
 @pytest.mark.parametrize("channels", [1, 3])
 def test_pixels_round_trip_exactly(tmp_path, channels):
     real, synthetic = make_sets(channels=channels)
-    write_shards(tmp_path, real, synthetic, rows_per_shard=3)
+    write_shards(tmp_path, real, synthetic, ShardConfig(rows_per_shard=3))
     frame = all_rows(tmp_path)
     mode = "L" if channels == 1 else "RGB"
     for _, row in frame.iterrows():
@@ -140,7 +141,7 @@ def test_pixels_round_trip_exactly(tmp_path, channels):
 
 def test_provenance_columns_are_null_exactly_where_they_should_be(tmp_path):
     real, synthetic = make_sets()
-    write_shards(tmp_path, real, synthetic, rows_per_shard=5)
+    write_shards(tmp_path, real, synthetic, ShardConfig(rows_per_shard=5))
     frame = all_rows(tmp_path)
     syn, rl = frame[frame.is_synthetic], frame[~frame.is_synthetic]
     assert len(syn) == 7 and len(rl) == 10
@@ -160,7 +161,7 @@ def test_provenance_columns_are_null_exactly_where_they_should_be(tmp_path):
 
 def test_manifest_hashes_match_files_and_is_the_returned_dict(tmp_path):
     real, synthetic = make_sets()
-    manifest = write_shards(tmp_path, real, synthetic, rows_per_shard=6)
+    manifest = write_shards(tmp_path, real, synthetic, ShardConfig(rows_per_shard=6))
     assert json.loads((tmp_path / "manifest.json").read_text()) == manifest
     for entry in manifest["shards"]:
         assert entry["sha256"] == sha256_file(tmp_path / entry["file"])
@@ -172,7 +173,7 @@ def test_manifest_hashes_match_files_and_is_the_returned_dict(tmp_path):
 @pytest.mark.parametrize("channels", [1, 3])
 def test_read_shards_round_trips(tmp_path, channels):
     real, synthetic = make_sets(channels=channels)
-    write_shards(tmp_path, real, synthetic, rows_per_shard=4)
+    write_shards(tmp_path, real, synthetic, ShardConfig(rows_per_shard=4))
     loaded, is_synthetic = read_shards(tmp_path)
     assert loaded.class_names == CLASSES and is_synthetic.dtype == bool
     assert is_synthetic.sum() == 7 and len(loaded) == 17
@@ -189,7 +190,7 @@ def test_read_shards_round_trips(tmp_path, channels):
 
 def test_read_shards_names_a_tampered_or_missing_shard(tmp_path):
     real, synthetic = make_sets()
-    write_shards(tmp_path, real, synthetic, rows_per_shard=5)
+    write_shards(tmp_path, real, synthetic, ShardConfig(rows_per_shard=5))
     victim = tmp_path / "shards" / "train-00002-of-00004.parquet"
     # Still a valid Parquet file with the same rows, so only the checksum can tell.
     table = pq.read_table(victim)
@@ -204,9 +205,9 @@ def test_read_shards_names_a_tampered_or_missing_shard(tmp_path):
 
 def test_rerun_with_other_shard_size_leaves_no_stale_files(tmp_path):
     real, synthetic = make_sets()
-    write_shards(tmp_path, real, synthetic, rows_per_shard=2)
+    write_shards(tmp_path, real, synthetic, ShardConfig(rows_per_shard=2))
     assert len(shard_files(tmp_path)) == 9
-    manifest = write_shards(tmp_path, real, synthetic, rows_per_shard=8)
+    manifest = write_shards(tmp_path, real, synthetic, ShardConfig(rows_per_shard=8))
     assert shard_files(tmp_path) == [f"train-{i:05d}-of-00003.parquet" for i in range(3)]
     assert sorted(p.name for p in (tmp_path / "shards").iterdir()) == shard_files(tmp_path)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
@@ -216,7 +217,7 @@ def test_rerun_with_other_shard_size_leaves_no_stale_files(tmp_path):
 
 def test_image_folder_has_one_png_per_row_in_its_class(tmp_path):
     real, synthetic = make_sets(channels=3)
-    write_shards(tmp_path, real, synthetic, rows_per_shard=4)
+    write_shards(tmp_path, real, synthetic, ShardConfig(rows_per_shard=4))
     root = tmp_path / "images" / "train"
     files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
     expected = sorted(
@@ -228,16 +229,16 @@ def test_image_folder_has_one_png_per_row_in_its_class(tmp_path):
     with Image.open(root / "rarer" / f"real-{real.source_index[row]}.png") as image:
         np.testing.assert_array_equal(np.asarray(image).transpose(2, 0, 1), real.images[row])
     # A second run replaces the folder whole: fewer synthetic rows leave no old files behind.
-    write_shards(tmp_path, real, SyntheticSet.empty((3, 8, 8), SHA), rows_per_shard=4)
+    write_shards(tmp_path, real, SyntheticSet.empty((3, 8, 8), SHA), ShardConfig(rows_per_shard=4))
     assert sum(1 for p in root.rglob("*.png")) == 10
-    write_shards(tmp_path, real, synthetic, rows_per_shard=4, image_folder=False)
+    write_shards(tmp_path, real, synthetic, ShardConfig(rows_per_shard=4, image_folder=False))
     assert not root.parent.exists() and json.loads((tmp_path / "manifest.json").read_text())["image_folder"] is None
 
 
 def test_image_folder_reads_with_torchvision(tmp_path):
     datasets = pytest.importorskip("torchvision.datasets")
     real, synthetic = make_sets()
-    write_shards(tmp_path, real, synthetic, rows_per_shard=50)
+    write_shards(tmp_path, real, synthetic, ShardConfig(rows_per_shard=50))
     folder = datasets.ImageFolder(str(tmp_path / "images" / "train"))
     assert folder.classes == sorted(CLASSES) and len(folder) == 17
 
@@ -264,13 +265,13 @@ def test_failure_mid_write_leaves_nothing_visible_and_a_rerun_resumes(tmp_path, 
     real, synthetic = make_sets()
     calls = _failing_writer(monkeypatch, after=2)  # dies inside the third shard
     with pytest.raises(RuntimeError, match="disk on fire"):
-        write_shards(tmp_path, real, synthetic, rows_per_shard=4)
+        write_shards(tmp_path, real, synthetic, ShardConfig(rows_per_shard=4))
     assert visible(tmp_path) == []  # no manifest, no shards/, no images/: only the hidden staging
     assert not list(tmp_path.rglob("*.tmp")) and len(list(tmp_path.rglob("*.parquet"))) == 2
     calls.update(n=-100)  # the next attempt succeeds
-    manifest = write_shards(tmp_path, real, synthetic, rows_per_shard=4)
+    manifest = write_shards(tmp_path, real, synthetic, ShardConfig(rows_per_shard=4))
     assert calls["n"] == -100 + 3  # only the three unfinished shards were written again
-    uninterrupted = write_shards(tmp_path / "clean", real, synthetic, rows_per_shard=4)
+    uninterrupted = write_shards(tmp_path / "clean", real, synthetic, ShardConfig(rows_per_shard=4))
     assert manifest == uninterrupted  # byte-identical shards, identical manifest
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
     assert verify_shards(tmp_path).ok
@@ -278,11 +279,11 @@ def test_failure_mid_write_leaves_nothing_visible_and_a_rerun_resumes(tmp_path, 
 
 def test_failure_mid_rewrite_keeps_the_previous_run_whole(tmp_path, monkeypatch):
     real, synthetic = make_sets()
-    before = write_shards(tmp_path, real, synthetic, rows_per_shard=4)
+    before = write_shards(tmp_path, real, synthetic, ShardConfig(rows_per_shard=4))
     files_before = shard_files(tmp_path)
     _failing_writer(monkeypatch, after=3)
     with pytest.raises(RuntimeError):
-        write_shards(tmp_path, real, synthetic, rows_per_shard=2)
+        write_shards(tmp_path, real, synthetic, ShardConfig(rows_per_shard=2))
     assert shard_files(tmp_path) == files_before
     assert json.loads((tmp_path / "manifest.json").read_text()) == before
     assert len(read_shards(tmp_path)[0]) == 17 and verify_shards(tmp_path).ok
@@ -290,14 +291,14 @@ def test_failure_mid_rewrite_keeps_the_previous_run_whole(tmp_path, monkeypatch)
 
 def test_rerun_with_the_same_content_reuses_the_files(tmp_path, monkeypatch):
     real, synthetic = make_sets()
-    first = write_shards(tmp_path, real, synthetic, rows_per_shard=4)
+    first = write_shards(tmp_path, real, synthetic, ShardConfig(rows_per_shard=4))
     stamps = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()}
     calls = _failing_writer(monkeypatch, after=0)  # any write would fail
-    assert write_shards(tmp_path, real, synthetic, rows_per_shard=4) == first
+    assert write_shards(tmp_path, real, synthetic, ShardConfig(rows_per_shard=4)) == first
     assert calls["n"] == 0 and {p: p.stat().st_mtime_ns for p in stamps} == stamps
     # Other content (one synthetic row fewer) is written anew, not mistaken for the old.
     monkeypatch.undo()
-    second = write_shards(tmp_path, real, synthetic.select(np.arange(6)), rows_per_shard=4)
+    second = write_shards(tmp_path, real, synthetic.select(np.arange(6)), ShardConfig(rows_per_shard=4))
     assert second["provenance"]["content_key"] != first["provenance"]["content_key"]
     assert second["splits"]["train"]["rows"] == 16
 
@@ -310,32 +311,32 @@ def test_read_shards_without_manifest_says_so(tmp_path):
 def test_invalid_inputs_are_refused_before_writing(tmp_path):
     real, synthetic = make_sets()
     with pytest.raises(ValueError, match="rows_per_shard"):
-        write_shards(tmp_path, real, synthetic, rows_per_shard=0)
+        write_shards(tmp_path, real, synthetic, ShardConfig(rows_per_shard=0))
     _, rgb = make_sets(channels=3)
     with pytest.raises(ValueError, match=r"synthetic images are \[3, 8, 8\].*\[1, 8, 8\]"):
-        write_shards(tmp_path, real, rgb, rows_per_shard=4)
+        write_shards(tmp_path, real, rgb, ShardConfig(rows_per_shard=4))
     bad = SyntheticSet(synthetic.images, synthetic.labels + 1, synthetic.d_scores, synthetic.seeds, SHA)
     with pytest.raises(ValueError, match=r"synthetic labels must lie in \[0, 3\)"):
-        write_shards(tmp_path, real, bad, rows_per_shard=4)
+        write_shards(tmp_path, real, bad, ShardConfig(rows_per_shard=4))
     dup = SyntheticSet(synthetic.images, synthetic.labels, synthetic.d_scores, np.full(7, 5, np.int64), SHA)
     with pytest.raises(ValueError, match="duplicate seed"):
-        write_shards(tmp_path, real, dup, rows_per_shard=4)
+        write_shards(tmp_path, real, dup, ShardConfig(rows_per_shard=4))
     slashed = ImageSet(real.images, real.labels, ("a/b", "rare", "rarer"), real.source_index)
     with pytest.raises(ValueError, match="folder name"):
-        write_shards(tmp_path, slashed, synthetic, rows_per_shard=4)
+        write_shards(tmp_path, slashed, synthetic, ShardConfig(rows_per_shard=4))
     assert list(tmp_path.iterdir()) == []
 
 
 def test_crash_during_swap_leaves_no_manifest_describing_old_shards(tmp_path, monkeypatch):
     real, synthetic = make_sets()
-    write_shards(tmp_path, real, synthetic, rows_per_shard=4)
+    write_shards(tmp_path, real, synthetic, ShardConfig(rows_per_shard=4))
 
     def crash(tmp, final):
         raise OSError("power cut")
 
     monkeypatch.setattr(writer, "_swap_in", crash)
     with pytest.raises(OSError):
-        write_shards(tmp_path, real, synthetic, rows_per_shard=2)
+        write_shards(tmp_path, real, synthetic, ShardConfig(rows_per_shard=2))
     assert not (tmp_path / "manifest.json").exists()
     with pytest.raises(ValueError, match="never completely written"):
         read_shards(tmp_path)
@@ -353,8 +354,8 @@ def digit_sets(n_synthetic: int = 300):
 def test_shards_are_sized_by_bytes_with_row_groups_for_streaming(tmp_path):
     data, synthetic = digit_sets()
     target = 0.05  # MB: about 600 digits rows
-    manifest = write_shards(tmp_path, data, synthetic, shard_size_mb=target, row_group_mb=target / 4,
-                            image_folder=False)
+    manifest = write_shards(tmp_path, data, synthetic,
+                            ShardConfig(shard_size_mb=target, row_group_mb=target / 4, image_folder=False))
     entries = manifest["shards"]
     assert len(entries) == pytest.approx(sum(e["bytes"] for e in entries) / (target * 2**20), abs=1.5)
     for entry in entries[:-1]:  # the last shard holds what is left
@@ -368,8 +369,8 @@ def test_parallel_encoding_writes_the_same_bytes(tmp_path):
     data, synthetic = digit_sets()
     data = ImageSet(np.concatenate([data.images] * 3), np.concatenate([data.labels] * 3), data.class_names)
     assert len(data) + len(synthetic) >= writer.PARALLEL_MIN_ROWS  # large enough to start the pool
-    one = write_shards(tmp_path / "one", data, synthetic, rows_per_shard=2000, workers=1)
-    two = write_shards(tmp_path / "two", data, synthetic, rows_per_shard=2000, workers=2)
+    one = write_shards(tmp_path / "one", data, synthetic, ShardConfig(rows_per_shard=2000, workers=1))
+    two = write_shards(tmp_path / "two", data, synthetic, ShardConfig(rows_per_shard=2000, workers=2))
     assert [e["sha256"] for e in one["shards"]] == [e["sha256"] for e in two["shards"]]
     assert one == two  # the worker count is not part of the content
 
@@ -378,7 +379,7 @@ def test_validation_and_test_splits_are_real_only_files_of_their_own(tmp_path):
     real, synthetic = make_sets()
     val = ImageSet(real.images[:3], np.array([0, 1, 2]), CLASSES, np.array([7, 8, 9]))
     test = ImageSet(real.images[3:5], np.array([0, 0]), CLASSES, np.array([3, 4]))
-    manifest = write_shards(tmp_path, real, synthetic, validation=val, test=test, rows_per_shard=100)
+    manifest = write_shards(tmp_path, real, synthetic, ShardConfig(rows_per_shard=100), validation=val, test=test)
     assert shard_files(tmp_path) == ["test-00000-of-00001.parquet", "train-00000-of-00001.parquet",
                                      "validation-00000-of-00001.parquet"]
     assert {k: v["rows"] for k, v in manifest["splits"].items()} == {"train": 17, "validation": 3, "test": 2}
@@ -397,7 +398,7 @@ def test_validation_and_test_splits_are_real_only_files_of_their_own(tmp_path):
 def test_manifest_records_provenance_and_every_file_checksum(tmp_path):
     real, synthetic = make_sets()
     given = {"config_hash": "c0ffee", "seeds": {"gan": 3}}
-    manifest = write_shards(tmp_path, real, synthetic, rows_per_shard=4, provenance=given)
+    manifest = write_shards(tmp_path, real, synthetic, ShardConfig(rows_per_shard=4), provenance=given)
     provenance = manifest["provenance"]
     assert provenance["config_hash"] == "c0ffee" and provenance["seeds"] == {"gan": 3}
     assert provenance["packages"]["pyarrow"] == pa.__version__ and provenance["packages"]["python"]
@@ -413,7 +414,7 @@ def test_manifest_records_provenance_and_every_file_checksum(tmp_path):
 
 def test_verify_finds_every_kind_of_tampering(tmp_path):
     real, synthetic = make_sets()
-    write_shards(tmp_path, real, synthetic, rows_per_shard=5)
+    write_shards(tmp_path, real, synthetic, ShardConfig(rows_per_shard=5))
     result = verify_shards(tmp_path)
     assert result.ok and (result.shards, result.rows, result.images) == (4, 17, 17)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from gan_aug.report.formatting import DASH
 from gan_aug.report.funnel import ACCEPTANCE_STATUSES, CALIBRATION_TEXT, FILTER_TEXT, THRESHOLD_NAMES
-from gan_aug.report.html import render_report
+from gan_aug.report.html import render_report, render_run_report
 from gan_aug.report.markdown import summary_markdown
 from gan_aug.report.plots import (
     MAX_GRID_SAMPLES,
@@ -43,7 +43,7 @@ __all__ = [
     "ACCEPTANCE_STATUSES", "CALIBRATION_TEXT", "CLASS_COLUMNS", "DASH", "FILTER_TEXT", "MAX_GRID_SAMPLES",
     "MIN_GRID_PX", "QUALITY_COLUMNS", "SCORES", "THRESHOLD_NAMES", "class_table_rows", "comparison_table_rows",
     "confusion_png", "distribution_png", "downstream_table_rows", "filter_table_rows", "funnel_png",
-    "gain_table_rows", "quality_table_rows", "render_report", "sample_grid_png", "shard_table_rows",
+    "gain_table_rows", "quality_table_rows", "render_report", "render_run_report", "sample_grid_png", "shard_table_rows",
     "summary_markdown",
     "training_curves_png",
 ]

@@ -13,7 +13,9 @@ from pathlib import Path
 import numpy as np
 from jinja2 import Environment, StrictUndefined, Template
 
+from gan_aug.data.imageset import ImageSet
 from gan_aug.io import atomic_write_text
+from gan_aug.synthetic import SyntheticSet
 from gan_aug.report.formatting import fmt, fmt_signed, png_data_uri
 from gan_aug.report.funnel import (
     CALIBRATION_TEXT,
@@ -138,3 +140,11 @@ def render_report(metrics: dict, real_images: dict[int, np.ndarray],
         provenance=provenance_view(metrics),
     )
     return atomic_write_text(out_path, html)
+
+
+def render_run_report(metrics: dict, train: ImageSet, accepted: SyntheticSet, out_path: str | Path, *,
+                      rejected_images: dict[int, dict[str, np.ndarray]] | None = None) -> Path:
+    """The report of a run: its real training images and accepted synthetic rows, grouped by class."""
+    real = {label: train.of_class(label) for label in range(train.num_classes)}
+    synthetic = {int(label): accepted.images[accepted.labels == label] for label in np.unique(accepted.labels)}
+    return render_report(metrics, real, synthetic, out_path, rejected_images=rejected_images)

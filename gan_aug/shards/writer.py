@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from gan_aug.config import ShardConfig
 from gan_aug.data.imageset import ImageSet
 from gan_aug.io import DiskFullError, atomic_write_text, is_disk_full, read_json, sha256_file, write_json
 from gan_aug.shards.png import PARALLEL_MIN_ROWS, PngEncoder, encode_batch
@@ -266,25 +267,19 @@ def _empty_like(real: ImageSet) -> SyntheticSet:
     return SyntheticSet.empty(real.images.shape[1:], "")
 
 
-def write_shards(run_dir: str | Path, train: ImageSet, synthetic: SyntheticSet, *,
-                 validation: ImageSet | None = None, test: ImageSet | None = None,
-                 shard_size_mb: float = 256.0, row_group_mb: float = 16.0, rows_per_shard: int | None = None,
-                 image_folder: bool = True, workers: int = 0, provenance: dict | None = None,
+def write_shards(run_dir: str | Path, train: ImageSet, synthetic: SyntheticSet, settings: ShardConfig | None = None,
+                 *, validation: ImageSet | None = None, test: ImageSet | None = None, provenance: dict | None = None,
                  progress: ProgressFn | None = None) -> dict:
     """Write train (real + synthetic rows) and, when given, validation and test (real only) as
     Parquet shards and an image folder, then ``manifest.json`` last; return the manifest.
 
+    ``settings`` (None: the defaults) sizes the files and says whether to write the image folder
+    and how many PNG-encoding processes to use; ShardConfig has checked its values already.
     A rerun with the same content returns the existing manifest untouched; after a crash it
     reuses the shards already finished. A failure leaves the previous output (or nothing) in place;
     a full disk raises DiskFullError naming ``run_dir`` and the room needed, with the staging removed.
-    ``workers``: PNG-encoding processes, 0 = one per CPU core.
     """
-    if rows_per_shard is not None and (not isinstance(rows_per_shard, (int, np.integer))
-                                       or isinstance(rows_per_shard, bool) or rows_per_shard < 1):
-        raise ValueError(f"rows_per_shard must be an integer >= 1, got {rows_per_shard!r}")
-    for name, value in (("shard_size_mb", shard_size_mb), ("row_group_mb", row_group_mb)):
-        if not value > 0:
-            raise ValueError(f"{name} must be > 0, got {value!r}")
+    settings = settings if settings is not None else ShardConfig()
     splits = [SplitRows("train", train, synthetic)]
     splits += [SplitRows(name, real, _empty_like(real)) for name, real in (("validation", validation), ("test", test))
                if real is not None]
@@ -296,10 +291,11 @@ def write_shards(run_dir: str | Path, train: ImageSet, synthetic: SyntheticSet, 
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    settings = {"shard_size_mb": shard_size_mb, "row_group_mb": row_group_mb, "rows_per_shard": rows_per_shard,
-                "image_folder": image_folder, "compression": COMPRESSION, "image_format": "PNG"}
+    recorded = {"shard_size_mb": settings.shard_size_mb, "row_group_mb": settings.row_group_mb,
+                "rows_per_shard": settings.rows_per_shard, "image_folder": settings.image_folder,
+                "compression": COMPRESSION, "image_format": "PNG"}  # what shapes the bytes: not workers
     provenance = {**(provenance or {}), "packages": package_versions()}
-    key = content_key(splits, settings, provenance)
+    key = content_key(splits, recorded, provenance)
     provenance["content_key"] = key
     existing = _reusable(run_dir, key)
     if existing is not None:
@@ -308,12 +304,11 @@ def write_shards(run_dir: str | Path, train: ImageSet, synthetic: SyntheticSet, 
         return existing
 
     try:
-        return _write(run_dir, key, splits, settings, provenance, shard_size_mb, row_group_mb, rows_per_shard,
-                      image_folder, workers, progress)
+        return _write(run_dir, key, splits, recorded, provenance, settings, progress)
     except OSError as error:
         if not is_disk_full(error):
             raise
-        raise _disk_full(run_dir, key, splits, image_folder) from error
+        raise _disk_full(run_dir, key, splits, settings.image_folder) from error
 
 
 def _disk_full(run_dir: Path, key: str, splits: list[SplitRows], image_folder: bool) -> DiskFullError:
@@ -336,13 +331,13 @@ def _disk_full(run_dir: Path, key: str, splits: list[SplitRows], image_folder: b
     return DiskFullError.at(run_dir, None if needed is None else int(needed), "writing shards", kept)
 
 
-def _write(run_dir: Path, key: str, splits: list[SplitRows], settings: dict, provenance: dict,
-           shard_size_mb: float, row_group_mb: float, rows_per_shard: int | None, image_folder: bool,
-           workers: int, progress: ProgressFn | None) -> dict:
+def _write(run_dir: Path, key: str, splits: list[SplitRows], recorded: dict, provenance: dict,
+           settings: ShardConfig, progress: ProgressFn | None) -> dict:
     staging = _Staging(run_dir, key)
     _remove_leftovers(run_dir, keep=staging.root)
-    plans = [plan for rows in splits
-             for plan in plan_split(rows, shard_size_mb * 2**20, row_group_mb * 2**20, rows_per_shard)]
+    image_folder = settings.image_folder
+    plans = [plan for rows in splits for plan in plan_split(rows, settings.shard_size_mb * 2**20,
+                                                            settings.row_group_mb * 2**20, settings.rows_per_shard)]
     finished = {plan.name: entry for plan in plans if (entry := staging.finished(plan)) is not None}
     if finished:
         log.info("resuming: %d of %d shards were finished by an earlier attempt", len(finished), len(plans))
@@ -350,7 +345,7 @@ def _write(run_dir: Path, key: str, splits: list[SplitRows], settings: dict, pro
     total = sum(len(plan.positions) for plan in plans)
     done = total - sum(len(plan.positions) for plan in todo)
     by_split = {rows.name: rows for rows in splits}
-    finished.update(_write_plans(todo, by_split, staging, image_folder, workers or os.cpu_count() or 1,
+    finished.update(_write_plans(todo, by_split, staging, image_folder, settings.workers or os.cpu_count() or 1,
                                  progress, done, total))
     entries = [finished[plan.name] for plan in plans]
 
@@ -361,7 +356,7 @@ def _write(run_dir: Path, key: str, splits: list[SplitRows], settings: dict, pro
         folder = {"root": IMAGES_DIR, "checksums": f"{IMAGES_DIR}/{CHECKSUMS}",
                   "sha256": sha256_file(staging.images / CHECKSUMS), "files": sums.count("\n"),
                   "layout": f"{IMAGES_DIR}/<split>/<class>/<real|syn>-<id>.png"}
-    manifest = _manifest(splits, entries, settings, provenance, folder)
+    manifest = _manifest(splits, entries, recorded, provenance, folder)
     (run_dir / MANIFEST).unlink(missing_ok=True)
     _swap_in(staging.shards, run_dir / SHARDS_DIR)
     if image_folder:

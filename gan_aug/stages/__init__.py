@@ -1,0 +1,19 @@
+"""The pipeline's stages as plain functions over plain values, with typed results.
+
+Every entry point composes these: the Prefect flow (flows/augment.py) wraps each in a task and
+passes paths between them; ``GANOverSampler`` calls them in memory. A change to a stage lands here
+once.
+
+- ``features``: the domain classifier whose embedding the FD checks, filters and metrics use
+- ``gans``: which GAN(s) a run trains, training one, and per class which model, label and weights
+  to sample
+- ``generation``: one class sampled and filtered until it is filled
+- ``acceptance``: per-class quality and the FD acceptance policy
+"""
+from gan_aug.stages.acceptance import Acceptance, AcceptanceReport, accept
+from gan_aug.stages.features import check_extractor, domain_model
+from gan_aug.stages.gans import ClassSampler, GANJob, TrainedGAN, plan_gans, train_job
+from gan_aug.stages.generation import generate_filtered, shortfall_message
+
+__all__ = ["Acceptance", "AcceptanceReport", "ClassSampler", "GANJob", "TrainedGAN", "accept", "check_extractor", "domain_model",
+           "generate_filtered", "plan_gans", "shortfall_message", "train_job"]

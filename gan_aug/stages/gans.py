@@ -1,0 +1,118 @@
+"""Which GAN(s) a run trains, training one, and per class where its samples come from.
+
+``gan.strategy: shared`` trains one conditional GAN over every class (majority classes teach the
+rare ones); ``per_class`` trains one GAN per class to fill, on that class alone, relabelled 0. That
+rule lives here, in ``GANJob``, and nowhere else: everything downstream asks a ``ClassSampler``
+which model, which label inside it and which weights make a class.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+
+from gan_aug.checkpoint import best_snapshot_step, load_checkpoint, load_sampler
+from gan_aug.config import GANConfig
+from gan_aug.data.imageset import ImageSet
+from gan_aug.metrics.extractors import DomainExtractor
+from gan_aug.models.discriminator import Discriminator
+from gan_aug.models.generator import Generator
+from gan_aug.monitor import MIN_REFERENCE, build_monitor
+from gan_aug.train import ProgressFn, TrainResult, train_gan
+
+STRATEGIES = ("shared", "per_class")
+
+
+@dataclass(frozen=True)
+class GANJob:
+    """One GAN to train: the shared conditional one (``single_class`` None) or one class's own."""
+
+    classes: tuple[int, ...]  # the data-set classes it makes, watched by the FD checks
+    single_class: int | None = None
+
+    @property
+    def shared(self) -> bool:
+        return self.single_class is None
+
+    @property
+    def key(self) -> str:
+        """How metrics.json names its run: 'shared', or the class's label."""
+        return "shared" if self.shared else str(self.single_class)
+
+    def name(self, class_names: Sequence[str]) -> str:
+        return "GAN" if self.shared else f"GAN of class {class_names[self.single_class]!r}"
+
+    def model_label(self, label: int) -> int:
+        """The class as the networks know it: a one-class GAN is trained with the single label 0."""
+        return label if self.shared else 0
+
+    def training_set(self, train: ImageSet) -> ImageSet:
+        return train if self.shared else train.single_class(self.single_class)
+
+    def config_hash(self, base: str) -> str:
+        """What its checkpoint must have been made with: the data and GAN settings (``base``), and the class."""
+        return base if self.shared else f"{base}:class-{self.single_class}"
+
+
+def plan_gans(strategy: str, classes: Sequence[int]) -> list[GANJob]:
+    """The GANs that make ``classes``: one shared, or one per class."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"gan.strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+    if strategy == "shared":
+        return [GANJob(tuple(classes))]
+    return [GANJob((label,), single_class=label) for label in classes]
+
+
+@dataclass(frozen=True)
+class ClassSampler:
+    """Where one class's samples come from: the checkpoint, the label inside it and the training step
+    whose EMA weights are sampled (the class's best FD check, else the final weights)."""
+
+    label: int
+    checkpoint: str
+    sha256: str
+    model_label: int
+    step: int
+    shared: bool  # the conditional GAN over every class: its D scores all classes on one scale
+
+    def load(self, device: torch.device | str = "cpu") -> tuple[Generator, Discriminator]:
+        return load_sampler(self.checkpoint, device, label=self.label)
+
+
+@dataclass(frozen=True)
+class TrainedGAN:
+    job: GANJob
+    result: TrainResult
+    samplers: dict[int, ClassSampler]
+
+
+def samplers_of(job: GANJob, result: TrainResult) -> dict[int, ClassSampler]:
+    """Per class of the job, the weights ``load_sampler`` will give it (read once from the checkpoint)."""
+    state = load_checkpoint(result.checkpoint)
+    steps = {label: best_snapshot_step(state, label) for label in job.classes}
+    return {label: ClassSampler(label, str(result.checkpoint), result.sha256, job.model_label(label),
+                                int(state["step"]) if steps[label] is None else steps[label], job.shared)
+            for label in job.classes}
+
+
+def train_job(job: GANJob, train: ImageSet, val: ImageSet, cfg: GANConfig, checkpoint: str | Path, *,
+              base_hash: str, domain: DomainExtractor | None, device: torch.device | str = "cpu",
+              progress: ProgressFn | None = None, warn: Callable[[str], None] | None = None) -> TrainedGAN:
+    """Train (or resume, or reuse) one job's GAN; with ``gan.eval_every`` and a ``domain`` extractor,
+    FD is checked per class on held-out images and each class keeps its best weights.
+
+    ``warn`` hears about classes whose FD checks must fall back on training images."""
+    monitor = None
+    if cfg.eval_every and domain is not None:
+        monitor = build_monitor(domain, val, train, job.classes, samples=cfg.eval_samples,
+                                model_labels={label: job.model_label(label) for label in job.classes})
+        short = [label for label, source in monitor.reference_source.items() if source != "val"]
+        if short and warn is not None:
+            warn(f"{job.name(train.class_names)}: classes {short} have fewer than {MIN_REFERENCE} validation "
+                 "images; their FD checks also use training images")
+    # A loss record every 50 steps, or each tenth of a shorter run, so progress has ten lines to show.
+    result = train_gan(job.training_set(train), cfg, checkpoint, config_hash=job.config_hash(base_hash),
+                       device=device, progress=progress, monitor=monitor, log_every=max(1, min(50, cfg.steps // 10)))
+    return TrainedGAN(job, result, samplers_of(job, result))

@@ -1,0 +1,56 @@
+"""One class sampled from its generator and run through the filter chain until it is filled."""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+
+from gan_aug.config import FilterConfig, GenerateConfig
+from gan_aug.data.imageset import ImageSet
+from gan_aug.filters import NearestReal
+from gan_aug.filters.build import build_chain
+from gan_aug.generate import ClassGeneration, ProgressFn, generate_class
+from gan_aug.metrics.extractors import DomainExtractor
+from gan_aug.stages.gans import ClassSampler
+from gan_aug.synthetic import SyntheticSet
+
+
+def generate_filtered(
+    sampler: ClassSampler,
+    needed: int,
+    *,
+    filters: FilterConfig,
+    generate: GenerateConfig,
+    val: ImageSet,
+    train: ImageSet,
+    domain: DomainExtractor,
+    train_features: Callable[[], np.ndarray],
+    device: torch.device | str = "cpu",
+    progress: ProgressFn | None = None,
+) -> tuple[SyntheticSet, ClassGeneration]:
+    """Calibrate the class's filters on real images and generate until ``needed`` samples pass or the
+    budget is spent.
+
+    ``train`` holds every real row a sample must not copy; ``train_features()`` gives their domain
+    features in the same order (asked for only when the memorisation filter is on).
+    """
+    generator, discriminator = sampler.load(device)
+    nearest = NearestReal(train_features()) if "memorisation" in filters.filters else None
+    chain = build_chain(filters, sampler.label, discriminator=discriminator, model_label=sampler.model_label,
+                        shared=sampler.shared, val=val, train=train, domain=domain, nearest=nearest)
+    return generate_class(generator, discriminator, sampler.label, needed, chain=chain,
+                          generator_sha256=sampler.sha256, batch_size=generate.batch_size,
+                          budget_factor=generate.budget_factor, seed=generate.seed,
+                          model_label=sampler.model_label, progress=progress)
+
+
+def shortfall_message(name: object, stats: ClassGeneration, used: int, budget_factor: float,
+                      real: int | None = None) -> str | None:
+    """Why a class ended short of what it needed (None when it did not); with its ``real`` count, where it ends."""
+    if used >= stats.needed:
+        return None
+    ends = (f"it ends with {real + used} rows, not {real + stats.needed}" if real is not None
+            else "the class stays short")
+    return (f"class {name}: only {used} of {stats.needed} synthetic samples passed the filters within the budget "
+            f"({stats.generated} generated, generate.budget_factor {budget_factor:g}); {ends}")
