@@ -1,17 +1,21 @@
-"""Benchmark: GAN training throughput (images/s) and estimated TFLOP/s, beside a plain PyTorch loop.
+"""Benchmark: GAN training throughput (images/s) and estimated TFLOP/s, beside a plain PyTorch loop and
+beside the defaults before this version.
 
-For each image size, three loops train the same generator and discriminator (gan_aug.models) with
-the same batch size:
-  reference          the textbook loop: fp32, contiguous tensors, plain Adam, the batch indexed on
-                     the host and copied over every step, losses read with .item() every step
-                     (as in PyTorch's DCGAN example); no augmentation, regulariser or EMA
-  gan-aug core       gan_aug.train's loop with augmentation and regularisation off: the speed
-                     features alone (bf16 autocast, channels-last, fused Adam on CUDA; device-side
-                     sampling, EMA in one fused kernel, no host sync)
-  gan-aug defaults   the same with the defaults a run uses (adaptive DiffAugment, LeCam)
-images/s counts real images consumed per second (one batch per step). FLOPs per step are counted
-once with torch.utils.flop_counter (convolutions and matmuls, forward and backward) and divided by
-the measured step time. Pixels are random: throughput does not depend on content.
+For each image size, these loops train with the same batch size:
+  reference          the textbook loop on the previous default networks (width 32): fp32, contiguous
+                     tensors, plain Adam, the batch indexed on the host and copied over every step,
+                     losses read with .item() every step (as in PyTorch's DCGAN example); no
+                     augmentation, regulariser or EMA
+  previous defaults  gan_aug.train's loop with the defaults before this version: width 32, fp32 and
+                     contiguous tensors on a CPU (bf16 and channels-last were CUDA-only)
+  gan-aug core       the loop with today's defaults but augmentation and regularisation off: the speed
+                     features alone (width 16 for images up to 32 px, bf16 autocast where the hardware
+                     computes in it, channels-last, fused Adam, device-side sampling, fused EMA)
+  gan-aug defaults   the same with everything a run uses (adaptive DiffAugment, LeCam)
+images/s counts real images consumed per second (one batch per step); "vs previous" is the ratio to
+the previous defaults in the same run. FLOPs per step are counted once with torch.utils.flop_counter
+(convolutions and matmuls, forward and backward) and divided by the measured step time. Pixels are
+random: throughput does not depend on content. Quality at these widths: bench/gan_quality.py.
 
     .venv/bin/python bench/gan_speed.py                       # CUDA if present, else CPU (reduced)
     .venv/bin/python bench/gan_speed.py --device cpu --steps 20 --sizes 28
@@ -31,7 +35,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from gan_aug.checkpoint import Architecture
 from gan_aug.config import GANConfig
 from gan_aug.device import resolve_device
-from gan_aug.train import _Trainer, class_sampling_weights
+from gan_aug.train import _Trainer, class_sampling_weights, network_width
 
 NUM_CLASSES = 10
 
@@ -69,7 +73,8 @@ class ReferenceLoop:
 
 
 class GanAugLoop:
-    def __init__(self, arch: Architecture, cfg: GANConfig, device: torch.device, images, labels):
+    def __init__(self, size: int, cfg: GANConfig, device: torch.device, images, labels):
+        arch = Architecture(64, NUM_CLASSES, size, 1, network_width(cfg, size))
         self.trainer = _Trainer(arch, cfg, device)
         self.images, self.labels = images.to(device), labels.to(device)
         self.weights = class_sampling_weights(labels.numpy(), NUM_CLASSES, cfg.class_sampling).to(device)
@@ -101,7 +106,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--sizes", type=int, nargs="+", default=[28, 64])
     parser.add_argument("--batch-size", type=int, default=None, help="default: 256 on CUDA, 64 on CPU")
-    parser.add_argument("--base-channels", type=int, default=32)
+    parser.add_argument("--base-channels", type=int, default=None, help="today's loops' width (default: the run's)")
     parser.add_argument("--steps", type=int, default=None, help="timed steps per round; default 200 on CUDA, 10 on CPU")
     parser.add_argument("--warmup", type=int, default=None)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds (median reported)")
@@ -116,26 +121,28 @@ def main() -> None:
     steps = args.steps or (200 if cuda else 10)
     warmup = args.warmup if args.warmup is not None else (20 if cuda else 2)
     name = torch.cuda.get_device_name(device) if cuda else f"{platform.processor() or 'CPU'}, {torch.get_num_threads()} threads"
-    print(f"device: {device} ({name}); torch {torch.__version__}; batch {batch}; base_channels {args.base_channels}; "
+    print(f"device: {device} ({name}); torch {torch.__version__}; batch {batch}; "
           f"median of {args.rounds} rounds of {steps} timed steps after {warmup} warm-up")
     print()
-    print("| size | loop | ms/step | images/s | GFLOP/step | TFLOP/s | vs reference |")
-    print("|---|---|---|---|---|---|---|")
+    print("| size | loop | width | ms/step | images/s | GFLOP/step | TFLOP/s | vs reference | vs previous |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for size in args.sizes:
-        arch = Architecture(64, NUM_CLASSES, size, 1, args.base_channels)
         generator = torch.Generator().manual_seed(0)
         images = torch.randint(0, 256, (4096, 1, size, size), dtype=torch.uint8, generator=generator)
         labels = torch.randint(0, NUM_CLASSES, (4096,), generator=generator)
         common = dict(batch_size=batch, base_channels=args.base_channels, z_dim=64)
+        previous = GANConfig(batch_size=batch, z_dim=64, base_channels=32, **(
+            {} if cuda else {"precision": "fp32", "channels_last": False}))
         loops = {
-            "reference": ReferenceLoop(arch, batch, device),
-            "gan-aug core": GanAugLoop(arch, GANConfig(diffaugment="off", regularization="none", **common),
+            "reference": ReferenceLoop(Architecture(64, NUM_CLASSES, size, 1, 32), batch, device),
+            "previous defaults": GanAugLoop(size, previous, device, images, labels),
+            "gan-aug core": GanAugLoop(size, GANConfig(diffaugment="off", regularization="none", **common),
                                        device, images, labels),
-            "gan-aug defaults": GanAugLoop(arch, GANConfig(**common), device, images, labels),
+            "gan-aug defaults": GanAugLoop(size, GANConfig(**common), device, images, labels),
         }
         if args.compile:
             loops["gan-aug core, compiled"] = GanAugLoop(
-                arch, GANConfig(diffaugment="off", regularization="none", compile=True, **common),
+                size, GANConfig(diffaugment="off", regularization="none", compile=True, **common),
                 device, images, labels)
         # Loops are timed in interleaved rounds and the median taken: on a shared CPU, whichever loop
         # runs first or last would otherwise be favoured by frequency and cache effects.
@@ -147,11 +154,14 @@ def main() -> None:
             for label, loop in loops.items():
                 timings[label].append(measure(loop, images, labels, steps, 0, device))
         reference_rate = batch / float(np.median(timings["reference"]))
-        for label in loops:
+        previous_rate = batch / float(np.median(timings["previous defaults"]))
+        for label, loop in loops.items():
             seconds = float(np.median(timings[label]))
             rate = batch / seconds
-            print(f"| {size}×{size} | {label} | {1000 * seconds:.1f} | {rate:,.0f} | {flops[label] / 1e9:.2f} | "
-                  f"{flops[label] / seconds / 1e12:.3f} | {rate / reference_rate:.2f}× |", flush=True)
+            width = 32 if label == "reference" else loop.trainer.arch.base_channels
+            print(f"| {size}×{size} | {label} | {width} | {1000 * seconds:.1f} | {rate:,.0f} | "
+                  f"{flops[label] / 1e9:.2f} | {flops[label] / seconds / 1e12:.3f} | {rate / reference_rate:.2f}× | "
+                  f"{rate / previous_rate:.2f}× |", flush=True)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from gan_aug.batched import batched, module_device
-from gan_aug.device import to_model_input
+from gan_aug.device import autocast, fast_dtype, to_model_input
 from gan_aug.models.classifier import SmallCNN
 
 ProgressFn = Callable[[int, int, float], None]  # (step, total_steps, loss)
@@ -38,6 +38,9 @@ def train_classifier(
     seed: int = 0,
     device: torch.device | str = "cpu",
     class_weights: np.ndarray | None = None,
+    sample_weights: np.ndarray | None = None,
+    late_rows: np.ndarray | None = None,
+    late_from: float = 0.0,
     progress: ProgressFn | None = None,
     build_model: Callable[[], nn.Module] | None = None,
     augment: BatchAugment | None = None,
@@ -47,8 +50,11 @@ def train_classifier(
 
     ``build_model`` makes the network (default: a SmallCNN); it is called after seeding, so the seed
     fixes the initial weights too;
+    ``class_weights`` weigh the loss per class, ``sample_weights`` per row (1 = a real row's weight);
+    ``late_rows`` (a mask) are drawn only after the first ``late_from`` of the steps (deferred rows);
     ``augment`` transforms every batch (ordinary augmentation); ``schedule="onecycle"`` warms the
     learning rate up to ``lr`` and anneals it, which reaches a given accuracy in fewer steps.
+    Training runs in bf16 autocast where the hardware computes in it natively (``device.fast_dtype``).
     """
     if len(images) == 0:
         raise ValueError("cannot train a classifier on an empty set")
@@ -56,23 +62,26 @@ def train_classifier(
         raise ValueError(f"unknown learning-rate schedule {schedule!r}; choose from {list(SCHEDULES)}")
     device = torch.device(device)
     torch.manual_seed(seed)
-    model = (build_model() if build_model is not None else SmallCNN(num_classes, channels=images.shape[1])).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    model = (build_model() if build_model is not None else SmallCNN(num_classes, channels=images.shape[1]))
+    model = model.to(device, memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, fused=True)
     scheduler = (torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps)
                  if schedule == "onecycle" else None)
-    weight = None if class_weights is None else torch.as_tensor(class_weights, dtype=torch.float32, device=device)
-    loss_fn = nn.CrossEntropyLoss(weight=weight)
+    loss_fn = _WeightedLoss(class_weights, sample_weights, device)
     x_all = torch.from_numpy(np.ascontiguousarray(images)).to(device)
     y_all = torch.from_numpy(np.asarray(labels, dtype=np.int64)).to(device)
-    rng = torch.Generator(device="cpu").manual_seed(seed)
+    draw = _RowSampler(len(x_all), min(batch_size, len(x_all)), seed, late_rows, int(late_from * steps))
     augment_rng = torch.Generator(device=device).manual_seed(seed + 1)
+    dtype = fast_dtype(device)
     model.train()
     for step in range(1, steps + 1):
-        rows = torch.randint(len(x_all), (min(batch_size, len(x_all)),), generator=rng).to(device)
-        x = to_model_input(x_all[rows])
+        rows = draw(step).to(device)
+        x = to_model_input(x_all[rows]).contiguous(memory_format=torch.channels_last)
         if augment is not None:
             x = augment(x, augment_rng)
-        loss = loss_fn(model(x), y_all[rows])
+        with autocast(device, dtype):
+            logits = model(x)
+        loss = loss_fn(logits.float(), y_all[rows], rows)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -81,6 +90,38 @@ def train_classifier(
         if progress is not None and (step % 100 == 0 or step == steps):
             progress(step, steps, loss.item())
     return model.eval()
+
+
+class _WeightedLoss:
+    """Cross-entropy weighted per class and per row: sum(w_class · w_row · loss) / sum(w_class) over the
+    batch, which is PyTorch's class-weighted mean when every row weighs 1."""
+
+    def __init__(self, class_weights: np.ndarray | None, sample_weights: np.ndarray | None, device: torch.device):
+        as_tensor = lambda w: None if w is None else torch.as_tensor(w, dtype=torch.float32, device=device)  # noqa: E731
+        self.class_weights, self.sample_weights = as_tensor(class_weights), as_tensor(sample_weights)
+
+    def __call__(self, logits: torch.Tensor, y: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        losses = nn.functional.cross_entropy(logits, y, reduction="none")
+        per_class = self.class_weights[y] if self.class_weights is not None else torch.ones_like(losses)
+        per_row = self.sample_weights[rows] if self.sample_weights is not None else 1.0
+        return (losses * per_class * per_row).sum() / per_class.sum()
+
+
+class _RowSampler:
+    """Seeded batches of row indices, drawn with replacement; ``late`` rows only from step ``late_step`` on."""
+
+    def __init__(self, rows: int, batch_size: int, seed: int, late: np.ndarray | None, late_step: int):
+        self.rows, self.batch_size, self.late_step = rows, batch_size, late_step
+        self.rng = torch.Generator(device="cpu").manual_seed(seed)
+        early = None if late is None or not np.any(late) else np.flatnonzero(~np.asarray(late, dtype=bool))
+        self.early = None if early is None or late_step <= 0 else torch.from_numpy(early)
+        if self.early is not None and len(self.early) == 0:
+            raise ValueError("every row is deferred (late_rows): nothing to train on before late_from")
+
+    def __call__(self, step: int) -> torch.Tensor:
+        if self.early is not None and step <= self.late_step:
+            return self.early[torch.randint(len(self.early), (self.batch_size,), generator=self.rng)]
+        return torch.randint(self.rows, (self.batch_size,), generator=self.rng)
 
 
 def predict_proba(model: nn.Module, images: np.ndarray, batch_size: int = 512) -> np.ndarray:

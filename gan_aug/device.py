@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import socket
 import tempfile
@@ -61,3 +62,30 @@ def to_model_input(images: "torch.Tensor") -> "torch.Tensor":
 def to_uint8(images: "torch.Tensor") -> "torch.Tensor":
     """Model output in [-1, 1] → uint8 [0, 255], rounded, on the CPU."""
     return images.detach().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8).cpu()
+
+
+def fast_dtype(device: torch.device | str) -> torch.dtype | None:
+    """bf16 where the hardware computes in it natively (CUDA; CPUs with AVX512-BF16 or AMX), for
+    autocast: 2–3× the speed of fp32 for small convolutional networks on such a CPU. None elsewhere,
+    where bf16 would be emulated and slower."""
+    device = torch.device(device)
+    if device.type == "cuda" or (device.type == "cpu" and native_bf16_cpu()):
+        return torch.bfloat16
+    return None
+
+
+@functools.cache
+def native_bf16_cpu() -> bool:
+    """Whether this CPU has bf16 dot products (AVX512-BF16 or AMX), read from /proc/cpuinfo on Linux."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+def autocast(device: torch.device | str, dtype: torch.dtype | None):
+    """Mixed precision in ``dtype`` on ``device``, or nothing when ``dtype`` is None."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(torch.device(device).type, dtype=dtype)

@@ -1,8 +1,10 @@
-"""Quality control while the GAN trains: per-class Fréchet distance of the EMA generator on held-out images.
+"""Quality control while the GAN trains: per class, the EMA generator's Fréchet distance to held-out
+images, and how many of its samples the domain classifier recognises as the class.
 
 Losses say little about whether a rare class looks right; FD against real images the GAN never
-saw does. Fixed latents per class make successive checks comparable, so "FD went down" means
-the generator improved, not that the draw was luckier.
+saw does, and recognition is the cheap check that predicts whether a classifier can learn from the
+samples (FD alone does not: Ravuri & Vinyals 2019). Fixed latents per class make successive checks
+comparable, so "FD went down" means the generator improved, not that the draw was luckier.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import torch
 from gan_aug.data.imageset import ImageSet
 from gan_aug.device import to_uint8
 from gan_aug.generate import latents, sample_seeds
-from gan_aug.metrics.extractors import FeatureExtractor
+from gan_aug.metrics.extractors import DomainExtractor, FeatureExtractor
 from gan_aug.metrics.fid import frechet_distance
 from gan_aug.models.generator import Generator
 
@@ -42,10 +44,11 @@ class QualityMonitor:
         return sorted(self.references)
 
     @torch.no_grad()
-    def measure(self, generator: Generator) -> dict[int, float | None]:
-        """FD of each watched class's samples from ``generator`` (which should be in eval mode)."""
+    def measure(self, generator: Generator) -> tuple[dict[int, float | None], dict[int, float]]:
+        """Per watched class, the FD of its samples from ``generator`` (in eval mode) and, when the
+        extractor is a classifier, the share of them it gives the class."""
         device = next(generator.parameters()).device
-        distances = {}
+        distances, agreement = {}, {}
         for label in self.classes:
             if label not in self._latents:
                 seeds = sample_seeds(MONITOR_SEED, label, 0, self.samples)
@@ -54,7 +57,9 @@ class QualityMonitor:
             y = torch.full((len(z),), self.model_labels[label], dtype=torch.long, device=device)
             images = to_uint8(generator(z, y)).numpy()
             distances[label] = frechet_distance(self.extractor.features(images), self.references[label])
-        return distances
+            if isinstance(self.extractor, DomainExtractor):
+                agreement[label] = float((self.extractor.probabilities(images).argmax(axis=1) == label).mean())
+        return distances, agreement
 
 
 def build_monitor(

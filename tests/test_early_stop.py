@@ -106,7 +106,8 @@ def test_state_round_trips_through_a_checkpoint_and_decides_the_same():
 def test_state_dict_uses_the_checkpoint_keys():
     tracker = run(EarlyStopTracker(patience=1, min_delta=0.0, last_step=100), {10: {3: 2.0}})
     state = tracker.state_dict()
-    assert list(state) == ["quality_history", "best", "snapshots", "checks_without_gain", "stopped_early"]
+    assert list(state) == ["quality_history", "best", "snapshots", "checks_without_gain", "stopped_early",
+                           "best_agreement"]
     assert state["best"] == {"3": {"step": 10, "fd": 2.0}} and set(state["snapshots"]) == {"10"}
 
 
@@ -114,3 +115,23 @@ def test_state_dict_uses_the_checkpoint_keys():
 def test_the_first_measurement_of_a_class_is_always_a_gain(min_delta):
     tracker = run(EarlyStopTracker(patience=1, min_delta=min_delta, last_step=100), {10: {0: 5.0}, 20: {1: 9.0}})
     assert tracker.checks_without_gain == 0 and not tracker.stopped_early
+
+
+def test_a_class_that_is_recognised_more_often_is_a_gain_even_when_fd_stalls():
+    tracker = EarlyStopTracker(patience=2, min_delta=0.1, last_step=100)
+    weights = Weights()
+    for step, share in ((10, 0.50), (20, 0.70), (30, 0.705), (40, 0.70)):
+        weights.step = step
+        tracker.check(step, {0: 5.0}, weights, agreement={0: share})
+    # 10: first check; 20: recognition rose 0.2 (a gain though FD stayed); 30: +0.005 is no gain; 40: none.
+    assert tracker.checks_without_gain == 2 and tracker.stopped_early
+    assert tracker.best_agreement == {0: 0.705} and tracker.quality_history[1]["agreement"] == {"0": 0.7}
+
+
+def test_a_checkpoint_from_before_recognition_checks_loads():
+    tracker = run(EarlyStopTracker(patience=1, min_delta=0.0, last_step=100), {10: {3: 2.0}})
+    state = tracker.state_dict()
+    del state["best_agreement"]
+    restored = EarlyStopTracker(patience=1, min_delta=0.0, last_step=100)
+    restored.load_state_dict(state)
+    assert restored.best == tracker.best and restored.best_agreement == {}

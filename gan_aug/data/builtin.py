@@ -1,6 +1,7 @@
 """Built-in data sets that ship with installed packages (nothing is downloaded)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,8 @@ from sklearn.datasets import load_digits
 from gan_aug.data.errors import DataError
 from gan_aug.data.imageset import ImageSet
 
-FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist
+# Debian's dataset-fashion-mnist; GAN_AUG_FASHION_MNIST_DIR points elsewhere (a copy carried to a GPU machine).
+FASHION_MNIST_DIR = Path(os.environ.get("GAN_AUG_FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
 # Zalando's names, made safe as folder names ("T-shirt/top" would be a path).
 FASHION_MNIST_CLASSES = ("t-shirt-top", "trouser", "pullover", "dress", "coat", "sandal", "shirt",
                          "sneaker", "bag", "ankle-boot")

@@ -20,7 +20,7 @@ from gan_aug.metrics.extractors import DomainExtractor
 from gan_aug.models.discriminator import Discriminator
 from gan_aug.models.generator import Generator
 from gan_aug.monitor import MIN_REFERENCE, build_monitor
-from gan_aug.train import ProgressFn, TrainResult, train_gan
+from gan_aug.train import ProgressFn, TrainResult, budget, train_gan
 
 STRATEGIES = ("shared", "per_class")
 
@@ -89,12 +89,15 @@ class TrainedGAN:
 
 
 def samplers_of(job: GANJob, result: TrainResult) -> dict[int, ClassSampler]:
-    """Per class of the job, the weights ``load_sampler`` will give it (read once from the checkpoint)."""
+    """Per class the GAN can make, the weights ``load_sampler`` will give it (read once from the
+    checkpoint): the job's classes, and for the shared GAN every other class too (its final weights),
+    which the Classification Accuracy Score samples."""
     state = load_checkpoint(result.checkpoint)
-    steps = {label: best_snapshot_step(state, label) for label in job.classes}
+    classes = range(state["arch"]["num_classes"]) if job.shared else job.classes
+    steps = {label: best_snapshot_step(state, label) for label in classes}
     return {label: ClassSampler(label, str(result.checkpoint), result.sha256, job.model_label(label),
                                 int(state["step"]) if steps[label] is None else steps[label], job.shared)
-            for label in job.classes}
+            for label in classes}
 
 
 def train_job(job: GANJob, train: ImageSet, val: ImageSet, cfg: GANConfig, checkpoint: str | Path, *,
@@ -112,7 +115,9 @@ def train_job(job: GANJob, train: ImageSet, val: ImageSet, cfg: GANConfig, check
         if short and warn is not None:
             warn(f"{job.name(train.class_names)}: classes {short} have fewer than {MIN_REFERENCE} validation "
                  "images; their FD checks also use training images")
+    data = job.training_set(train)
     # A loss record every 50 steps, or each tenth of a shorter run, so progress has ten lines to show.
-    result = train_gan(job.training_set(train), cfg, checkpoint, config_hash=job.config_hash(base_hash),
-                       device=device, progress=progress, monitor=monitor, log_every=max(1, min(50, cfg.steps // 10)))
+    log_every = max(1, min(50, budget(cfg, torch.device(device), len(data), data.image_size).steps // 10))
+    result = train_gan(data, cfg, checkpoint, config_hash=job.config_hash(base_hash), device=device,
+                       progress=progress, monitor=monitor, log_every=log_every)
     return TrainedGAN(job, result, samplers_of(job, result))

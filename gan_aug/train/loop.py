@@ -8,7 +8,6 @@ host. The loop knows nothing about its caller: progress goes through a callback.
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 import time
 from dataclasses import dataclass, field
@@ -21,13 +20,14 @@ import torch
 from gan_aug.checkpoint import Architecture, CheckpointError, load_checkpoint, save_checkpoint
 from gan_aug.config import GANConfig
 from gan_aug.data.imageset import ImageSet
-from gan_aug.device import to_model_input
+from gan_aug.device import autocast, to_model_input
 from gan_aug.io import DiskFullError, remove_stale_temps, sha256_file
 from gan_aug.models.diffaugment import resolve_policy
 from gan_aug.monitor import QualityMonitor
 from gan_aug.train.augment import AdaptiveAugment
 from gan_aug.train.early_stop import EarlyStopTracker
-from gan_aug.train.loss import HingeLoss
+from gan_aug.train.loss import HingeLoss, group_spectral_penalty
+from gan_aug.train.plan import Budget, amp_dtype, budget, network_width
 
 ProgressFn = Callable[[int, int, dict], None]  # (step, total_steps, latest record)
 
@@ -43,6 +43,9 @@ class TrainResult:
     quality_history: list[dict] = field(default_factory=list)  # {"step", "fd": {class: FD}} per check
     best: dict[int, dict] = field(default_factory=dict)  # class → {"step", "fd"} of the weights kept
     stopped_early: bool = False
+    stop_reason: str | None = None  # "steps", "time budget" or "early stop"
+    train_seconds: float = 0.0  # wall-clock seconds of training, over every resumed session
+    budget: dict = field(default_factory=dict)  # {"steps", "seconds"}: what the run was allowed
 
     def to_dict(self) -> dict:
         """JSON-ready (class keys as strings), for Prefect task results and metrics.json."""
@@ -50,7 +53,8 @@ class TrainResult:
             "checkpoint": str(self.checkpoint), "sha256": self.sha256, "steps": self.steps,
             "seconds": round(self.seconds, 2), "resumed_from": self.resumed_from, "history": self.history,
             "quality_history": self.quality_history, "best": {str(k): v for k, v in self.best.items()},
-            "stopped_early": self.stopped_early,
+            "stopped_early": self.stopped_early, "stop_reason": self.stop_reason,
+            "train_seconds": round(self.train_seconds, 2), "budget": self.budget,
         }
 
 
@@ -62,42 +66,32 @@ def class_sampling_weights(labels: np.ndarray, num_classes: int, mode: str) -> t
     return torch.as_tensor(per_class[labels], dtype=torch.float32)
 
 
-def amp_dtype(cfg: GANConfig, device: torch.device) -> torch.dtype | None:
-    """bf16 autocast on CUDA by default (no loss scaling needed, unlike fp16); fp32 on CPU."""
-    if cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda"):
-        return torch.bfloat16
-    return None
-
-
 class _Trainer:
     """Holds the networks, optimisers, RNG and the stateful pieces, so a step and a checkpoint are each one method."""
 
-    def __init__(self, arch: Architecture, cfg: GANConfig, device: torch.device):
+    def __init__(self, arch: Architecture, cfg: GANConfig, device: torch.device, last_step: int | None = None):
         self.cfg, self.arch, self.device = cfg, arch, device
         torch.manual_seed(cfg.seed)  # the networks' initial weights
-        cuda = device.type == "cuda"
-        self.memory_format = torch.channels_last if cuda and cfg.channels_last else torch.contiguous_format
+        self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         generator, discriminator = arch.build()
         self.g = generator.to(device, memory_format=self.memory_format)
         self.d = discriminator.to(device, memory_format=self.memory_format)
         self.g_ema = copy.deepcopy(self.g).eval().requires_grad_(False)
-        adam = dict(betas=(0.0, 0.9), fused=cuda)
+        adam = dict(betas=(0.0, 0.9), fused=True)  # one kernel per optimiser step, on CUDA and CPU
         self.opt_g = torch.optim.Adam(self.g.parameters(), lr=cfg.lr_g, **adam)
         self.opt_d = torch.optim.Adam(self.d.parameters(), lr=cfg.lr_d, **adam)
         self.rng = torch.Generator(device=device).manual_seed(cfg.seed)  # every draw of the loop and augment
         self.amp = amp_dtype(cfg, device)
         self.loss = HingeLoss(cfg.regularization, lecam_weight=cfg.lecam_weight, r1_gamma=cfg.r1_gamma, device=device)
         self.augment = AdaptiveAugment(resolve_policy(cfg.diffaugment, arch.channels), cfg.augment_p, self.rng)
-        self.tracker = EarlyStopTracker(cfg.early_stop_patience, cfg.early_stop_min_delta, cfg.steps)
-        self.step, self.history = 0, []
+        self.tracker = EarlyStopTracker(cfg.early_stop_patience, cfg.early_stop_min_delta, last_step or cfg.steps)
+        self.step, self.history, self.train_seconds, self.stop_reason = 0, [], 0.0, None
         if cfg.compile:
             self.g.compile()
             self.d.compile()
 
     def _autocast(self):
-        if self.amp is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.amp)
+        return autocast(self.device, self.amp)
 
     def train_step(self, images: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> dict:
         rows = torch.multinomial(weights, self.cfg.batch_size, replacement=True, generator=self.rng)
@@ -131,6 +125,8 @@ class _Trainer:
         self.d.requires_grad_(False)  # the G step needs gradients through D, not for D's weights
         with self._autocast():
             loss_g = self.loss.generator(self.d(self.augment(fake), y).float())
+        if self.cfg.gsr_weight:
+            loss_g = loss_g + self.cfg.gsr_weight * group_spectral_penalty(self.g)
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
@@ -144,8 +140,10 @@ class _Trainer:
             ema_b.copy_(b)
 
     def check_quality(self, monitor: QualityMonitor) -> dict:
-        """Measure the EMA generator's FD per class; the tracker keeps the best weights and decides the stop."""
-        return self.tracker.check(self.step, monitor.measure(self.g_ema), self.g_ema.state_dict)
+        """Measure each class the EMA generator makes (FD, recognition); the tracker keeps the best weights
+        and decides the stop."""
+        distances, agreement = monitor.measure(self.g_ema)
+        return self.tracker.check(self.step, distances, self.g_ema.state_dict, agreement)
 
     def _stateful(self) -> dict:
         return {"generator": self.g, "generator_ema": self.g_ema, "discriminator": self.d,
@@ -153,7 +151,8 @@ class _Trainer:
 
     def state_dict(self) -> dict:
         """The flat checkpoint keys (beside "arch" and "config_hash"), each written by its owner."""
-        return {"step": self.step, "history": self.history, **self.tracker.state_dict(),
+        return {"step": self.step, "history": self.history, "train_seconds": self.train_seconds,
+                "stop_reason": self.stop_reason, **self.tracker.state_dict(),
                 **{name: part.state_dict() for name, part in self._stateful().items()},
                 "rng": self.rng.get_state(), **self.loss.state_dict(), **self.augment.state_dict()}
 
@@ -164,6 +163,11 @@ class _Trainer:
         for piece in (self.loss, self.augment, self.tracker):
             piece.load_state_dict(state)
         self.step, self.history = int(state["step"]), list(state["history"])
+        self.train_seconds = float(state.get("train_seconds", 0.0))
+        # A time budget or an early stop ended the run for good; a step count is judged again against
+        # this run's (checkpoints from before time budgets have no reason: their early stop stands).
+        reason = state.get("stop_reason", "early stop" if self.tracker.stopped_early else None)
+        self.stop_reason = None if reason == "steps" else reason
 
 
 def _checkpoint(trainer: _Trainer, config_hash: str) -> dict:
@@ -203,25 +207,30 @@ def _log_record(losses: dict, since: tuple[int, float], batch_size: int) -> dict
     return record
 
 
-def _run(trainer: _Trainer, data: tuple[torch.Tensor, ...], path: Path, config_hash: str,
+def _run(trainer: _Trainer, data: tuple[torch.Tensor, ...], path: Path, config_hash: str, limit: Budget,
          progress: ProgressFn | None, monitor: QualityMonitor | None, log_every: int) -> None:
-    """Step until the last step or an early stop, logging, checking FD and saving on schedule."""
+    """Step until the budget ends or the checks stop improving, logging, checking and saving on schedule.
+    A finished run (its checkpoint names why it stopped) is never continued."""
     cfg = trainer.cfg
     last_log = (trainer.step, time.perf_counter())
     saved = trainer.step if path.exists() else None
-    while trainer.step < cfg.steps and not trainer.tracker.stopped_early:
+    clock = time.perf_counter() - trainer.train_seconds  # a resumed run's earlier sessions count too
+    while trainer.stop_reason is None and limit.reason_to_stop(trainer.step, trainer.train_seconds) is None:
         losses = trainer.train_step(*data)
         step, record = trainer.step, None
-        if step % log_every == 0 or step == cfg.steps:
+        trainer.train_seconds = time.perf_counter() - clock
+        ending = limit.reason_to_stop(step, trainer.train_seconds)
+        if step % log_every == 0 or ending:
             record = _log_record(losses, last_log, cfg.batch_size)
             trainer.history.append(record)
-        if monitor is not None and (step % cfg.eval_every == 0 or step == cfg.steps):
+        if monitor is not None and (step % cfg.eval_every == 0 or ending):
             record = {**(record or {"step": step}), **trainer.check_quality(monitor)}
+        trainer.stop_reason = ending or ("early stop" if trainer.tracker.stopped_early else None)
         if record is not None:
             if progress is not None:
-                progress(step, cfg.steps, record)
-            last_log = (step, time.perf_counter())  # FD checks do not count against images/s
-        if step % cfg.checkpoint_every == 0 or step == cfg.steps or trainer.tracker.stopped_early:
+                progress(step, limit.expected_steps(step, trainer.train_seconds), record)
+            last_log = (step, time.perf_counter())  # checks do not count against images/s
+        if step % cfg.checkpoint_every == 0 or trainer.stop_reason:
             saved = _save(path, _checkpoint(trainer, config_hash), step, saved)
 
 
@@ -238,13 +247,17 @@ def train_gan(
 ) -> TrainResult:
     """Train (or resume, or reuse) a conditional GAN on ``train``; the checkpoint is the only output.
 
-    With a ``monitor`` and ``cfg.eval_every``, FD is checked every ``eval_every`` steps: the best
-    EMA weights per class are kept in the checkpoint (``load_sampler(path, label=...)`` uses
-    them) and training stops after ``cfg.early_stop_patience`` checks without improvement.
+    The budget is ``gan.steps`` and ``gan.time_budget_s``, or their defaults for the device and the
+    data (``plan.budget``). With a ``monitor`` and ``cfg.eval_every``, each class is checked every
+    ``eval_every`` steps: the best EMA weights per class are kept in the checkpoint
+    (``load_sampler(path, label=...)`` uses them) and training stops after
+    ``cfg.early_stop_patience`` checks in which no class improved.
     """
     checkpoint_path, device, started = Path(checkpoint_path), torch.device(device), time.perf_counter()
-    arch = Architecture(cfg.z_dim, train.num_classes, train.image_size, train.channels, cfg.base_channels)
-    trainer = _Trainer(arch, cfg, device)
+    limit = budget(cfg, device, len(train), train.image_size)
+    arch = Architecture(cfg.z_dim, train.num_classes, train.image_size, train.channels,
+                        network_width(cfg, train.image_size))
+    trainer = _Trainer(arch, cfg, device, limit.steps)
     remove_stale_temps(checkpoint_path)  # a run killed mid-save left a partial copy; the checkpoint is whole
     if checkpoint_path.exists():
         _resume(trainer, checkpoint_path, config_hash)
@@ -253,9 +266,10 @@ def train_gan(
     data = (torch.from_numpy(train.images).to(device), torch.from_numpy(train.labels).to(device), weights)
     checking = monitor is not None and cfg.eval_every > 0 and bool(monitor.classes)
     trainer.g.train(), trainer.d.train()
-    _run(trainer, data, checkpoint_path, config_hash, progress, monitor if checking else None, log_every)
+    _run(trainer, data, checkpoint_path, config_hash, limit, progress, monitor if checking else None, log_every)
     tracker = trainer.tracker
     return TrainResult(
         checkpoint_path, sha256_file(checkpoint_path), trainer.step, time.perf_counter() - started, resumed_from,
-        trainer.history, tracker.quality_history, dict(tracker.best), tracker.stopped_early,
+        trainer.history, tracker.quality_history, dict(tracker.best), trainer.stop_reason == "early stop",
+        trainer.stop_reason, trainer.train_seconds, {"steps": limit.steps, "seconds": limit.seconds},
     )

@@ -46,3 +46,22 @@ class HingeLoss:
 
     def load_state_dict(self, state: dict) -> None:
         self.lecam.copy_(state["lecam"])
+
+
+GSR_GROUPS = 4
+
+
+def group_spectral_penalty(generator: torch.nn.Module, groups: int = GSR_GROUPS) -> torch.Tensor:
+    """Group spectral regularisation (gSR, Rangwani et al., ECCV 2022): each class's conditional
+    batch-norm scale and shift, grouped into a ``groups`` × C/groups matrix, pays its largest
+    singular value squared. Tail classes' parameters otherwise grow a few dominant directions,
+    which the paper ties to their mode collapse; summed over classes and layers."""
+    penalty = torch.zeros((), device=next(generator.parameters()).device)
+    for module in generator.modules():
+        for embedding, centre in ((getattr(module, "gain", None), 1.0), (getattr(module, "bias", None), 0.0)):
+            if not isinstance(embedding, torch.nn.Embedding) or embedding.weight.shape[1] % groups:
+                continue
+            weight = embedding.weight - centre  # the scale is 1 at rest: regularise its deviation
+            matrices = weight.reshape(weight.shape[0], groups, -1)
+            penalty = penalty + torch.linalg.matrix_norm(matrices.float(), ord=2).pow(2).sum()
+    return penalty
