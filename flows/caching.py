@@ -6,6 +6,10 @@ mtime). A task receives only the config sections it reads, so its key hashes exa
 that starts reading another section must be given it, and its cache follows. The records live in the run folder's
 ``.cache/``, so the cache goes when the run folder goes. A rerun after a crash finds every stage that
 finished with the same inputs and continues from the first one that did not.
+
+A cache record says a stage finished, not that its files are still there: ``call_fresh`` and
+``map_fresh`` run a cached stage again, refreshing its record, when files its result names in the
+run folder were deleted since.
 """
 from __future__ import annotations
 
@@ -13,16 +17,19 @@ import dataclasses
 import hashlib
 import json
 import os
+import logging
 import threading
 from pathlib import Path
 from typing import Any
 
 from prefect.cache_policies import NO_CACHE, CachePolicy
+from prefect.utilities.annotations import unmapped
 from pydantic import BaseModel
 
 from gan_aug.io import sha256_file
 from gan_aug.run_dir import RunDir
 
+log = logging.getLogger("gan_aug.flows")
 _hashes: dict[tuple[str, int, int], str] = {}
 _lock = threading.Lock()
 
@@ -76,3 +83,59 @@ def cached(stage, enabled: bool, run: RunDir):
         return stage.with_options(cache_policy=NO_CACHE, persist_result=False)
     policy = ContentKey().configure(key_storage=str(run.root / ".cache"))
     return stage.with_options(cache_policy=policy, persist_result=True)
+
+
+def output_paths(value: Any, root: Path) -> list[Path]:
+    """Every absolute path (str or Path) inside a stage's result that lies in the run folder ``root``,
+    found by walking dataclasses, dicts, lists and tuples. Relative strings are left alone: a class
+    name is not a file."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return [p for f in dataclasses.fields(value) for p in output_paths(getattr(value, f.name), root)]
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        return [p for item in value for p in output_paths(item, root)]
+    if isinstance(value, (str, Path)) and os.path.isabs(value):
+        path = Path(os.path.normpath(value))
+        return [path] if path.is_relative_to(root) and path != root else []
+    return []
+
+
+def missing_outputs(value: Any, run: RunDir) -> list[Path]:
+    """The files a stage's result names in the run folder that no longer exist."""
+    return [path for path in output_paths(value, run.root) if not path.exists()]
+
+
+def call_fresh(stage, run: RunDir, *args: Any, **kwargs: Any) -> Any:
+    """Call a cached stage; if its result (cached or not) names run-folder files that are gone, call
+    it once more with ``refresh_cache=True``: Prefect then runs it and overwrites the record. Without
+    this, a run folder whose outputs were deleted but whose .cache/ was kept fails on the missing file."""
+    result = stage(*args, **kwargs)
+    missing = missing_outputs(result, run)
+    if not missing:
+        return result
+    log.warning("%s: %d of its outputs are gone (%s): running it again", _name(stage), len(missing), missing[0])
+    return stage.with_options(refresh_cache=True)(*args, **kwargs)
+
+
+def map_fresh(stage, run: RunDir, *args: Any) -> list:
+    """``stage.map(*args).result()`` (lists, and ``unmapped`` values) with ``call_fresh``'s check per
+    element: only the elements whose outputs are gone run again, mapped as well."""
+    results = list(stage.map(*args).result())
+    stale = [i for i, result in enumerate(results) if missing_outputs(result, run)]
+    if not stale:
+        return results
+    log.warning("%s: outputs of %d of its %d runs are gone: running those again", _name(stage), len(stale),
+                len(results))
+    again = [arg if isinstance(arg, unmapped) else [arg[i] for i in stale] for arg in map(_listed, args)]
+    for i, result in zip(stale, stage.with_options(refresh_cache=True).map(*again).result()):
+        results[i] = result
+    return results
+
+
+def _listed(arg: Any) -> Any:
+    return arg if isinstance(arg, unmapped) else list(arg)
+
+
+def _name(stage) -> str:
+    return getattr(stage, "name", None) or getattr(stage, "__name__", repr(stage))

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any, Callable
 
@@ -56,15 +57,39 @@ def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+_umask_lock = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process umask. Linux shows it in /proc/self/status; elsewhere it can only be read by setting
+    it, which a file another thread creates in that instant would feel: so it is set to 022 (never
+    0, which would make that file writable by all) and restored at once, under a lock."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    with _umask_lock:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], None], size: int | None = None) -> Path:
     """Call ``write(tmp_path)`` then rename onto ``path``; on error nothing is left behind and ``path``
-    keeps its old content. A full disk raises DiskFullError naming ``path`` (and ``size``, if known)."""
+    keeps its old content. A full disk raises DiskFullError naming ``path`` (and ``size``, if known).
+
+    The file gets the mode a plain ``open(path, "w")`` of a new file gives (0666 less the umask), not
+    mkstemp's private 0600: a colleague or a web server must be able to read a run's report."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
+        tmp.chmod(0o666 & ~current_umask())
         write(tmp)
         os.replace(tmp, path)
     except BaseException as error:

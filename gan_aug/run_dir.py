@@ -1,13 +1,28 @@
 """Where each artifact of a run lives: one folder per run, the same names every time."""
 from __future__ import annotations
 
+import json
+import os
+import socket
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Iterator
 
 import yaml
+from filelock import FileLock, Timeout
 
 from gan_aug.config import EXECUTION_KEYS, AugmentConfig, ConfigError
-from gan_aug.io import atomic_write_text
+from gan_aug.io import atomic_write_text, read_json
+
+LOCK = ".lock"
+HOLDER = ".lock.holder"  # who holds the lock: beside it, since lock files' contents belong to filelock
+
+
+class RunDirInUse(ValueError):
+    """Another gan-aug run holds the folder. A ValueError, so entry points report it as one line, as
+    they report bad input: the way out is the same (wait, or choose another folder)."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +55,36 @@ class RunDir:
     def rejected(self, label: int) -> Path:
         """A few samples each filter rejected, for the report."""
         return self.root / "generated" / f"rejected-{label:04d}.npz"
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold ``<run>/.lock`` for a whole run: a second run on this folder fails at once, naming the
+        folder and the holder, instead of interleaving its writes with this one's. The lock is the
+        OS's (flock), so it ends with the holding process, even one killed with SIGKILL: a crash never
+        leaves the folder locked."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(self.root / LOCK, timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise RunDirInUse(f"{self.root} is in use by another gan-aug run ({self._holder()}); wait for it "
+                              f"or choose another --out") from None
+        try:
+            atomic_write_text(self.root / HOLDER, json.dumps({
+                "pid": os.getpid(), "host": socket.gethostname(),
+                "since": datetime.now().astimezone().isoformat(timespec="seconds")}))
+            yield
+        finally:
+            (self.root / HOLDER).unlink(missing_ok=True)  # before the lock goes: the next holder writes its own
+            lock.release()
+
+    def _holder(self) -> str:
+        """Who holds the lock (pid, host, since when), as the holder wrote it: it may not have yet."""
+        try:
+            holder = read_json(self.root / HOLDER)
+            return f"pid {holder['pid']} on host {holder['host']} since {holder['since']}"
+        except (OSError, ValueError, KeyError, TypeError):
+            return "holder not known yet"
 
     def claim(self, config: AugmentConfig) -> None:
         """Save the resolved config; refuse a folder that holds a run of another config.

@@ -31,8 +31,8 @@ from gan_aug.data.builtin import digits
 from gan_aug.data.imageset import ImageSet
 from gan_aug.data.load import load_source
 from gan_aug.io import DiskFullError, read_json, sha256_file
+from gan_aug.mix import real_only
 from gan_aug.shards import verify_shards, write_shards
-from gan_aug.synthetic import SyntheticSet
 from gan_aug.train import train_gan
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,11 +59,22 @@ if mode == "train":
     result = train_gan(data, GANConfig(**json.loads(sys.argv[4])), target, config_hash="faults")
     print(json.dumps({"steps": result.steps, "resumed_from": result.resumed_from}))
 else:
+    from gan_aug.mix import real_only
     from gan_aug.shards import write_shards
-    from gan_aug.synthetic import SyntheticSet
+    stop_after = int(sys.argv[6]) if len(sys.argv) > 6 else 0
+    if stop_after:  # freeze (SIGSTOP) right after the n-th folder swap of the commit, for the test to kill
+        import os, signal
+        import gan_aug.shards.staging as staging
+        swap, swapped = staging._swap_in, []
+        def stop_after_swap(staged, final):
+            swap(staged, final)
+            swapped.append(final)
+            if len(swapped) == stop_after:
+                os.kill(os.getpid(), signal.SIGSTOP)
+        staging._swap_in = stop_after_swap
     tile = int(sys.argv[4])
     big = ImageSet(np.concatenate([data.images] * tile), np.concatenate([data.labels] * tile), data.class_names)
-    manifest = write_shards(target, big, SyntheticSet.empty(big.images.shape[1:], ""),
+    manifest = write_shards(target, real_only(big),
                             ShardConfig(rows_per_shard=int(sys.argv[5]), workers=1, image_folder=True))
     print(json.dumps({"shards": len(manifest["shards"])}))
 '''
@@ -400,10 +411,61 @@ def test_kill_9_mid_shard_write_then_rerun_resumes_and_matches_an_uninterrupted_
 
     big = ImageSet(np.concatenate([source_set.images] * TILE), np.concatenate([source_set.labels] * TILE),
                    source_set.class_names)
-    uninterrupted = write_shards(tmp_path / "clean", big, SyntheticSet.empty(big.images.shape[1:], ""),
+    uninterrupted = write_shards(tmp_path / "clean", real_only(big),
                                  ShardConfig(rows_per_shard=ROWS_PER_SHARD, workers=1, image_folder=True))
     assert manifest == uninterrupted
     assert (run_dir / "images" / "SHA256SUMS").read_bytes() == (tmp_path / "clean/images/SHA256SUMS").read_bytes()
+
+
+def _wait_stopped(proc: subprocess.Popen, timeout: float) -> None:
+    """Wait until ``proc`` has stopped itself (SIGSTOP); fail with its log if it ends or hangs instead."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pid, status = os.waitpid(proc.pid, os.WUNTRACED | os.WNOHANG)
+        if pid and os.WIFSTOPPED(status):
+            return
+        if pid:
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            raise AssertionError(f"the writer ended (rc {proc.returncode}) before the swap: "
+                                 f"{proc.log.read_text(errors='replace')[-3000:]}")
+        time.sleep(0.02)
+    proc.kill()
+    raise AssertionError("the writer never reached the swap")
+
+
+SWAP_TILE, SWAP_ROWS = 5, 2000  # 8,985 rows in 5 shards, with an image folder
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("swaps", [1, 2], ids=["between-the-two-swaps", "after-both-before-the-manifest"])
+def test_kill_9_during_the_final_swap_then_rerun_reuses_every_shard(tmp_path, source, source_set, swaps):
+    """The writer freezes itself right after moving shards/ (or images/ too) into place and is killed
+    there; the rerun takes the swapped folders back, writes no shard again and ends with the manifest
+    an uninterrupted write gives."""
+    run_dir = tmp_path / "run"
+    proc = _start(tmp_path, "shards", source, run_dir, SWAP_TILE, SWAP_ROWS, swaps)
+    _wait_stopped(proc, timeout=180)
+    staging = next(run_dir.glob(".staging-*"))
+    assert not (run_dir / "manifest.json").exists() and not (staging / "shards").exists()
+    assert (staging / "images").is_dir() == (swaps == 1) and (run_dir / "images").is_dir() == (swaps == 2)
+    stamps = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in (run_dir / "shards").glob("*.parquet")}
+    assert len(stamps) == 5
+    _kill9(proc)
+
+    result, log = _finish(tmp_path, "shards", source, run_dir, SWAP_TILE, SWAP_ROWS)
+    assert result == {"shards": 5} and "resuming: 5 of 5 shards were finished by an earlier attempt" in log
+    for name, stamp in stamps.items():
+        info = (run_dir / "shards" / name).stat()
+        assert (info.st_ino, info.st_mtime_ns) == stamp, f"{name} was written again, not reused"
+    verification = verify_shards(run_dir)
+    assert verification.ok, verification.problems[:5]
+    assert (verification.shards, verification.images) == (5, 1797 * SWAP_TILE)
+    assert [p.name for p in run_dir.iterdir() if p.name.startswith(".")] == []
+    big = ImageSet(np.concatenate([source_set.images] * SWAP_TILE),
+                   np.concatenate([source_set.labels] * SWAP_TILE), source_set.class_names)
+    uninterrupted = write_shards(tmp_path / "clean", real_only(big),
+                                 ShardConfig(rows_per_shard=SWAP_ROWS, workers=1, image_folder=True))
+    assert read_json(run_dir / "manifest.json") == uninterrupted
 
 
 # --------------------------------------------------------------------------- 3. corrupt or foreign checkpoints
@@ -490,8 +552,7 @@ def test_a_full_disk_while_writing_shards_is_named_and_leaves_nothing(small_disk
     disk = small_disk(1024)  # the digits with their image folder need about 8 MB
     run_dir = disk / "run"
     with pytest.raises(DiskFullError) as caught:
-        write_shards(run_dir, source_set, SyntheticSet.empty((1, 8, 8), ""),
-                     ShardConfig(rows_per_shard=500, workers=1))
+        write_shards(run_dir, real_only(source_set), ShardConfig(rows_per_shard=500, workers=1))
     error = caught.value
     message = str(error)
     assert isinstance(error, OSError) and error.errno == 28 and isinstance(error, ValueError)
@@ -504,8 +565,7 @@ def test_a_full_disk_while_writing_shards_is_named_and_leaves_nothing(small_disk
     assert _used(disk) < 64 * 1024
 
     _resize(disk, 16 * 1024)  # free space and rerun: the same call now succeeds
-    manifest = write_shards(run_dir, source_set, SyntheticSet.empty((1, 8, 8), ""),
-                            ShardConfig(rows_per_shard=500, workers=1))
+    manifest = write_shards(run_dir, real_only(source_set), ShardConfig(rows_per_shard=500, workers=1))
     assert verify_shards(run_dir).ok and manifest["splits"]["train"]["rows"] == 1797
 
 
@@ -513,10 +573,10 @@ def test_a_full_disk_during_a_rewrite_keeps_the_previous_output_whole(small_disk
     disk = small_disk(2048)
     run_dir = disk / "run"
     small = source_set.subset(np.arange(0, 1797, 8))  # 225 rows: fits
-    before = write_shards(run_dir, small, SyntheticSet.empty((1, 8, 8), ""), ShardConfig(rows_per_shard=100, workers=1))
+    before = write_shards(run_dir, real_only(small), ShardConfig(rows_per_shard=100, workers=1))
     files = {p.relative_to(run_dir).as_posix(): sha256_file(p) for p in run_dir.rglob("*") if p.is_file()}
     with pytest.raises(DiskFullError, match="the previous output there is unchanged") as caught:
-        write_shards(run_dir, source_set, SyntheticSet.empty((1, 8, 8), ""), ShardConfig(rows_per_shard=100, workers=1))
+        write_shards(run_dir, real_only(source_set), ShardConfig(rows_per_shard=100, workers=1))
     assert str(run_dir) in str(caught.value)
     assert read_json(run_dir / "manifest.json") == before
     assert {p.relative_to(run_dir).as_posix(): sha256_file(p) for p in run_dir.rglob("*") if p.is_file()} == files
