@@ -1,5 +1,5 @@
 """The `augment` flow: load → split → analyse → features → train GAN(s) → generate and filter per class →
-accept (FD policy) → shards → evaluate → report.
+accept (FD policy) → usefulness → choose the mix on validation → shards → evaluate on test → report.
 
 Wiring only: each task calls the library's stage functions (gan_aug.stages and friends) and adds what
 Prefect needs: logs, artifacts, GPU slots, run-folder paths, retries and caching. Tasks pass paths and
@@ -28,7 +28,7 @@ from prefect.cache_policies import NO_CACHE
 
 from gan_aug import evaluate, report, shards, summary
 from gan_aug.config import AugmentConfig, DataConfig, EvaluateConfig, FilterConfig, GANConfig, GenerateConfig, \
-    ShardConfig, demo_config
+    MixConfig, ShardConfig, demo_config
 from gan_aug.data.analysis import analyse
 from gan_aug.data.imageset import ImageSet
 from gan_aug.data.load import load_source, make_splits
@@ -37,16 +37,17 @@ from gan_aug.generate import load_rejected, save_rejected
 from gan_aug.io import atomic_write_bytes, write_json
 from gan_aug.metrics.extractors import DomainExtractor, build_extractor
 from gan_aug.metrics.features import load_extractor
-from gan_aug.progress import fmt, generation_log, once_per_tenth, training_log
+from gan_aug.mix.policy import MixChoice, choose_mix, most_wanted
+from gan_aug.progress import MIX_STAGE, fmt, generation_log, once_per_tenth, publish, training_log
 from gan_aug.run_dir import RunDir
-from gan_aug.stages import ClassSampler, GANJob, TrainedGAN, accept, check_extractor, domain_model, generate_filtered, \
-    plan_gans, shortfall_message, train_job
+from gan_aug.stages import ClassSampler, GANJob, TrainedGAN, Usefulness, accept, assess, check_extractor, \
+    domain_model, generate_filtered, plan_gans, sample_unfiltered, shortfall_message, train_job
 from gan_aug.stages.acceptance import AcceptanceReport
 from gan_aug.stages.records import GeneratedClass, SourceRecord, SplitRecord
 from gan_aug.synthetic import SyntheticSet
 from gan_aug.transient import is_transient
 
-from flows.caching import cached
+from flows.caching import cached, call_fresh, map_fresh
 from flows.runners import build_task_runner
 
 
@@ -72,8 +73,9 @@ def _progress_artifact(description: str):
 def load_task(data: DataConfig, run: RunDir) -> SourceRecord:
     """Read the source once into the run folder; later stages read that snapshot, never the source."""
     logger = get_run_logger()
-    loaded = load_source(data, progress=once_per_tenth(
-        lambda done, total: logger.info("decoded %d/%d images", done, total)))
+    log = once_per_tenth(lambda done, total: logger.info("decoded %d/%d images", done, total))
+    loaded = load_source(data, progress=lambda done, total: (publish("decoding images", done, total),
+                                                             log(done, total)))
     source = loaded.data
     logger.info("loaded %s (%s%s): %d images of %s, %d classes", data.source, loaded.format,
                 ", from cache" if loaded.from_cache else "", len(source),
@@ -186,10 +188,47 @@ def accept_task(generated: list[str], train_path: str, extractor_path: str, filt
     return str(run.accepted), found
 
 
+@stage(name="usefulness")
+def usefulness_task(split: SplitRecord, accepted_path: str, samplers: list[ClassSampler], extractor_path: str,
+                    settings: EvaluateConfig, cas_samples: int | None, seed: int, run: RunDir, device: str) -> Usefulness:
+    """Label agreement of each class's accepted rows, the label filter's validation recall, and CAS."""
+    logger = get_run_logger()
+    train, val, test = (ImageSet.load(split.paths[name]) for name in ("train", "val", "test"))
+    cas_rows = None
+    if len(samplers) == train.num_classes and cas_samples != 0:  # CAS needs every class: the shared GAN
+        count = cas_samples or min(1000, int(train.class_counts().max()))
+        cas_rows = SyntheticSet.concat([sample_unfiltered(s, count, seed=seed + 1, device=device) for s in samplers])
+    found = assess(train, val, test, SyntheticSet.load(accepted_path), cas_rows,
+                   DomainExtractor(load_extractor(extractor_path, device)), settings, device=device)
+    logger.info("label agreement of the accepted rows per class: %s; CAS %s against %.3f for the real rows",
+                {k: f"{v:.2f}" for k, v in found.label_agreement.items()},
+                "—" if found.cas is None else f"{np.mean(found.cas):.3f}", np.mean(found.real_recall))
+    return found
+
+
+@stage(name="choose-mix")
+def mix_task(split: SplitRecord, accepted_path: str, targets: list[int], eligible: list[int], mix: MixConfig,
+             settings: EvaluateConfig, run: RunDir, device: str) -> MixChoice:
+    """The dose and weight of synthetic rows, chosen on the validation split (or fixed by the config)."""
+    logger = get_run_logger()
+    log = once_per_tenth(lambda done, total: logger.info("mix: %d/%d classifier runs on validation", done, total))
+
+    def progress(done: int, total: int) -> None:
+        publish(MIX_STAGE, done, total)
+        log(done, total)
+
+    choice = choose_mix(ImageSet.load(split.paths["train"]), ImageSet.load(split.paths["val"]),
+                        SyntheticSet.load(accepted_path), np.asarray(targets), eligible, mix, settings,
+                        device=device, progress=progress)
+    logger.info("mix: %s", choice.reason)
+    return choice
+
+
 @stage(name="write-shards")
-def write_shards_task(split: SplitRecord, accepted_path: str, settings: ShardConfig, provenance: dict,
-                      run: RunDir) -> dict:
-    """Train (real + accepted synthetic), validation and test (real only) as shards, with provenance."""
+def write_shards_task(split: SplitRecord, accepted_path: str, targets: list[int], choice: MixChoice, seed: int,
+                      settings: ShardConfig, provenance: dict, run: RunDir) -> dict:
+    """Train (the chosen mix: real, synthetic and duplicated rows, balanced to the row), validation and
+    test (real only) as shards, with provenance."""
     logger = get_run_logger()
     artifact = _progress_artifact("writing shards")
 
@@ -197,11 +236,17 @@ def write_shards_task(split: SplitRecord, accepted_path: str, settings: ShardCon
         logger.info("shards: %d/%d rows written", done, total)
         artifact(done, total)
 
+    log = once_per_tenth(report)
+
+    def progress(done: int, total: int) -> None:
+        publish("writing shards (rows)", done, total)
+        log(done, total)
+
     paths = split.paths
+    mix = choice.build(ImageSet.load(paths["train"]), SyntheticSet.load(accepted_path), np.asarray(targets), seed)
     manifest = shards.write_shards(
-        run.root, ImageSet.load(paths["train"]), SyntheticSet.load(accepted_path), settings,
-        validation=ImageSet.load(paths["val"]), test=ImageSet.load(paths["test"]), provenance=provenance,
-        progress=once_per_tenth(report))
+        run.root, mix, settings, validation=ImageSet.load(paths["val"]), test=ImageSet.load(paths["test"]),
+        provenance=provenance, progress=progress)
     artifact(1, 1)
     logger.info("shards: %s", ", ".join(f"{name} {s['rows']} rows in {s['shards']} file(s)"
                                         for name, s in manifest["splits"].items()))
@@ -212,13 +257,17 @@ def write_shards_task(split: SplitRecord, accepted_path: str, settings: ShardCon
 def evaluate_task(split: SplitRecord, manifest: str, settings: EvaluateConfig, run: RunDir, device: str) -> dict:
     """Every method on the same seeds; ``manifest`` (its hash keys the cache) vouches for the shards read."""
     logger = get_run_logger()
-    augmented, _ = shards.read_shards(run.root)  # train on what users get: the shards as written
+    mix = shards.read_mix(run.root)  # train on what users get: the shards as written
+
+    finished, runs = [], len(settings.methods) * settings.seeds
 
     def progress(method: str, seed: int, step: int, total: int, loss: float) -> None:
         if step == total:
+            finished.append(method)
+            publish("evaluating on test (classifier runs)", len(finished), runs)
             logger.info("classifier on %s, seed %d: %d steps, final loss %.3f", method, seed, total, loss)
 
-    result = evaluate.evaluate_downstream(ImageSet.load(split.paths["train"]), augmented,
+    result = evaluate.evaluate_downstream(ImageSet.load(split.paths["train"]), mix,
                                           ImageSet.load(split.paths["test"]), settings, device=device,
                                           progress=progress)
     for name, comparison in result["comparison"].items():
@@ -234,6 +283,9 @@ ARTIFACT_TABLES = (  # key, rows, description
     ("gan-aug-classes", report.class_table_rows, "per-class counts, acceptance and Fréchet distance"),
     ("gan-aug-quality", report.quality_table_rows, "per-class sample quality beside its real-vs-real floor"),
     ("gan-aug-filters", report.filter_table_rows, "per-class counts through each filter and the FD acceptance status"),
+    ("gan-aug-usefulness", report.usefulness_table_rows,
+     "per class: label agreement of the synthetic rows, the label filter's validation recall, CAS beside real rows"),
+    ("gan-aug-mix", report.mix_table_rows, "the synthetic-row doses and weights tried on validation, and the choice"),
     ("gan-aug-shards", report.shard_table_rows, "the shard files as written: split, rows, size and sha256 (gan-aug verify)"),
 )
 
@@ -255,9 +307,17 @@ def report_task(metrics: dict, train_path: str, accepted_path: str, run: RunDir)
 @flow(name="augment", log_prints=True)
 def augment(out_dir: str, config: AugmentConfig | None = None) -> dict:
     """Balance one data set with a conditional GAN and measure the gain; returns the output paths."""
-    config, run, started = config or demo_config(), RunDir(Path(out_dir)), time.perf_counter()
+    config, run = config or demo_config(), RunDir(Path(out_dir))
     check_extractor(config.filter)  # before the folder is claimed and hours are spent training
-    run.claim(config)
+    with run.lock():  # a second run on this folder refuses, naming it, instead of interleaving writes
+        run.claim(config)
+        return _run_stages(config, run)
+
+
+def _run_stages(config: AugmentConfig, run: RunDir) -> dict:
+    """The stages in order, inside the flow run. Cached stages go through ``call_fresh``/``map_fresh``:
+    a stage whose record survived but whose files were deleted runs again."""
+    started = time.perf_counter()
     device = str(resolve_device(config.gan.device))
     retry = {"retries": config.runner.retries, "retry_delay_seconds": config.runner.retry_delay_s}
 
@@ -267,7 +327,7 @@ def augment(out_dir: str, config: AugmentConfig | None = None) -> dict:
         return cached(configured, config.runner.cache, run) if cache else configured
 
     source = step(load_task)(config.data, run)
-    split = step(split_task, cache=True)(source.path, config.data, run)
+    split = call_fresh(step(split_task, cache=True), run, source.path, config.data, run)
     balance = step(analyse_task)(split.paths["train"], config.generate.target_count)
     minority = balance["minority_classes"]
     extractor_path = step(features_task)(split.paths["train"], config.filter.feature_steps, run, device)
@@ -276,19 +336,29 @@ def augment(out_dir: str, config: AugmentConfig | None = None) -> dict:
                                        unmapped(config.gan), unmapped(config.section_hash("data", "gan")),
                                        unmapped(run), unmapped(device)).result()
     samplers = {label: sampler for gan in trained for label, sampler in gan.samplers.items()}
-    generations = step(generate_task, cache=True).map(
-        [samplers[label] for label in minority], list(range(len(minority))),
-        [balance["needed"][label] for label in minority], unmapped(split), unmapped(extractor_path),
-        unmapped(config.filter), unmapped(config.generate), unmapped(run), unmapped(device)).result()
-    accepted_path, acceptance = step(accept_task, cache=True)(
-        [g.path for g in generations], split.paths["train"], extractor_path, config.filter, config.generate.seed,
+    wanted = most_wanted(np.asarray(balance["counts"]), np.asarray(balance["targets"]), config.mix)
+    makes = [label for label in minority if wanted[label] > 0]
+    generations = map_fresh(
+        step(generate_task, cache=True), run,
+        [samplers[label] for label in makes], list(range(len(makes))), [int(wanted[label]) for label in makes],
+        unmapped(split), unmapped(extractor_path), unmapped(config.filter), unmapped(config.generate),
+        unmapped(run), unmapped(device))
+    accepted_path, acceptance = call_fresh(
+        step(accept_task, cache=True), run, [g.path for g in generations], split.paths["train"], extractor_path, config.filter, config.generate.seed,
         run, device)
-    manifest = step(write_shards_task)(split, accepted_path, config.shards, summary.provenance(config), run)
-    downstream = step(evaluate_task, cache=True)(split, str(run.root / shards.MANIFEST), config.evaluate, run, device)
+    usefulness = call_fresh(
+        step(usefulness_task, cache=True), run, split, accepted_path, [samplers[k] for k in sorted(samplers)], extractor_path, config.evaluate,
+        config.mix.cas_samples, config.generate.seed, run, device)
+    eligible = usefulness.eligible(makes, config.mix.min_agreement)
+    choice = call_fresh(step(mix_task, cache=True), run, split, accepted_path, balance["targets"], eligible, config.mix,
+                                        config.evaluate, run, device)
+    manifest = step(write_shards_task)(split, accepted_path, balance["targets"], choice, config.mix.seed,
+                                       config.shards, summary.provenance(config), run)
+    downstream = call_fresh(step(evaluate_task, cache=True), run, split, str(run.root / shards.MANIFEST), config.evaluate, run, device)
     metrics = summary.run_metrics(
         config=config, source=source, balance=balance, split=split, runs={g.job.key: g.result for g in trained},
-        generations=generations, acceptance=acceptance, manifest=manifest, downstream=downstream, device=device,
-        duration_s=time.perf_counter() - started)
+        generations=generations, acceptance=acceptance, usefulness=usefulness, choice=choice, manifest=manifest,
+        downstream=downstream, device=device, duration_s=time.perf_counter() - started)
     outputs = step(report_task)(metrics, split.paths["train"], accepted_path, run)
     return {**outputs, "manifest": str(run.root / shards.MANIFEST)}
 

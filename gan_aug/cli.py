@@ -6,11 +6,13 @@ so `import gan_aug` stays free of Prefect.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.progress import Progress
 from rich.table import Table
+from rich.text import Text
 
 from gan_aug.config import AugmentConfig, ConfigError, demo_config, load_config
 
@@ -19,13 +21,27 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-def _table(title: str, rows: list[dict]) -> Table:
+def _report():
+    """gan_aug.report, imported on first use: it loads matplotlib, which `gan-aug config` need not wait for."""
+    from gan_aug import report
+
+    return report
+
+
+TEXT_COLUMNS = ("method", "name", "comparison", "class", "metric", "outcome")
+
+
+def _cell(value: Any, digits: int = 3) -> Text:
+    """Plain text, never rich markup: class names come from users and may hold '[…]'."""
+    return Text("—" if value is None else f"{value:.{digits}f}" if isinstance(value, float) else str(value))
+
+
+def _table(title: str, rows: list[dict], digits: int = 3) -> Table:
     table = Table(title=title)
     for column in rows[0] if rows else []:
-        table.add_column(str(column), justify="left" if column in ("method", "name", "comparison", "class") else "right")
+        table.add_column(str(column), justify="left" if column in TEXT_COLUMNS else "right")
     for row in rows:
-        table.add_row(*("—" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
-                        for value in row.values()))
+        table.add_row(*(_cell(value, digits) for value in row.values()))
     return table
 
 
@@ -36,44 +52,97 @@ def _round(value: object) -> object:
     return value
 
 
+def _plus_minus(low: float | None, high: float | None, mean: float | None) -> str | None:
+    """'0.835 ± 0.024': the t interval is symmetric, so its half-width says it in fewer columns."""
+    if mean is None:
+        return None
+    return f"{mean:.3f}" if low is None or high is None else f"{mean:.3f} ± {(high - low) / 2:.3f}"
+
+
+def downstream_table(metrics: dict) -> Table:
+    """Every method's means on the real test split, few-shot recall beside balanced accuracy (80 columns)."""
+    seeds = metrics.get("downstream", {}).get("seeds", [])
+    rows = [{"method": r["method"],
+             "bal. acc ± 95%": _plus_minus(r["balanced_accuracy_ci_low"], r["balanced_accuracy_ci_high"],
+                                           r["balanced_accuracy"]),
+             "few-shot": r["few_shot_recall"], "macro-F1": r["macro_f1"], "G-mean": r["g_mean"], "acc": r["accuracy"]}
+            for r in _report().downstream_table_rows(metrics)]
+    return _table(f"Downstream classifier on the real test set (means over {len(seeds)} seeds)", rows)
+
+
+def comparison_table(metrics: dict) -> Table:
+    """The GAN's mix against the best baseline, paired over seeds, in both compared metrics."""
+    rows = _report().comparison_table_rows(metrics)
+    several = len({row["comparison"] for row in rows}) > 1
+    baseline = metrics.get("downstream", {}).get("best_baseline")
+    return _table(f"GAN against the best baseline ({baseline}), paired over seeds", [
+        {"metric": f"{row['comparison']}: {row['metric']}" if several else row["metric"],
+         "difference": f"{row['difference']:+.3f}",
+         "95% interval": "—" if row["ci_low"] is None else f"[{row['ci_low']:+.3f}, {row['ci_high']:+.3f}]",
+         "p": row["p_value"], "won": row["wins"], "outcome": row["outcome"]} for row in rows])
+
+
+def class_mix_table(metrics: dict) -> Table:
+    """Per class: what shipped (synthetic and duplicated rows, the dose) and how useful its synthetic rows
+    looked (label agreement, CAS)."""
+    rows = [{"name": r["name"], "real": r["real"], "synthetic": r["synthetic"], "duplicated": r["duplicates"],
+             "dose": None if r["dose"] is None else f"{r['dose']:g}", "agreement": r["label_agreement"],
+             "CAS": r["cas"]}
+            for r in _report().usefulness_table_rows(metrics)]
+    return _table("Per class: rows shipped and usefulness of the synthetic rows", rows, digits=2)
+
+
+def filters_table(metrics: dict) -> Table:
+    short = {"passed_discriminator": "D", "passed_label": "label", "passed_memorisation": "memo", "generated": "made",
+             "acceptance": "FD"}  # narrow headers: a terminal is 80 columns wide
+    return _table("Filters: candidates made, then kept after each filter", [
+        {short.get(k, k): v for k, v in row.items()
+         if k in ("name", "asked", "generated", "used", "acceptance") or k.startswith("passed_")}
+        for row in _report().filter_table_rows(metrics)])
+
+
+def quality_table(metrics: dict) -> Table:
+    quality = {"name": "name", "fd": "FD", "fd_floor": "floor", "fd_matched": "matched", "fd_ratio": "ratio",
+               "kid": "KID", "kid_floor": "KID floor", "precision": "prec", "recall": "recall"}
+    return _table("Sample quality (floor: real vs real; ratio: matched FD / floor)",
+                  [{title: row[key] if key in ("precision", "recall") else _round(row[key])
+                    for key, title in quality.items()}
+                   for row in _report().quality_table_rows(metrics)])
+
+
+def run_summary(metrics: dict) -> list[RenderableType]:
+    """What `gan-aug run` prints after a run, in order: the verdict, the downstream and comparison tables,
+    the per-class mix, the mix's reason, then the filters and sample quality (tables without rows are
+    left out)."""
+    mix = _report().mix_text(metrics)
+    parts = [Text("Verdict: " + _report().verdict_text(metrics), style="bold"), downstream_table(metrics),
+             comparison_table(metrics), class_mix_table(metrics), Text(mix) if mix else None,
+             filters_table(metrics), quality_table(metrics)]
+    return [part for part in parts if part is not None and (not isinstance(part, Table) or part.row_count)]
+
+
+def print_run_summary(metrics: dict, to: Console | None = None) -> None:
+    """Print the run's summary (``run_summary``) to ``to``, or the terminal."""
+    for part in run_summary(metrics):
+        (to or console).print(part)
+
+
 def _run(config: AugmentConfig, out: Path) -> None:
     from flows.augment import run_augment  # Prefect is imported here, not at `import gan_aug`
-    from gan_aug import report
     from gan_aug.io import read_json
 
     from gan_aug.checkpoint import CheckpointError
     from gan_aug.filters import FDAcceptanceError
     from gan_aug.metrics.extractors import InceptionWeightsMissing
+    from gan_aug.progress import progress_bars
 
     try:
-        outputs = run_augment(config, out)
+        with progress_bars(err_console):  # bars on a terminal; Prefect's log lines either way
+            outputs = run_augment(config, out)
     except (ConfigError, ValueError, FDAcceptanceError, InceptionWeightsMissing, CheckpointError) as error:
         err_console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(1) from None
-    metrics = read_json(outputs["metrics"])
-    downstream = {"method": "method", "accuracy": "acc", "balanced_accuracy": "bal. acc",
-                  "balanced_accuracy_ci_low": "95% low", "balanced_accuracy_ci_high": "95% high",
-                  "macro_f1": "macro-F1", "g_mean": "G-mean"}
-    seeds = metrics.get("downstream", {}).get("seeds", [])
-    console.print(_table(f"Downstream classifier on the real test set (means over {len(seeds)} seeds)",
-                         [{title: row[key] for key, title in downstream.items()}
-                          for row in report.downstream_table_rows(metrics)]))
-    console.print(_table("GAN against the best baseline (balanced accuracy, paired over seeds)", [
-        {k: v for k, v in row.items() if k != "metric"} for row in report.comparison_table_rows(metrics)]))
-    columns = ("name", "real", "target", "generated", "accepted", "used", "final")
-    console.print(_table("Per class", [{k: row[k] for k in columns} for row in report.class_table_rows(metrics)]))
-    short = {"passed_discriminator": "D", "passed_label": "label", "passed_memorisation": "memo", "generated": "made",
-             "acceptance": "FD"}  # narrow headers: a terminal is 80 columns wide
-    console.print(_table("Filters: candidates made, then still kept after each filter in order", [
-        {short.get(k, k): v for k, v in row.items()
-         if k in ("name", "needed", "generated", "used", "acceptance") or k.startswith("passed_")}
-        for row in report.filter_table_rows(metrics)]))
-    quality = {"name": "name", "fd": "FD", "fd_floor": "floor", "fd_matched": "matched", "fd_ratio": "ratio",
-               "kid": "KID", "kid_floor": "KID floor", "precision": "prec", "recall": "recall"}
-    console.print(_table("Sample quality (floor: real vs real; ratio: matched FD / floor; report.html has intervals)",
-                         [{title: row[key] if key in ("precision", "recall") else _round(row[key])
-                           for key, title in quality.items()}
-                          for row in report.quality_table_rows(metrics)]))
+    print_run_summary(read_json(outputs["metrics"]))
     # Plain echo: rich would wrap long paths, and people copy these.
     typer.echo(f"report:   {outputs['report']}\nmetrics:  {outputs['metrics']}\nmanifest: {outputs['manifest']}")
 

@@ -1,5 +1,6 @@
-"""``GANOverSampler``: the augment pipeline (features → train GAN → generate and filter → FD acceptance) as
-one imbalanced-learn-style call, so ``fit_resample(X, y)`` drops in where SMOTE is used today.
+"""``GANOverSampler``: the augment pipeline (features → train GAN → generate and filter → FD acceptance →
+usefulness → the mix chosen on validation) as one imbalanced-learn-style call, so ``fit_resample(X, y)``
+drops in where SMOTE is used today.
 
 In memory, no Prefect, no shards. The GAN lives in a temporary folder unless ``work_dir`` is given;
 there files are named by a hash of the data and settings, so a rerun reuses them and other settings
@@ -7,13 +8,16 @@ never collide with them.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import logging
+import sys
 import tempfile
 import warnings
 from numbers import Integral, Real
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -21,16 +25,19 @@ from imblearn.utils import check_sampling_strategy
 from pydantic import BaseModel, ValidationError
 from sklearn.base import BaseEstimator
 
-from gan_aug.config import FilterConfig, GANConfig, GenerateConfig
+from gan_aug.config import EvaluateConfig, FilterConfig, GANConfig, GenerateConfig, MixConfig
 from gan_aug.data.imageset import ImageSet
 from gan_aug.device import resolve_device
 from gan_aug.metrics.extractors import DomainExtractor, build_extractor
-from gan_aug.progress import generation_log, training_log
+from gan_aug.mix import TrainingMix
+from gan_aug.mix.policy import choose_mix, most_wanted
+from gan_aug.progress import MIX_STAGE, generation_log, progress_bars, publish, training_log
 from gan_aug.stages import (
     Acceptance,
     GANJob,
     TrainedGAN,
     accept,
+    assess,
     check_extractor,
     domain_model,
     generate_filtered,
@@ -43,32 +50,48 @@ from gan_aug.synthetic import SyntheticSet
 logger = logging.getLogger("gan_aug.oversampler")
 
 
-class GANOverSampler(BaseEstimator):
-    """Adds GAN samples to the classes ``sampling_strategy`` targets (imbalanced-learn's meanings).
+class Settings(NamedTuple):
+    gan: GANConfig
+    generate: GenerateConfig
+    filter: FilterConfig
+    mix: MixConfig
+    evaluate: EvaluateConfig
 
-    ``gan``/``generate``/``filter``: the config sections (model or dict). ``val_fraction`` of each class
-    is held out from the GAN to calibrate the discriminator filter and check FD (every real row is still
-    returned). ``random_state`` seeds that hold-out and the feature extractor; the GAN and sampling
-    seeds are ``gan.seed`` and ``generate.seed``. ``device`` overrides ``gan.device``.
+
+class GANOverSampler(BaseEstimator):
+    """Brings the classes ``sampling_strategy`` targets (imbalanced-learn's meanings) to their counts with
+    GAN samples, at most ``mix.dose`` per real image of a class (chosen on held-out rows by default),
+    and duplicated real rows for the rest; ``sample_weight_`` holds each returned row's loss weight.
+
+    ``gan``/``generate``/``filter``/``mix``/``evaluate``: the config sections (model or dict); ``evaluate``
+    sets the classifier the mix is chosen with. ``val_fraction`` of each class is held out from the GAN to
+    calibrate the discriminator filter, check FD and choose the mix (every real row is still returned).
+    ``random_state`` seeds that hold-out and the feature extractor; the GAN and sampling seeds are
+    ``gan.seed`` and ``generate.seed``. ``device`` overrides ``gan.device``. ``verbose`` as in
+    scikit-learn: 0 is silent (the ``gan_aug.oversampler`` logger still logs), 1 and more show progress
+    bars (terminal or notebook) and the log lines on stderr.
     """
 
-    def __init__(self, sampling_strategy="auto", *, gan=None, generate=None, filter=None, val_fraction=0.15,
-                 device="auto", random_state=0, work_dir=None):
+    def __init__(self, sampling_strategy="auto", *, gan=None, generate=None, filter=None, mix=None, evaluate=None,
+                 val_fraction=0.15, device="auto", random_state=0, work_dir=None, verbose=0):
         self.sampling_strategy, self.gan, self.generate, self.filter = sampling_strategy, gan, generate, filter
+        self.mix, self.evaluate, self.verbose = mix, evaluate, verbose
         self.val_fraction, self.device, self.random_state, self.work_dir = val_fraction, device, random_state, work_dir
         self._settings()  # fail at construction on a bad setting; the stored values stay as given (clone)
 
-    def _settings(self) -> tuple[GANConfig, GenerateConfig, FilterConfig]:
-        gan, generate = _section(GANConfig, self.gan, "gan"), _section(GenerateConfig, self.generate, "generate")
-        filt = _section(FilterConfig, self.filter, "filter")
-        if generate.target_count is not None:
+    def _settings(self) -> Settings:
+        settings = Settings(_section(GANConfig, self.gan, "gan"), _section(GenerateConfig, self.generate, "generate"),
+                            _section(FilterConfig, self.filter, "filter"), _section(MixConfig, self.mix, "mix"),
+                            _section(EvaluateConfig, self.evaluate, "evaluate"))
+        if settings.generate.target_count is not None:
             raise ValueError("generate.target_count is not used by GANOverSampler: give the targets as "
                              "sampling_strategy={class: count, ...}")
-        return gan, generate, filt
+        return settings
 
     def fit_resample(self, X, y):
-        """Real rows first (unchanged, in order), then the synthetic rows grouped by class."""
-        gan, gen, filt = self._settings()
+        """Real rows first (unchanged, in order), then the synthetic rows grouped by class, then the
+        duplicated real rows grouped by class; their loss weights are in ``sample_weight_``."""
+        settings = self._settings()
         X, y = np.asarray(X), np.asarray(y)
         images, classes, encoded = _check_inputs(X, y)
         if not isinstance(self.val_fraction, Real) or not 0 <= self.val_fraction < 1:
@@ -79,18 +102,23 @@ class GANOverSampler(BaseEstimator):
         targets = _targets(self.sampling_strategy, y, classes, encoded)
         self.sampling_strategy_ = {labels[k]: int(n) for k, n in targets.items()}
         self.generation_, self.gan_, self.quality_, self.acceptance_ = {}, None, {}, {}
+        self.usefulness_, self.mix_, self.sample_weight_ = {}, None, np.ones(len(y), np.float32)
         needed = {k: int(n) for k, n in targets.items() if n > 0}
         if not needed:
             return X.copy(), y.copy()
         full = ImageSet(np.ascontiguousarray(images), encoded, tuple(map(str, labels)))
-        with tempfile.TemporaryDirectory(prefix="gan-aug-") as tmp:
-            accepted = self._synthesise(full, labels, needed, gan, gen, filt, Path(self.work_dir or tmp))
-        new = accepted.images if X.ndim == 4 else accepted.images[:, 0]
-        return np.concatenate([X, new]), np.concatenate([y, classes[accepted.labels]])
+        with tempfile.TemporaryDirectory(prefix="gan-aug-") as tmp, _shown(bool(self.verbose)):
+            mix = self._synthesise(full, labels, needed, settings, Path(self.work_dir or tmp))
+        self.sample_weight_ = mix.weights
+        new = mix.data().images[len(full):]
+        return (np.concatenate([X, new if X.ndim == 4 else new[:, 0]]),
+                np.concatenate([y, classes[mix.labels[len(full):]]]))
 
-    def _synthesise(self, full: ImageSet, labels: list, needed: dict[int, int], gan: GANConfig, gen: GenerateConfig,
-                    filt: FilterConfig, folder: Path) -> SyntheticSet:
-        """The library's stages in memory: features → GAN(s) → generate and filter per class → acceptance."""
+    def _synthesise(self, full: ImageSet, labels: list, needed: dict[int, int], settings: Settings,
+                    folder: Path) -> TrainingMix:
+        """The library's stages in memory: features → GAN(s) → generate and filter per class → acceptance →
+        usefulness → the mix chosen on the held-out rows."""
+        gan, gen, filt = settings.gan, settings.generate, settings.filter
         check_extractor(filt)  # before training: missing Inception weights fail now rather than after it
         val_rows = _hold_out(full.labels, self.val_fraction, int(self.random_state))
         train, val = full.subset(np.setdiff1d(np.arange(len(full)), val_rows)), full.subset(val_rows)
@@ -105,18 +133,37 @@ class GANOverSampler(BaseEstimator):
         judge = build_extractor(filt.extractor, domain_model=model, inception_weights=filt.inception_weights,
                                 device=device)
         domain, names = DomainExtractor(model), full.class_names
-        trained = self._train(plan_gans(gan.strategy, list(needed)), train, val, gan, domain, folder, digest, device)
+        counts = full.class_counts()
+        targets = counts + np.array([needed.get(k, 0) for k in range(len(counts))])
+        wanted = most_wanted(counts, targets, settings.mix)
+        makes = [k for k in needed if wanted[k] > 0]
+        trained = self._train(plan_gans(gan.strategy, makes), train, val, gan, domain, folder, digest, device)
         # Index and class rows over every real row (train=full): no sample may copy a row the caller gets back.
         features = functools.cache(lambda: domain.features(full.images))
         parts, stats = [], {}
-        for k, n in needed.items():  # in label order, so the output is grouped by class
+        for k in makes:  # in label order, so the output is grouped by class
             part, stats[k] = generate_filtered(
-                trained[k].samplers[k], n, filters=filt, generate=gen, val=val, train=full, domain=domain,
+                trained[k].samplers[k], int(wanted[k]), filters=filt, generate=gen, val=val, train=full, domain=domain,
                 train_features=features, device=device, progress=generation_log(logger, names[k]))
             parts.append(part)
-        acceptance = accept(SyntheticSet.concat(parts), full, judge, filt, seed=gen.seed)  # raises under "fail"
-        self._record(full, labels, needed, trained, stats, acceptance, gen.budget_factor)
-        return acceptance.accepted
+        empty = SyntheticSet.empty(full.images.shape[1:], "")
+        acceptance = accept(SyntheticSet.concat(parts) if parts else empty, full, judge, filt, seed=gen.seed)
+        mix = self._choose(full, train, val, acceptance.accepted, targets, makes, domain, settings, device)
+        self._record(full, labels, needed, trained, stats, acceptance, mix, gen.budget_factor)
+        return mix
+
+    def _choose(self, full: ImageSet, train: ImageSet, val: ImageSet, accepted: SyntheticSet, targets: np.ndarray,
+                makes: list[int], domain: DomainExtractor, settings: Settings, device: str) -> TrainingMix:
+        """Usefulness gates the classes, the validation grid (or the fixed dose) picks the dose; the mix is
+        then built over every real row."""
+        found = assess(train, val, None, accepted, None, domain, settings.evaluate, device=device)
+        eligible = found.eligible(makes, settings.mix.min_agreement)
+        choice = choose_mix(train, val, accepted, targets - (full.class_counts() - train.class_counts()), eligible,
+                            settings.mix, settings.evaluate, device=device,
+                            progress=lambda done, total: publish(MIX_STAGE, done, total))
+        logger.info("mix: %s", choice.reason)
+        self.usefulness_, self.mix_ = found.to_dict(), choice.to_dict()
+        return choice.build(full, accepted, targets, settings.mix.seed)
 
     def _train(self, jobs: list[GANJob], train: ImageSet, val: ImageSet, gan: GANConfig, domain: DomainExtractor,
                folder: Path, digest: str, device: str) -> dict[int, TrainedGAN]:
@@ -133,9 +180,10 @@ class GANOverSampler(BaseEstimator):
         return trained
 
     def _record(self, full: ImageSet, labels: list, needed: dict[int, int], trained: dict[int, TrainedGAN],
-                stats: dict, acceptance: Acceptance, budget_factor: float) -> None:
-        """The fitted attributes (keyed by the caller's labels), and a warning for each class left short."""
-        report, accepted = acceptance.report, acceptance.accepted
+                stats: dict, acceptance: Acceptance, mix: TrainingMix, budget_factor: float) -> None:
+        """The fitted attributes (keyed by the caller's labels), and a warning for each class the filters
+        left short of what it asked for."""
+        report, shipped = acceptance.report, mix.class_counts("synthetic")
         if report.message:
             logger.warning(report.message)
             warnings.warn(report.message, stacklevel=4)
@@ -144,13 +192,33 @@ class GANOverSampler(BaseEstimator):
         self.gan_ = next(iter(runs.values())) if next(iter(trained.values())).job.shared else runs
         self.quality_ = {labels[k]: q for k, q in report.quality.items()}
         self.acceptance_ = {labels[k]: s for k, s in report.status.items()}
-        for k, n in needed.items():
-            used = int(np.sum(accepted.labels == k))
-            self.generation_[labels[k]] = {**stats[k].to_dict(), "used": used}
-            message = shortfall_message(repr(labels[k]), stats[k], used, budget_factor,
-                                        real=int(np.sum(full.labels == k)))
+        duplicates = mix.class_counts("duplicate")
+        for k in stats:
+            kept = int(np.sum(acceptance.accepted.labels == k))
+            self.generation_[labels[k]] = {**stats[k].to_dict(), "used": int(shipped[k]), "kept": kept,
+                                           "duplicates": int(duplicates[k])}
+            message = shortfall_message(repr(labels[k]), stats[k], kept, budget_factor)
             if k not in report.dropped and message:
                 warnings.warn(message, stacklevel=4)
+
+
+@contextlib.contextmanager
+def _shown(verbose: bool):
+    """Progress bars and the log lines on stderr while fitting, when ``verbose``."""
+    if not verbose:
+        yield
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s  %(message)s", "%H:%M:%S"))
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(min(level or logging.INFO, logging.INFO))
+    try:
+        with progress_bars(enabled=True):
+            yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def _section(model: type[BaseModel], value, name: str) -> BaseModel:

@@ -6,8 +6,22 @@ The flow adds Prefect artifacts to these, the oversampler only logs them.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
-from typing import Callable
+import threading
+from typing import Callable, Iterator
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
 
 
 def once_per_tenth(report: Callable[..., None]) -> Callable[..., None]:
@@ -42,6 +56,7 @@ def training_log(logger: logging.Logger | logging.LoggerAdapter, name: str,
     losses_per_tenth = once_per_tenth(losses)  # records come every 50 steps, whatever the step count
 
     def progress(step: int, total: int, record: dict) -> None:
+        publish(f"{name} training (steps)", step, total)
         if "fd" in record:
             logger.info("%s step %d: FD per class %s", name, step, {k: fmt(v) for k, v in record["fd"].items()})
         if "loss_d" in record:
@@ -59,4 +74,69 @@ def generation_log(logger: logging.Logger | logging.LoggerAdapter, name: str,
         if on_update is not None:
             on_update(accepted, needed)
 
-    return once_per_tenth(report)
+    per_tenth = once_per_tenth(report)
+
+    def progress(accepted: int, needed: int, generated: int) -> None:
+        publish(f"class {name} generated (rows)", accepted, needed)
+        per_tenth(accepted, needed, generated)
+
+    return progress
+
+
+class _RateColumn(ProgressColumn):
+    """Units per second (steps, rows, runs), once there is a rate to show."""
+
+    def render(self, task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("" if speed is None else f"{speed:,.1f}/s", style="progress.data.speed")
+
+
+# --- progress bars --------------------------------------------------------------------------------
+# Stages publish (stage, done, total); whoever listens (the CLI's bars, GANOverSampler(verbose=1))
+# shows it. Tasks in other processes (Dask, Ray) publish to no one there: their logs still say it all.
+
+Listener = Callable[[str, int, int], None]
+MIX_STAGE = "choosing the mix on validation (classifier runs)"
+_listeners: list[Listener] = []
+_lock = threading.Lock()
+
+
+def publish(stage: str, done: int, total: int) -> None:
+    """Tell every listener how far ``stage`` is (``done`` of ``total`` units)."""
+    with _lock:
+        listeners = list(_listeners)
+    for listener in listeners:
+        listener(stage, done, total)
+
+
+@contextlib.contextmanager
+def listening(listener: Listener) -> Iterator[None]:
+    with _lock:
+        _listeners.append(listener)
+    try:
+        yield
+    finally:
+        with _lock:
+            _listeners.remove(listener)
+
+
+@contextlib.contextmanager
+def progress_bars(console=None, enabled: bool = True) -> Iterator[None]:
+    """Rich progress bars, one per stage, with rate and time left, while the block runs; nothing when
+    ``enabled`` is false or the console is not a terminal (or a notebook)."""
+    console = console or Console(stderr=True)
+    if not enabled or not (console.is_terminal or console.is_jupyter):
+        yield
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), _RateColumn(),
+               TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=False) as bars:
+        tasks: dict[str, int] = {}
+
+        def show(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bars.add_task(stage, total=total)
+            bars.update(tasks[stage], completed=done, total=max(total, done))
+
+        with listening(show):
+            yield

@@ -29,6 +29,8 @@ from gan_aug.evaluate import (
     smote,
 )
 from gan_aug.evaluate.runner import batch_augment
+from gan_aug.mix import TrainingMix, real_only
+from gan_aug.synthetic import SyntheticSet
 
 CONFIG = EvaluateConfig(steps=120, batch_size=64, seeds=2, seed=0)
 
@@ -66,11 +68,14 @@ def digits() -> tuple[ImageSet, ImageSet]:
 @pytest.fixture(scope="module")
 def evaluated(digits):
     """One evaluation run shared by the checks below, on an imbalanced train set (classes 7–9 cut to 15
-    images); ``augmented`` stands in for the GAN's set: train plus a second copy of class 0."""
+    images); ``augmented`` stands in for the GAN's mix: train, 15 held-back real images of class 9 as
+    "synthetic" rows weighing 0.5, and a second copy of class 0 as duplicates."""
     full, test = digits
     keep = np.concatenate([np.flatnonzero(full.labels == k)[: 15 if k >= 7 else None] for k in range(10)])
     train = full.subset(np.sort(keep))
-    augmented = train.subset(np.concatenate([np.arange(len(train)), np.flatnonzero(train.labels == 0)]))
+    spare = np.flatnonzero(full.labels == 9)[15:30]
+    synthetic = SyntheticSet(full.images[spare], full.labels[spare], np.zeros(15, np.float32), np.arange(15), "sha")
+    augmented = TrainingMix(train, synthetic, np.flatnonzero(train.labels == 0), synthetic_weight=0.5)
     calls: list[tuple[str, int, int, float]] = []
     result = evaluate_downstream(train, augmented, test, CONFIG,
                                  progress=lambda *args: calls.append(args))
@@ -204,14 +209,14 @@ def test_batch_augment_shifts_and_flips():
 # --- evaluate_downstream ----------------------------------------------------------------------
 
 def test_registry_holds_the_baselines_and_the_gan():
-    assert METHODS == ("plain", "class_weighted", "oversampled", "smote", "standard_aug", "gan", "gan_weighted")
+    assert METHODS == ("plain", "class_weighted", "oversampled", "smote", "standard_aug", "gan")
     assert set(METHODS) == set(METHOD_REGISTRY) and set(GAN_METHODS) <= set(METHODS)
     assert tuple(EvaluateConfig().methods) == METHODS
 
 
 def test_a_registered_method_is_valid_in_the_config_and_an_unknown_one_is_refused():
     with pytest.raises(ConfigError, match=r"evaluate\.methods\.1: .*unknown evaluation method 'mixup'; "
-                                          r"registered: plain, class_weighted, .*gan_weighted"):
+                                          r"registered: plain, class_weighted, .*gan"):
         parse_config({"evaluate": {"methods": ["plain", "mixup"]}})
     register_method("mixup")(lambda train, augmented, seed: TrainingSet(train))
     try:
@@ -227,7 +232,7 @@ def test_evaluate_reports_every_method_over_every_seed(evaluated):
     train, augmented, test, result, _ = evaluated
     assert set(result["methods"]) == set(METHODS) and result["seeds"] == [0, 1]
     for scores in result["methods"].values():
-        for key in ("accuracy", "balanced_accuracy", "macro_f1", "g_mean"):
+        for key in ("accuracy", "balanced_accuracy", "macro_f1", "g_mean", "few_shot_recall"):
             assert 0.0 <= scores[key] <= 1.0
             assert len(scores["per_seed"][key]) == 2
             assert scores[key] == pytest.approx(np.mean(scores["per_seed"][key]))
@@ -245,7 +250,7 @@ def test_evaluate_trains_each_method_on_its_own_rows(evaluated):
     rows = {name: scores["train_rows"] for name, scores in result["methods"].items()}
     balanced = int(train.class_counts().max()) * train.num_classes
     assert rows == {"plain": len(train), "class_weighted": len(train), "oversampled": balanced, "smote": balanced,
-                    "standard_aug": balanced, "gan": len(augmented), "gan_weighted": len(augmented)}
+                    "standard_aug": balanced, "gan": len(augmented)}
 
 
 def test_class_weights_and_augmentation_change_the_classifier(evaluated):
@@ -273,6 +278,32 @@ def test_evaluate_compares_the_gan_with_the_best_baseline(evaluated):
         assert value == pytest.approx(methods["gan"][key] - methods["smote"][key])
 
 
+def test_few_shot_recall_is_the_mean_recall_of_the_three_rarest_classes(evaluated):
+    train, _, test, result, _ = evaluated
+    assert result["few_shot_classes"] == [7, 8, 9]  # 15 training images each, the fewest
+    again = fit_and_score("plain", TrainingSet(train), test, CONFIG, seed=0, rare=[7, 8, 9])
+    assert again["few_shot_recall"] == pytest.approx(np.mean(np.array(again["per_class_recall"])[[7, 8, 9]]))
+    assert again["few_shot_recall"] == result["methods"]["plain"]["per_seed"]["few_shot_recall"][0]
+    few = result["comparison"]["gan"]["few_shot_recall"]
+    best = result["best_baseline"]
+    expected = np.subtract(result["methods"]["gan"]["per_seed"]["few_shot_recall"],
+                           result["methods"][best]["per_seed"]["few_shot_recall"])
+    assert few["per_seed"] == pytest.approx(expected.tolist())
+
+
+def test_the_gan_method_trains_on_the_mix_with_its_weights(evaluated):
+    train, augmented, _, _, _ = evaluated
+    training = METHOD_REGISTRY["gan"](train, augmented, 0)
+    assert len(training.data) == len(augmented) and training.late_rows is None
+    assert np.array_equal(training.sample_weights, augmented.weights)
+    assert set(training.sample_weights[len(train):len(train) + 15]) == {0.5}
+    deferred = TrainingMix(train, augmented.synthetic, augmented.duplicates, late_from=0.5)
+    late = METHOD_REGISTRY["gan"](train, deferred, 0)
+    assert late.sample_weights is None and late.late_from == 0.5 and late.late_rows.sum() == 15
+    with pytest.raises(ValueError, match="needs the GAN's training mix"):
+        METHOD_REGISTRY["gan"](train, None, 0)
+
+
 def test_evaluate_is_reproducible_run_by_run(evaluated):
     # Training one method on one seed directly must reproduce that seed's scores exactly.
     train, _, test, result, _ = evaluated
@@ -298,19 +329,29 @@ def test_evaluate_rejects_mismatched_class_names(digits):
     train, test = digits
     renamed = ImageSet(test.images, test.labels, tuple(f"digit_{n}" for n in test.class_names))
     with pytest.raises(ValueError, match="class_names"):
-        evaluate_downstream(train, train, renamed, CONFIG)
-    with pytest.raises(ValueError, match="augmented"):
-        evaluate_downstream(train, renamed, test, CONFIG)
+        evaluate_downstream(train, real_only(train), renamed, CONFIG)
+    with pytest.raises(ValueError, match="mix"):
+        evaluate_downstream(train, real_only(renamed), test, CONFIG)
 
 
 def test_evaluate_rejects_mismatched_image_shape(digits):
     train, test = digits
     wider = ImageSet(np.repeat(test.images, 3, axis=1), test.labels, test.class_names)
     with pytest.raises(ValueError, match="C×H×W"):
-        evaluate_downstream(train, train, wider, CONFIG)
+        evaluate_downstream(train, real_only(train), wider, CONFIG)
 
 
 def test_evaluate_rejects_unknown_method(digits):
     train, test = digits
     with pytest.raises(ValueError, match="unknown evaluation methods"):
-        evaluate_downstream(train, train, test, CONFIG, methods=("plain", "mixup"))
+        evaluate_downstream(train, real_only(train), test, CONFIG, methods=("plain", "mixup"))
+
+
+def test_runs_side_by_side_in_processes_give_the_same_scores(digits):
+    """Two worker processes of one thread each, against one after another in this (one-thread) process."""
+    train, test = digits
+    config = EvaluateConfig(steps=30, batch_size=64, seeds=2, methods=["plain", "oversampled"])
+    alone = evaluate_downstream(train, None, test, config.model_copy(update={"workers": 1}))
+    side_by_side = evaluate_downstream(train, None, test, config.model_copy(update={"workers": 2}))
+    for name in ("plain", "oversampled"):
+        assert side_by_side["methods"][name]["per_seed"] == alone["methods"][name]["per_seed"]

@@ -27,9 +27,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 # A GAN trained this briefly makes samples the discriminator filter can reject wholesale (it tells
 # them from real images); QUICK leaves it out and lets every label through so that every class fills,
 # while the filters still run, score every row and count the funnel. The policy tests run all three.
+# The mix is fixed at up to 2 synthetic rows per real image whatever their label agreement, so every minority
+# class ships synthetic rows and the rarest ones duplicated real rows too (the validation policy has its own test).
 QUICK = {"name": "e2e", "data": {"source": "digits", "long_tail": {}}, "gan": {"steps": 150, "checkpoint_every": 100},
          "filter": {"feature_steps": 100, "filters": ["label", "memorisation"], "label_threshold": 0.0},
-         "evaluate": {"steps": 100, "seeds": 2}}
+         "mix": {"policy": "fixed", "dose": 2.0, "min_agreement": 0.0}, "evaluate": {"steps": 100, "seeds": 2}}
 # For tests about other stages: two methods, one seed, a short budget (the evaluation has its own tests).
 LEAN_EVAL = {"steps": 30, "seeds": 1, "methods": ["plain", "gan"]}
 
@@ -165,9 +167,13 @@ def test_metrics_json_is_complete(run_dir):
     classes = metrics["classes"]
     assert [c["name"] for c in classes] == [str(i) for i in range(10)]
     for entry in classes:
-        assert entry["final"] == entry["real"] + entry["used"] == entry["target"]
+        assert entry["final"] == entry["real"] + entry["used"] + entry["duplicates"] == entry["target"]
         if entry["needed"]:
-            assert entry["generated"] >= entry["accepted"] >= entry["used"] == entry["needed"]
+            # At most 2 synthetic rows per real image (the dose); duplicated real rows make up the rest.
+            assert entry["generated"] >= entry["accepted"] >= entry["used"] == entry["asked"]
+            assert entry["asked"] == min(entry["needed"], 2 * entry["real"]) and entry["dose"] == 2.0
+            assert entry["duplicates"] == entry["needed"] - entry["used"]
+            assert 0 <= entry["label_agreement"] <= 1 and 0 <= entry["cas"] <= 1 and 0 <= entry["real_recall"] <= 1
             funnel = entry["funnel"]
             assert list(funnel) == ["generated", "label", "memorisation"]
             assert funnel["generated"] == entry["generated"] and funnel["memorisation"] == entry["accepted"]
@@ -182,15 +188,19 @@ def test_metrics_json_is_complete(run_dir):
                 assert entry["fd_floor"] is not None and entry["fd_ci_low"] <= entry["fd_ci_high"]
         else:
             assert entry["fd"] is None and entry["kid"] is None
+    assert any(entry["duplicates"] for entry in classes) and any(entry["used"] for entry in classes)
+    assert metrics["mix"]["policy"] == "fixed" and metrics["mix"]["doses"]["9"] == 2.0 and metrics["mix"]["reason"]
+    assert 0 < metrics["usefulness"]["cas_overall"] <= 1 and metrics["usefulness"]["cas_samples"] == 105
     methods = metrics["downstream"]["methods"]
-    assert list(methods) == ["plain", "class_weighted", "oversampled", "smote", "standard_aug", "gan", "gan_weighted"]
+    assert list(methods) == ["plain", "class_weighted", "oversampled", "smote", "standard_aug", "gan"]
     for scores in methods.values():
         assert 0 <= scores["balanced_accuracy"] <= 1 and len(scores["per_class_recall"]) == 10
         assert len(scores["per_seed"]["balanced_accuracy"]) == 2 and scores["ci"]["balanced_accuracy"] is not None
-    # The GAN methods train on the shards as written: every real row plus every synthetic one.
-    assert methods["gan"]["train_rows"] == metrics["shards"]["rows"] == methods["gan_weighted"]["train_rows"]
+    # The GAN's method trains on the shards as written: real, synthetic and duplicated rows.
+    assert methods["gan"]["train_rows"] == metrics["shards"]["rows"] == 10 * 105
     downstream = metrics["downstream"]
-    assert downstream["seeds"] == [0, 1] and downstream["best_baseline"] not in ("gan", "gan_weighted")
+    assert downstream["seeds"] == [0, 1] and downstream["best_baseline"] != "gan"
+    assert downstream["few_shot_classes"] == [7, 8, 9] and "few_shot_recall" in downstream["comparison"]["gan"]
     comparison = downstream["comparison"]["gan"]
     assert comparison["baseline"] == downstream["best_baseline"]
     assert comparison["mean_diff"] == pytest.approx(
@@ -216,7 +226,8 @@ def test_run_folder_holds_config_checkpoint_and_report(run_dir):
     assert saved.gan.steps == 150 and saved.name == "e2e"
     assert (run_dir / "checkpoints" / "gan.pt").is_file()
     html = (run_dir / "report.html").read_text()
-    assert "gan_weighted" in html and "(best baseline)" in html and "data:image/png;base64," in html
+    assert "few-shot" in html and "(best baseline)" in html and "data:image/png;base64," in html
+    assert 'id="usefulness"' in html and 'id="mix"' in html
     assert 'id="quality"' in html and "FD floor" in html and 'id="filters"' in html
     assert "rejected by" in html  # examples of what the filters turned away
 
@@ -227,7 +238,7 @@ def test_prefect_artifacts_hold_the_summary(run_dir):
     from prefect.client.schemas.sorting import ArtifactSort
 
     keys = ["gan-aug-summary", "gan-aug-downstream", "gan-aug-comparison", "gan-aug-classes", "gan-aug-quality",
-            "gan-aug-filters", "gan-aug-shards"]
+            "gan-aug-filters", "gan-aug-usefulness", "gan-aug-mix", "gan-aug-shards"]
     with get_client(sync_client=True) as client:
         found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys)),
                                       # prefect 3.8.8's sync client sends None for omitted
@@ -258,6 +269,19 @@ def test_rerun_reuses_the_checkpoint_and_reproduces_the_shards(run_dir):
     assert metrics["training"]["runs"]["shared"]["resumed_from"] == 150  # reused, not retrained
     after = read_json(run_dir / "manifest.json")
     assert after == before  # same content key: the complete shards were reused as they were
+
+
+def test_a_cached_stage_whose_files_were_deleted_runs_again(run_dir, caplog):
+    from flows.augment import run_augment
+
+    before = read_json(run_dir / "manifest.json")
+    generated = sorted(p.relative_to(run_dir) for p in (run_dir / "generated").rglob("*") if p.is_file())
+    assert generated and (run_dir / ".cache").is_dir()
+    shutil.rmtree(run_dir / "generated")  # the outputs go, the cache records stay
+    run_augment(parse_config(QUICK), run_dir)
+    assert sorted(p.relative_to(run_dir) for p in (run_dir / "generated").rglob("*") if p.is_file()) == generated
+    assert "of its outputs are gone" in caplog.text or "outputs of" in caplog.text
+    assert read_json(run_dir / "manifest.json") == before  # recomputed from the same checkpoint: the same rows
 
 
 def test_a_different_config_cannot_overwrite_a_run(run_dir):
@@ -294,26 +318,36 @@ def test_per_class_strategy_trains_one_gan_per_minority_class(tmp_path):
     assert len(set(manifest["generators"].values())) == len(minority)
 
 
-def test_default_filters_leave_a_weak_gans_classes_short_and_say_so(tmp_path):
-    """All three filters at their defaults on a GAN of 30 steps: whatever passes is used, the rest of
-    each class stays short, and metrics and report say how far each class got through the funnel."""
+def test_default_filters_and_the_validation_policy_on_a_weak_gan(tmp_path):
+    """All three filters and the mix policy at their defaults on a GAN of 30 steps: the filters let few
+    samples through, metrics and report say how far each class got through the funnel, the mix is chosen
+    on validation from the grid, and duplicated real rows balance every class to the row."""
     from flows.augment import run_augment
 
     config = parse_config({**QUICK, "gan": {"steps": 30}, "generate": {"budget_factor": 3},
-                           "filter": {"feature_steps": 100}, "evaluate": LEAN_EVAL})
+                           "filter": {"feature_steps": 100}, "mix": {"seeds": 1, "steps": 60},
+                           "evaluate": LEAN_EVAL})
     run_augment(config, tmp_path)
     metrics = read_json(tmp_path / "metrics.json")
     for entry in (c for c in metrics["classes"] if c["needed"]):
         funnel = entry["funnel"]
         assert list(funnel) == ["generated", "discriminator", "label", "memorisation"]
-        assert funnel["generated"] == entry["generated"] == 3 * entry["needed"]  # the budget was spent
+        assert funnel["generated"] == entry["generated"] == 3 * entry["asked"]  # the budget was spent
+        assert entry["asked"] == min(entry["needed"], 2 * entry["real"])  # the grid's largest dose is 2
         assert funnel["generated"] >= funnel["discriminator"] >= funnel["label"] >= funnel["memorisation"]
         assert entry["filters"]["discriminator"]["calibration"] in {"val", "pooled"}
-        assert entry["filters"]["label"]["threshold"] == 0.5
-        assert entry["used"] == min(entry["accepted"], entry["needed"]) < entry["needed"]
-        assert entry["final"] == entry["real"] + entry["used"]
+        assert entry["filters"]["label"]["threshold"] == 0.9
+        assert entry["used"] <= min(entry["accepted"], entry["asked"])
+        assert entry["final"] == entry["real"] + entry["used"] + entry["duplicates"] == entry["target"]
+    short = [c for c in metrics["classes"] if c["needed"] and c["accepted"] < c["asked"]]
+    assert short  # a 30-step GAN's samples mostly fail the filters
+    mix = metrics["mix"]
+    assert mix["policy"] == "validation" and len(mix["curve"]) == 7 and mix["curve"][0]["dose"] == 0.0
+    assert (mix["dose"], mix["weight"]) in {(p["dose"], p["weight"]) for p in mix["curve"]} and mix["reason"]
+    chosen = next(p for p in mix["curve"] if (p["dose"], p["weight"]) == (mix["dose"], mix["weight"]))
+    assert chosen["within_noise"] and sum(c["used"] for c in metrics["classes"]) == chosen["synthetic_rows"]
     html = (tmp_path / "report.html").read_text()
-    assert html.count('class="short"') == sum(1 for c in metrics["classes"] if c["needed"])
+    assert html.count('class="asked-short"') == len(short)
 
 
 def test_fd_policy_drop_removes_the_flagged_classes_synthetic_rows(tmp_path):
@@ -328,8 +362,8 @@ def test_fd_policy_drop_removes_the_flagged_classes_synthetic_rows(tmp_path):
     judged = [c for c in metrics["classes"] if c["needed"] and c["real"] >= 10]
     unjudged = [c for c in metrics["classes"] if c["needed"] and c["real"] < 10]
     assert judged and unjudged
-    assert all(c["acceptance"] == "dropped" and c["used"] == 0 and c["final"] == c["real"] for c in judged)
-    assert all(c["acceptance"] == "unjudged" and c["used"] == c["needed"] for c in unjudged)
+    assert all(c["acceptance"] == "dropped" and c["used"] == 0 and c["duplicates"] == c["needed"] for c in judged)
+    assert all(c["acceptance"] == "unjudged" and c["used"] == c["asked"] > 0 for c in unjudged)
     assert metrics["filters"]["dropped"] == [c["label"] for c in judged]
     frame = _shards(tmp_path)
     assert set(frame[frame.is_synthetic].label) == {c["label"] for c in unjudged}
@@ -370,7 +404,7 @@ def test_cli_run_prints_the_tables_and_paths(tmp_path):
     done = subprocess.run([str(cli), "run", str(config_path), "--out", str(tmp_path / "out")],
                           capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "GAN against the best baseline" in done.stdout and "gan_weighted" in done.stdout
+    assert "GAN against the best baseline" in done.stdout and "few-shot" in done.stdout
     assert "Per class" in done.stdout
     filters = done.stdout[done.stdout.index("Filters: candidates made"):]
     assert all(f" {header} " in filters for header in ("made", "label", "memo", "used", "FD"))

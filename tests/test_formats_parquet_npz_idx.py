@@ -119,11 +119,10 @@ def test_parquet_class_label_metadata_gives_names_and_order(tmp_path):
 
 def test_parquet_reads_our_own_shards(tmp_path, tiny_set):
     from gan_aug.config import ShardConfig
+    from gan_aug.mix import real_only
     from gan_aug.shards import write_shards
-    from gan_aug.synthetic import SyntheticSet
 
-    write_shards(tmp_path, tiny_set, SyntheticSet.empty((1, 8, 8), "0" * 64),
-                 ShardConfig(rows_per_shard=8, image_folder=False))
+    write_shards(tmp_path, real_only(tiny_set), ShardConfig(rows_per_shard=8, image_folder=False))
     raw = read_parquet(tmp_path / "shards", OPTS)
     assert raw.class_names == list(tiny_set.class_names)
     order = np.argsort(tiny_set.labels, kind="stable")  # shards list rows class by class

@@ -23,6 +23,10 @@ GAN = dict(steps=150, base_channels=16, batch_size=32, eval_every=75, eval_sampl
 # Memorisation only, so every class fills within the budget and the counts are exact; a short GAN's
 # FD is far above the floor, which is not what these tests are about (the FD policy test sets its own).
 FILTER = dict(filters=["memorisation"], feature_steps=150, bootstrap_rounds=10, fd_max_ratio=1e6)
+# Every row a class needs from the GAN (a dose no class reaches, whatever its label agreement), so the
+# counts below are the GAN's alone;
+# the validation policy has its own test.
+FILL = dict(policy="fixed", dose=100.0, min_agreement=0.0)
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +42,7 @@ def work_dir(tmp_path_factory):
 
 
 def _sampler(work_dir, strategy="auto", **filter_overrides):
-    return GANOverSampler(strategy, gan=GAN, filter={**FILTER, **filter_overrides}, work_dir=str(work_dir))
+    return GANOverSampler(strategy, gan=GAN, filter={**FILTER, **filter_overrides}, mix=FILL, work_dir=str(work_dir))
 
 
 class _Lines(logging.Handler):
@@ -133,12 +137,14 @@ def test_dict_strategy_with_string_labels(data, auto_fit, work_dir):
 def test_a_class_short_of_its_target_warns_and_returns_what_passed(data, auto_fit, work_dir):
     X, y = data
     sampler = GANOverSampler({9: 60}, gan=GAN, filter={**FILTER, "filters": ["discriminator", "label",
-                             "memorisation"], "d_quantile": 0.9}, generate={"budget_factor": 1.0},
+                             "memorisation"], "d_quantile": 0.9}, generate={"budget_factor": 1.0}, mix=FILL,
                              work_dir=str(work_dir))
-    with pytest.warns(UserWarning, match=r"class 9: only \d+ of 48 synthetic samples .* not 60"):
+    with pytest.warns(UserWarning, match=r"class 9: only \d+ of 48 synthetic samples .* duplicated real rows"):
         _, y_res = sampler.fit_resample(X, y)
-    used = sampler.generation_[9]["used"]
-    assert used < 48 and (y_res == 9).sum() == 12 + used and sampler.generation_[9]["generated"] == 48
+    used, duplicates = sampler.generation_[9]["used"], sampler.generation_[9]["duplicates"]
+    assert used < 48 and duplicates == 48 - used and sampler.generation_[9]["generated"] == 48
+    assert (y_res == 9).sum() == 60  # balanced to the row: duplicated real rows make up the rest
+    assert np.all(sampler.sample_weight_ == 1.0) and len(sampler.sample_weight_) == len(y_res)
 
 
 @pytest.mark.slow
@@ -148,8 +154,12 @@ def test_fd_policy_drop_and_fail(data, auto_fit, work_dir):
     sampler = _sampler(work_dir, {5: 40, 8: 40}, fd_policy="drop", **strict)
     with pytest.warns(UserWarning, match="dropped the synthetic rows"):
         X_res, y_res = sampler.fit_resample(X, y)
-    assert sampler.acceptance_ == {5: "dropped", 8: "dropped"} and np.array_equal(y_res, y) and len(X_res) == len(X)
+    assert sampler.acceptance_ == {5: "dropped", 8: "dropped"} and np.array_equal(y_res[:len(y)], y)
     assert sampler.quality_[5]["n_synthetic"] == 15 and sampler.generation_[5]["used"] == 0
+    # No synthetic row ships; duplicated real rows of the class still bring it to its target.
+    assert Counter(y_res[len(y):].tolist()) == {5: 15, 8: 20} and len(X_res) == len(X) + 35
+    real = {image.tobytes() for image in X}
+    assert all(image.tobytes() in real for image in X_res[len(X):])
     with pytest.raises(FDAcceptanceError, match="fd_max_ratio"):
         _sampler(work_dir, {5: 40}, fd_policy="fail", **strict).fit_resample(X, y)
 
@@ -165,13 +175,35 @@ def test_drops_into_an_imblearn_pipeline(data, auto_fit, work_dir):
 
 
 @pytest.mark.slow
+def test_the_validation_policy_chooses_a_dose_and_returns_weights(data, auto_fit, work_dir, capfd):
+    """The default policy: a grid scored on the held-out rows, synthetic rows capped by the chosen dose,
+    duplicated real rows for the rest, and a weight per returned row; verbose says what it does on stderr."""
+    X, y = data
+    sampler = GANOverSampler({9: 60}, gan=GAN, filter=FILTER, work_dir=str(work_dir), verbose=1,
+                             mix={"doses": [1.0], "weights": [1.0, 0.5], "seeds": 1}, evaluate={"steps": 60})
+    X_res, y_res = sampler.fit_resample(X, y)
+    assert "mix: " in capfd.readouterr().err
+    mix = sampler.mix_
+    assert [(p["dose"], p["weight"]) for p in mix["curve"]] == [(0.0, 1.0), (1.0, 1.0), (1.0, 0.5)]
+    assert mix["policy"] == "validation" and mix["reason"] and (mix["dose"], mix["weight"]) in {
+        (p["dose"], p["weight"]) for p in mix["curve"]}
+    shipped = sampler.generation_[9]["used"]
+    assert shipped == (12 if mix["dose"] == 1.0 and 9 in mix["eligible"] else 0)  # at most 1 per real image
+    assert (y_res == 9).sum() == 60 and sampler.generation_[9]["duplicates"] == 48 - shipped
+    weights = sampler.sample_weight_
+    assert len(weights) == len(y_res) and np.all(weights[: len(y)] == 1.0)
+    assert set(weights[len(y): len(y) + shipped]) <= {mix["weight"]} and np.all(weights[len(y) + shipped:] == 1.0)
+    assert 0.0 <= sampler.usefulness_["label_agreement"]["9"] <= 1.0
+
+
+@pytest.mark.slow
 def test_rgb_per_class_gans_in_a_temporary_folder(data):
     X, y = data
     keep = y < 3
     rgb = np.repeat(X[keep][:, None], 3, axis=1)  # 60/60/60 → make class 2 rare
     rows = np.concatenate([np.flatnonzero(y[keep] == k)[:n] for k, n in enumerate([30, 20, 8])])
     sampler = GANOverSampler(gan=dict(GAN, steps=20, eval_every=0, strategy="per_class"),
-                             filter={**FILTER, "feature_steps": 30})
+                             filter={**FILTER, "feature_steps": 30}, mix=FILL)
     X_res, y_res = sampler.fit_resample(rgb[rows], y[keep][rows])
     assert X_res.shape == (90, 3, 8, 8) and X_res.dtype == np.uint8 and Counter(y_res.tolist()) == {0: 30, 1: 30, 2: 30}
     assert X_res[: len(rows)].tobytes() == rgb[rows].tobytes()
@@ -203,8 +235,8 @@ def test_clone_and_get_params_round_trip(tmp_path):
                              random_state=3, work_dir=str(tmp_path))
     params = sampler.get_params()
     assert params == {"sampling_strategy": "minority", "gan": GANConfig(steps=7), "generate": None,
-                      "filter": {"filters": []}, "val_fraction": 0.2, "device": "auto", "random_state": 3,
-                      "work_dir": str(tmp_path)}
+                      "filter": {"filters": []}, "mix": None, "evaluate": None, "val_fraction": 0.2, "device": "auto",
+                      "random_state": 3, "work_dir": str(tmp_path), "verbose": 0}
     copy = clone(sampler)
     assert copy is not sampler and copy.get_params() == params and copy.gan is not sampler.gan
     assert GANOverSampler(**params).get_params() == params

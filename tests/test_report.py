@@ -1,4 +1,5 @@
-"""The report: self-contained HTML, escaped user text, and the same numbers in every summary."""
+"""The report: self-contained HTML, escaped user text, and the same numbers in every summary; the verdict
+says a tie is a tie, and what shipped and why (usefulness, the mix) is shown."""
 from __future__ import annotations
 
 import base64
@@ -17,10 +18,16 @@ from gan_aug.report import (
     downstream_table_rows,
     filter_table_rows,
     funnel_png,
+    mix_curve_png,
+    mix_table_rows,
     quality_table_rows,
     render_report,
     sample_grid_png,
     summary_markdown,
+    usefulness_png,
+    usefulness_table_rows,
+    verdict,
+    verdict_text,
 )
 from gan_aug.report.plots import confusion_figure, row_normalised
 from report_fixtures import (
@@ -28,7 +35,11 @@ from report_fixtures import (
     METHODS,
     NEW_CLASS_KEYS,
     add_provenance,
+    fixed_policy,
+    legacy,
     make_metrics,
+    no_synthetic,
+    per_class_run,
     rejected_images,
 )
 from report_fixtures import images as _images
@@ -39,16 +50,17 @@ IMG_RE = re.compile(r'<img[^>]*\ssrc="data:image/png;base64,([A-Za-z0-9+/=]+)"')
 
 @pytest.fixture
 def metrics() -> dict:
-    """A realistic metrics.json for a long-tailed digits run, one class left short of its target."""
+    """A realistic metrics.json for a long-tailed digits run (see report_fixtures)."""
     return make_metrics()
 
 
 def _judge(metrics: dict, label: int, status: str, ratio: float) -> dict:
-    """FD acceptance found the class's samples too far from its real images: flag it or drop its rows."""
+    """FD acceptance found the class's samples too far from its real images: flag it or drop its rows
+    (duplicated real rows then fill the class to its target)."""
     entry = metrics["classes"][label]
     entry.update(acceptance=status, fd_ratio=ratio, fd_matched=round(ratio * entry["fd_floor"], 3))
     if status == "dropped":
-        entry.update(used=0, final=entry["real"])
+        entry.update(used=0, duplicates=entry["needed"])
     metrics["filters"].update({"fd_policy": "drop" if status == "dropped" else "warn", status: [label]})
     return entry
 
@@ -99,10 +111,10 @@ def test_report_holds_every_class_method_and_number(metrics, tmp_path):
     for method in METHODS:
         assert f"<td>{method}</td>" in html or f"<td>{method} (best baseline)</td>" in html  # downstream
         assert f"<th>{method}</th>" in html  # recall table
-    for number in ("0.812", "0.835", "0.867", "0.803", "+0.055", "-0.005", "+0.019", "95.2 s"):
+    for number in ("0.812", "0.835", "0.847", "0.803", "+0.035", "+0.005", "+0.019", "+0.190", "95.2 s"):
         assert number in html
-    assert "oversampled (best baseline)" in html and "[+0.011, +0.054]" in html.split('id="comparison"', 1)[1]
-    assert "[0.801, 0.823]" in html  # the plain method's balanced-accuracy interval over seeds
+    assert "oversampled (best baseline)" in html and "[-0.023, +0.047]" in html.split('id="comparison"', 1)[1]
+    assert "[0.781, 0.843]" in html  # the plain method's balanced-accuracy interval over seeds
     rare_recall = metrics["downstream"]["methods"]["gan"]["per_class_recall"][9]
     assert f"{rare_recall:.3f}" in html.split('<table id="recall">', 1)[1]
     for value in metrics["run"].values():
@@ -113,8 +125,8 @@ def test_report_images_are_inline_pngs_and_nothing_is_external(metrics, tmp_path
     html = _render(metrics, tmp_path)
     payloads = IMG_RE.findall(html)
     with_synthetic = sum(1 for c in metrics["classes"] if c["used"])
-    # distribution, grids, funnel, confusion matrices
-    assert len(payloads) == 1 + len(metrics["classes"]) + with_synthetic + 1 + 1
+    # rows shipped, grids, funnel, confusion matrices, usefulness, the mix's validation curve
+    assert len(payloads) == 1 + len(metrics["classes"]) + with_synthetic + 1 + 1 + 1 + 1
     assert len(payloads) == html.count("<img")
     for payload in payloads:
         image = Image.open(io.BytesIO(base64.b64decode(payload, validate=True)))
@@ -131,8 +143,11 @@ def test_report_states_synthetic_and_dashes_missing_values(metrics, tmp_path):
     row = _class_row(html, 0, "digit-0")
     assert row.count("<td class=\"num\">—</td>") == 2  # D threshold and FD
     assert "-0.370" in _class_row(html, 9, "digit-9") and "13.90" in _class_row(html, 9, "digit-9")
-    assert 'class="short"' in _class_row(html, 8, "digit-8")
-    assert 'class="short"' not in _class_row(html, 9, "digit-9")
+    assert 'class="short"' not in html  # duplication fills every class to its target
+    assert _class_row(html, 8, "digit-8").startswith('<tr class="asked-short" title="10 of 16 asked for')
+    assert 'class="asked-short"' not in _class_row(html, 9, "digit-9")
+    old = _render(legacy(metrics), tmp_path)  # metrics written before duplication: class 8 ended short
+    assert 'class="short"' in _class_row(old, 8, "digit-8") and 'class="short"' not in _class_row(old, 9, "digit-9")
 
 
 def test_class_without_synthetic_samples_shows_only_real_grid(metrics, tmp_path):
@@ -157,59 +172,76 @@ def test_report_escapes_user_text_and_replaces_atomically(metrics, tmp_path):
 def test_summary_markdown_tables(metrics):
     text = summary_markdown(metrics)
     for method, scores in metrics["downstream"]["methods"].items():
-        low, high = scores["ci"]["balanced_accuracy"]
+        (low, high), (few_low, few_high) = scores["ci"]["balanced_accuracy"], scores["ci"]["few_shot_recall"]
         row = (f"| {method} | {scores['accuracy']:.3f} | {scores['balanced_accuracy']:.3f} | "
-               f"{scores['macro_f1']:.3f} | {scores['g_mean']:.3f} | [{low:.3f}, {high:.3f}] | {scores['train_rows']} |")
+               f"{scores['macro_f1']:.3f} | {scores['g_mean']:.3f} | {scores['few_shot_recall']:.3f} | "
+               f"[{low:.3f}, {high:.3f}] | [{few_low:.3f}, {few_high:.3f}] | {scores['train_rows']} |")
         assert re.search(rf"^{re.escape(row)}$", text, re.M), row
-    assert "| gan vs oversampled | +0.032 | [+0.011, +0.054] | 0.021 | 3/3 |" in text
-    assert "| 0 | digit-0 | 126 | 126 | 0 | 0 | 0 | 126 | — | — |" in text
-    assert "| 9 | digit-9 | 6 | 126 | 180 | 120 | 120 | 126 | -0.370 | 13.90 |" in text
-    assert "Short of target (generation budget ran out): digit-8 (18)." in text
+    assert "| gan vs oversampled | balanced accuracy | +0.012 | [-0.023, +0.047] | 0.279 | 2/3 | tie |" in text
+    assert "| gan vs oversampled | few-shot recall | +0.060 | [+0.035, +0.085] | 0.009 | 3/3 | win |" in text
+    assert "| 0 | digit-0 | 126 | 126 | 0 | 0 | 0 | 0 | 126 | — | 0.91 | — | — |" in text
+    assert "| 4 | digit-4 | 33 | 126 | 99 | 66 | 0 | 93 | 126 | 0.55 | 0.35 | -0.220 | 8.40 |" in text
+    assert "| 9 | digit-9 | 6 | 126 | 18 | 12 | 6 | 114 | 126 | 0.72 | 0.41 | -0.370 | 13.90 |" in text
+    assert "Short of target" not in text
+    assert "accepted fewer synthetic rows than it asked for (budget ran out): digit-8 (10 of 16)." in text
     assert "Filters in order: discriminator → label → memorisation." in text
-    assert ("| 9 | digit-9 | 120 | 180 | 150 (83%) | 130 (72%) | 120 (67%) | 120 | — | unjudged |" in
+    assert ("| 9 | digit-9 | 12 | 18 | 15 (83%) | 13 (72%) | 12 (67%) | 6 | — | unjudged |" in
             text.split("## Filters", 1)[1])
-    assert "| 5 | digit-5 | 103 | 154 | 128 (83%) | 111 (72%) | 103 (67%) | 103 | 1.50 | ok |" in text
+    assert "| 5 | digit-5 | 46 | 69 | 57 (83%) | 49 (71%) | 46 (67%) | 23 | 1.50 | ok |" in text
     assert "| 0 | digit-0 |" not in text.split("## Filters", 1)[1]  # nothing synthesised, no funnel
     assert ("FD acceptance unjudged: digit-8 (8 real images, fewer than the 10 needed to judge); "
             "digit-9 (6 real images, fewer than the 10 needed to judge).") in text
     assert "None" not in text
+    old = summary_markdown(legacy(metrics))  # metrics written before duplication: class 8 ended short
+    assert "Short of target (generation budget ran out): digit-8 (18)." in old and "None" not in old
 
 
 def test_summary_markdown_keeps_table_shape_with_pipes_in_names(metrics):
     metrics["classes"][2]["name"] = "a|b <i>"
     line = next(l for l in summary_markdown(metrics).splitlines() if l.startswith("| 2 |"))
     assert "a\\|b &lt;i&gt;" in line
-    assert len(re.findall(r"(?<!\\)\|", line)) == 11  # 10 columns
+    assert len(re.findall(r"(?<!\\)\|", line)) == 14  # 13 columns
 
 
 def test_table_rows(metrics):
     rows = downstream_table_rows(metrics)
     assert [r["method"] for r in rows] == list(METHODS)
-    assert all(set(r) == {"method", "accuracy", "balanced_accuracy", "macro_f1", "g_mean", "train_rows",
-                          "balanced_accuracy_ci_low", "balanced_accuracy_ci_high"} for r in rows)
-    assert rows[2]["balanced_accuracy"] == 0.8671 and rows[0]["train_rows"] == 425
-    assert (rows[0]["balanced_accuracy_ci_low"], rows[0]["balanced_accuracy_ci_high"]) == (0.8012, 0.8234)
+    assert all(set(r) == {"method", "accuracy", "balanced_accuracy", "macro_f1", "g_mean", "few_shot_recall",
+                          "train_rows", "balanced_accuracy_ci_low", "balanced_accuracy_ci_high",
+                          "few_shot_recall_ci_low", "few_shot_recall_ci_high"} for r in rows)
+    assert rows[2]["balanced_accuracy"] == 0.847 and rows[2]["few_shot_recall"] == 0.62
+    assert rows[0]["train_rows"] == 425
+    assert (rows[0]["balanced_accuracy_ci_low"], rows[0]["balanced_accuracy_ci_high"]) == (0.7813, 0.8434)
+    assert (rows[2]["few_shot_recall_ci_low"], rows[2]["few_shot_recall_ci_high"]) == (0.5206, 0.7194)
     comparison = comparison_table_rows(metrics)
-    assert comparison == [{"comparison": "gan vs oversampled", "metric": "balanced accuracy", "difference": 0.0324,
-                           "ci_low": 0.0112, "ci_high": 0.0536, "p_value": 0.021, "wins": "3/3"}]
+    assert comparison == [
+        {"comparison": "gan vs oversampled", "metric": "balanced accuracy", "difference": 0.012, "ci_low": -0.023,
+         "ci_high": 0.047, "p_value": 0.2786, "wins": "2/3", "outcome": "tie"},
+        {"comparison": "gan vs oversampled", "metric": "few-shot recall", "difference": 0.06, "ci_low": 0.0352,
+         "ci_high": 0.0848, "p_value": 0.0091, "wins": "3/3", "outcome": "win"}]
 
     classes = class_table_rows(metrics)
     assert [c["label"] for c in classes] == list(range(10))
-    expected = {"label", "name", "real", "target", "needed", "generated", "accepted", "used", "final",
-                "d_threshold", "fd", "acceptance", "short_by"}
+    expected = {"label", "name", "real", "target", "needed", "asked", "generated", "accepted", "used", "duplicates",
+                "final", "dose", "d_threshold", "fd", "acceptance", "short_by", "asked_short_by"}
     assert all(set(c) == expected for c in classes)
-    assert [c["short_by"] for c in classes] == [0] * 8 + [18, 0]
+    assert [c["duplicates"] for c in classes] == [0, 0, 0, 34, 93, 80, 92, 102, 110, 114]
+    assert all(c["real"] + c["used"] + c["duplicates"] == c["final"] == c["target"] for c in classes)
+    assert [c["short_by"] for c in classes] == [0] * 10 and [c["asked_short_by"] for c in classes] == [0] * 8 + [6, 0]
+    assert [c["short_by"] for c in class_table_rows(legacy(metrics))] == [0] * 8 + [18, 0]
     assert classes[0]["fd"] is None and classes[9]["fd"] == pytest.approx(13.9)
 
 
 def test_sample_grid_upscales_with_nearest_and_caps_samples():
     image = np.arange(64, dtype=np.uint8).reshape(1, 1, 8, 8) * 3
     grid = np.asarray(Image.open(io.BytesIO(sample_grid_png(image))))
-    assert grid.shape == (32, 32, 3)  # 8 px × 4; make_grid adds no padding around a single image
-    np.testing.assert_array_equal(grid[..., 0], np.kron(image[0, 0], np.ones((4, 4), np.uint8)))
+    assert grid.shape == (64, 64, 3)  # 8 px × 8; make_grid adds no padding around a single image
+    np.testing.assert_array_equal(grid[..., 0], np.kron(image[0, 0], np.ones((8, 8), np.uint8)))
 
     many = np.random.default_rng(0).integers(0, 256, (40, 3, 8, 8), dtype=np.uint8)
-    assert Image.open(io.BytesIO(sample_grid_png(many))).size == (8 * 34 + 2, 2 * 34 + 2)
+    assert Image.open(io.BytesIO(sample_grid_png(many))).size == (4 * 66 + 2, 4 * 66 + 2)  # 16: four by four
+    big = np.zeros((2, 3, 100, 100), np.uint8)  # large enough already: not enlarged
+    assert Image.open(io.BytesIO(sample_grid_png(big))).size == (2 * 102 + 2, 104)
     assert sample_grid_png(np.zeros((0, 1, 8, 8), np.uint8)) is None
 
 
@@ -225,21 +257,25 @@ def test_quality_table_shows_each_distance_beside_its_floor(metrics, tmp_path):
                  kid_ci_low=0.0071, kid_ci_high=0.0189, fd_matched=7.777, fd_ratio=1.8,
                  precision=0.75, recall=0.5, density=0.9, coverage=0.6)
     rows = quality_table_rows(metrics)
-    assert [row["label"] for row in rows] == [c["label"] for c in metrics["classes"] if c["used"]]
+    # every synthesised class, class 4 too: it shipped none, but its samples were measured
+    assert [row["label"] for row in rows] == [c["label"] for c in metrics["classes"] if c["funnel"]]
     assert 0 not in [row["label"] for row in rows]  # class 0 needed nothing: no quality row
     assert {k: rows[4][k] for k in ("kid_ci_low", "kid_ci_high", "fd_matched", "fd_ratio", "acceptance")} == {
         "kid_ci_low": 0.0071, "kid_ci_high": 0.0189, "fd_matched": 7.777, "fd_ratio": 1.8, "acceptance": "ok"}
-    row = _table_row(_render(metrics, tmp_path), "quality", 5, "digit-5")
-    cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
-    assert cells[4:13] == ["12.35", "10.50 – 15.25", "4.32", "7.78", "1.80",
-                           "<strong>ok</strong>", "0.012", "0.007 – 0.019", "-0.002"]
+    html = _render(metrics, tmp_path)
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", _table_row(html, "quality", 5, "digit-5"), re.S)
+    assert cells[4:] == ["12.35", "4.32", "7.78", "1.80", "<strong>ok</strong>", "0.012", "-0.002"]
+    more = re.findall(r"<td[^>]*>(.*?)</td>", _table_row(html, "quality-more", 5, "digit-5"), re.S)
+    assert more[2:] == ["10.50 – 15.25", "0.007 – 0.019", "0.75", "0.50", "0.90", "0.60"]  # in a details element
+    details = html[html.index('<details id="quality-details">'):html.index("</details>")]
+    assert '<table id="quality-more">' in details and '<table id="quality">' not in details
 
 
 @pytest.mark.parametrize("status, policy, kept", [("dropped", "drop", False), ("flagged", "warn", True)])
 def test_class_failing_fd_acceptance_is_marked_with_its_ratio(metrics, tmp_path, status, policy, kept):
     entry = _judge(metrics, 7, status, 6.25)
     rows = {row["label"]: row for row in quality_table_rows(metrics)}
-    assert rows[7]["used"] == (entry["needed"] if kept else 0)  # a dropped class keeps its quality row
+    assert rows[7]["used"] == (12 if kept else 0)  # a dropped class keeps its quality row
     assert rows[7]["fd_ratio"] == 6.25 and rows[7]["acceptance"] == status and rows[7]["fd"] == entry["fd"]
     assert filter_table_rows(metrics)[6]["acceptance"] == status
 
@@ -252,11 +288,12 @@ def test_class_failing_fd_acceptance_is_marked_with_its_ratio(metrics, tmp_path,
     assert "6.25" in _table_row(html, "quality", 7, "digit-7")
     assert '<tr class="ok">' not in html and "<strong>ok</strong>: " not in _section(html, "<h2>Sample quality")
     assert f"(policy {policy})" in _section(html, 'id="filters"')
-    assert ("short of target: synthetic rows dropped" in _class_row(html, 7, "digit-7")) == (not kept)
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", _class_row(html, 7, "digit-7"), re.S)
+    assert cells[7:10] == (["12", "102", "126"] if kept else ["0", "114", "126"])  # duplicates fill the class
 
     text = summary_markdown(metrics)
     assert f"FD acceptance {status}: digit-7 ({reason})." in text
-    assert "Short of target (generation budget ran out): digit-8 (18)." in text  # not digit-7: not the budget
+    assert "Short of target" not in text
 
 
 def test_filters_section_lists_each_funnel_with_thresholds(metrics, tmp_path):
@@ -273,12 +310,13 @@ def test_filters_section_lists_each_funnel_with_thresholds(metrics, tmp_path):
         row = _table_row(section, "funnel", entry["label"], entry["name"])
         cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
         generated = entry["funnel"]["generated"]
-        assert cells[2:7] == [str(entry["needed"]), str(generated),
+        assert cells[2:7] == [str(entry["asked"]), str(generated),
                               *(f"{entry['funnel'][f]} ({100 * entry['funnel'][f] / generated:.0f}%)" for f in FILTERS)]
         assert cells[7] == str(entry["used"])
         d = entry["filters"]["discriminator"]
-        assert cells[9:] == [f"{d['threshold']:.3f} (q 0.05; {d['calibration']}, {d['calibration_images']} images)",
-                             "0.500", f"{entry['filters']['memorisation']['threshold']:.3f} (q 0.05)"]
+        assert cells[9:] == [f"{d['threshold']:.3f}<br><small>q 0.05; {d['calibration']}, {d['calibration_images']} "
+                             "images</small>", "0.500",
+                             f"{entry['filters']['memorisation']['threshold']:.3f}<br><small>q 0.05</small>"]
     assert _table_row(section, "funnel", 9, "digit-9").startswith('<tr class="unjudged">')
     assert "6 real images, fewer than the 10 needed to judge" in _table_row(section, "funnel", 9, "digit-9")
     assert '<td class="num">0</td><td>digit-0</td>' not in section
@@ -300,7 +338,7 @@ def test_filter_table_rows_equal_the_funnel(metrics):
     assert [row["label"] for row in rows] == [c["label"] for c in synthesised] == list(range(1, 10))
     stages = ["generated", "passed_discriminator", "passed_label", "passed_memorisation"]
     for row, entry in zip(rows, synthesised):
-        assert list(row)[:7] == ["label", "name", "needed", *stages]
+        assert list(row)[:7] == ["label", "name", "asked", *stages]
         assert [row[key] for key in stages] == list(entry["funnel"].values())
         assert row["accepted"] == list(entry["funnel"].values())[-1] and row["used"] == entry["used"]
         assert row["acceptance"] == entry["acceptance"] and row["fd_ratio"] == entry["fd_ratio"]
@@ -308,7 +346,8 @@ def test_filter_table_rows_equal_the_funnel(metrics):
         assert row["label_threshold"] == 0.5
         assert row["memorisation_threshold"] == entry["filters"]["memorisation"]["threshold"]
         assert row["discriminator_calibration"] == entry["filters"]["discriminator"]["calibration"]
-    assert rows[8]["generated"] == 180 and rows[8]["passed_label"] == 130 and rows[8]["acceptance"] == "unjudged"
+    assert rows[8]["generated"] == 18 and rows[8]["passed_label"] == 13 and rows[8]["acceptance"] == "unjudged"
+    assert [row["asked"] for row in rows] == [c["asked"] for c in synthesised]
 
 
 def test_rejected_samples_show_per_filter_in_filter_order(metrics, tmp_path):
@@ -318,13 +357,13 @@ def test_rejected_samples_show_per_filter_in_filter_order(metrics, tmp_path):
     html = path.read_text(encoding="utf-8")
     cards = {int(m.group(1)): m.group(0) for m in re.finditer(
         r'<div class="grid-card">\s*<h3>(\d+): .*?</div>\s*</div>', html, re.S)}
-    figures = re.findall(r'<figure class="rejected"><img src="data:image/png;base64,([^"]+)" '
+    figures = re.findall(r'<figure class="rejected"><img class="samples" src="data:image/png;base64,([^"]+)" '
                          r'alt="samples of class digit-9 rejected by the (\w+) filter">'
                          r"<figcaption>rejected by (\w+)</figcaption>", cards[9])
     assert [(alt, caption) for _, alt, caption in figures] == [("discriminator", "discriminator"),
                                                                ("memorisation", "memorisation")]
     sizes = [_decode(payload).size for payload, _, _ in figures]
-    assert sizes == [(8 * 34 + 2, 2 * 34 + 2), (3 * 34 + 2, 34 + 2)]  # at most 16 per filter
+    assert sizes == [(4 * 66 + 2, 4 * 66 + 2), (3 * 66 + 2, 66 + 2)]  # at most 16 per filter, 8 px shown as 64
     assert cards[5].count('class="rejected"') == 1 and "<figcaption>rejected by label</figcaption>" in cards[5]
     assert all("rejected" not in cards[label] for label in cards if label not in (5, 9))
 
@@ -337,7 +376,7 @@ def test_metrics_without_filter_fields_still_render(metrics, tmp_path, strip):
         del metrics["filters"]
     html = _render(metrics, tmp_path)  # StrictUndefined: any missing key the template reads would raise
     assert "None" not in html
-    quality = [c["label"] for c in metrics["classes"] if c["used"]]
+    quality = [c["label"] for c in metrics["classes"] if c["fd"] is not None]
     assert [row["label"] for row in quality_table_rows(metrics)] == quality
     assert '<td class="num">-0.370</td>' in _class_row(html, 9, "digit-9")
     text = summary_markdown(metrics)
@@ -346,8 +385,10 @@ def test_metrics_without_filter_fields_still_render(metrics, tmp_path, strip):
         assert 'id="filters"' not in html and funnel_png(metrics) is None and filter_table_rows(metrics) == []
         assert "## Filters" not in text
         cells = re.findall(r"<td[^>]*>(.*?)</td>", _table_row(html, "quality", 9, "digit-9"), re.S)
-        assert cells[7:10] + cells[11:12] == ["—"] * 4  # matched FD, ratio, acceptance, KID interval
-        assert cells[6] == "6.50" and cells[10] == "0.090"  # floor and KID, as before
+        assert cells[6:9] == ["—"] * 3  # matched FD, ratio, acceptance
+        assert cells[5] == "6.50" and cells[9] == "0.090"  # floor and KID, as before
+        more = re.findall(r"<td[^>]*>(.*?)</td>", _table_row(html, "quality-more", 9, "digit-9"), re.S)
+        assert more[3] == "—"  # the KID interval
     else:  # the order comes from the funnels, and each class still carries its own status
         section = _section(html, 'id="filters"')
         assert "Above the limit the class is flagged or dropped, as the run&#39;s policy says." in section
@@ -365,10 +406,27 @@ def test_training_curves_show_losses_and_fd_per_trained_gan(metrics, tmp_path, s
     metrics["training"] = _training(strategy)
     image = Image.open(io.BytesIO(training_curves_png(metrics)))
     assert image.size[1] == pytest.approx(320 * panels, abs=2)  # one row of plots per trained GAN
+    assert image.size[0] == pytest.approx(1500, abs=2)  # losses, FD and, recorded at each check, agreement
     html = _render(metrics, tmp_path)
     section = html[html.index('id="training"'):html.index("<h2>Samples")]
-    assert "stopped early" in section and "data:image/png;base64," in section
+    assert "data:image/png;base64," in section
     assert ("one shared conditional GAN" in section) == (strategy == "shared")
+    stops = re.findall(r"<li>(.*?)</li>", section)
+    early = ("stopped early at step 200 of 1500, after 12.5 s of training: no class&#39;s FD on held-out images "
+             "improved for gan.early_stop_patience checks (budget: 1500 steps, no time limit).")
+    if strategy == "shared":
+        assert stops == ["Shared GAN " + early]
+    else:
+        assert stops == ["GAN of class digit-5 " + early, "GAN of class digit-9 stopped at its time budget at step "
+                         "200 of 1500, after 60.2 s of training (budget: 1500 steps, 60 s)."]
+    for run in metrics["training"]["runs"].values():  # older metrics: no stop reason, no budget
+        for key in ("stop_reason", "train_seconds", "budget"):
+            run.pop(key)
+        for check in run["quality_history"]:
+            check.pop("agreement", None)  # per-class runs share their checks
+    assert Image.open(io.BytesIO(training_curves_png(metrics))).size[0] == pytest.approx(1000, abs=2)
+    section = _section(_render(metrics, tmp_path), 'id="training"')
+    assert "stopped early at step 200, after 12.5 s of training" in section and "budget" not in section
 
 
 def _panels(fig) -> list:
@@ -379,7 +437,7 @@ def _panels(fig) -> list:
 def test_confusion_section_shows_one_panel_per_method_with_a_matrix(metrics, tmp_path):
     html = _render(metrics, tmp_path)
     assert html.index('<table id="recall">') < html.index('<h3 id="confusion">') < html.index("<h2>Per class")
-    section = html[html.index('<h3 id="confusion">'):html.index("<h2>Per class")]
+    section = _section(html, '<h3 id="confusion">')
     (img,) = re.findall(r"<img[^>]*>", section)
     assert 'alt="confusion matrices, rows normalised, for plain, oversampled, gan"' in img
     (payload,) = IMG_RE.findall(section)
@@ -398,15 +456,16 @@ def test_confusion_section_shows_one_panel_per_method_with_a_matrix(metrics, tmp
         np.testing.assert_allclose(shown, counts / counts.sum(axis=1, keepdims=True))
         np.testing.assert_allclose(np.diag(shown), metrics["downstream"]["methods"][method]["per_class_recall"],
                                    atol=0.01)  # row-normalised: the diagonal is the recall
-        assert len(ax.texts) == 100 and ax.texts[0].get_text() == f"{shown[0, 0]:.2f}"
+        assert len(ax.texts) == 100 and ax.texts[0].get_text() == f"{100 * shown[0, 0]:.0f}"  # percent
 
     del metrics["downstream"]["methods"]["oversampled"]["confusion_matrix"]  # skipped, not drawn empty
     html = _render(metrics, tmp_path)
-    section = html[html.index('<h3 id="confusion">'):html.index("<h2>Per class")]
+    section = _section(html, '<h3 id="confusion">')
     assert 'alt="confusion matrices, rows normalised, for plain, gan"' in section
     assert [ax.get_title() for ax in _panels(confusion_figure(metrics))] == ["plain", "gan"]
     two = _decode(IMG_RE.findall(section)[0])
-    assert two.size[1] == three.size[1] and two.size[0] < three.size[0] - 300  # one panel fewer
+    assert two.size[0] == three.size[0] and two.size[1] < three.size[1] - 300  # two a row: one row fewer
+    assert 1000 <= three.size[0] <= 1200  # two panels a row: shown at about full size on the page
 
 
 def test_confusion_cells_are_numbered_only_for_a_few_classes(metrics):
@@ -447,7 +506,7 @@ def _provenance(html: str) -> str:
 
 def _table_cells(html: str, table: str) -> list[list[str]]:
     body = html.split(f'<table id="{table}">', 1)[1].split("</table>", 1)[0]
-    return [re.findall(r"<td[^>]*>(.*?)</td>", row, re.S) for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)][1:]
+    return [re.findall(r"<td[^>]*>(.*?)</td>", row, re.S) for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)][1:]
 
 
 def test_provenance_shows_packages_seeds_checkpoints_and_shard_files(metrics, tmp_path):
@@ -463,7 +522,7 @@ def test_provenance_shows_packages_seeds_checkpoints_and_shard_files(metrics, tm
     assert "<dt>content key</dt><dd>" + "e" * 64 + "</dd>" in section
     assert "<dt>config hash</dt><dd>ab12cd34ef56</dd>" in section and "shards&#39; config hash" not in section
     assert "d" * 64 in re.search(r'<dd id="image-folder">(.*?)</dd>', section).group(1)
-    assert "images/SHA256SUMS" in section and "1512 files" in section
+    assert "images/SHA256SUMS" in section and "1530 files" in section
 
     generators = _table_cells(section, "generators")
     synthesised = [c for c in metrics["classes"] if c["used"]]
@@ -472,22 +531,23 @@ def test_provenance_shows_packages_seeds_checkpoints_and_shard_files(metrics, tm
 
     files = _table_cells(section, "shard-files")
     assert files == [
-        ["train", "<code>shards/&lt;b&gt;train&lt;/b&gt;-00000-of-00001.parquet</code>", "1242", "1.65",
+        ["train", "<code>shards/&lt;b&gt;train&lt;/b&gt;-00000-of-00001.parquet</code>", "1260", "1.65",
          '<code class="hash">' + "a" * 64 + "</code>"],
         ["validation", "<code>shards/validation-00000-of-00001.parquet</code>", "100", "0.10",
          '<code class="hash">' + "b" * 64 + "</code>"],
         ["test", "<code>shards/test-00000-of-00001.parquet</code>", "170", "0.17",
          '<code class="hash">' + "c" * 64 + "</code>"]]
     assert "<b>train</b>" not in section
-    assert _table_cells(section, "shard-splits") == [["train", "1242", "425", "817", "1"],
-                                                     ["validation", "100", "100", "0", "1"],
-                                                     ["test", "170", "170", "0", "1"]]
+    assert _table_cells(section, "shard-splits") == [["train", "1260", "425", "210", "625", "1"],
+                                                     ["validation", "100", "100", "0", "0", "1"],
+                                                     ["test", "170", "170", "0", "0", "1"]]
     assert "validation and test hold real images only" in section
 
     snippet = re.search(r"<pre><code>(.*?)</code></pre>", section, re.S).group(1)
     assert "load_dataset(" in snippet and "&#34;parquet&#34;" in snippet
     for split in ("train", "validation", "test"):
         assert f"&#34;{split}&#34;: &#34;shards/{split}-*.parquet&#34;" in snippet
+    assert "not row[&#34;is_synthetic&#34;] and not row[&#34;is_duplicate&#34;]" in snippet  # real rows, once each
     assert "<code>gan-aug verify DIR</code> checks every checksum" in section
 
 
@@ -520,6 +580,196 @@ def test_provenance_without_manifest_details_still_renders(metrics, tmp_path, sh
         assert absent not in section
     assert "&#34;validation&#34;: &#34;shards/validation-*.parquet&#34;" in section  # the default split names
     assert "None" not in html
+    assert "is_duplicate" not in section  # older shards: no duplicated rows to leave out
     if shards != "counts_only":
-        assert "(— synthetic of — rows)" in html
+        assert "(— synthetic of — training rows)" in html
     assert "Synthetic rows are synthetic" in html
+
+
+def _verdict(html: str) -> str:
+    return re.search(r'<div class="verdict (\w+)" id="verdict">(.*?)</div>', html, re.S).group(0)
+
+
+def _set_balanced_accuracy(metrics: dict, ci: list | None, mean: float) -> None:
+    comparison = metrics["downstream"]["comparison"]["gan"]
+    comparison.update(mean_diff=mean, ci=ci, excludes_zero=ci is not None and (ci[0] > 0 or ci[1] < 0))
+
+
+@pytest.mark.parametrize("ci, mean, words, tone", [
+    ([0.003, 0.027], 0.015, "beat the best baseline (oversampled) by +1.5 points of balanced accuracy [+0.3, +2.7]",
+     "helped"),
+    ([-0.003, 0.027], 0.012, "tied with the best baseline (oversampled) in balanced accuracy (+1.2 points, but the "
+     "interval [−0.3, +2.7] contains 0", "helped"),
+    ([-0.027, -0.003], -0.015, "lost to the best baseline (oversampled) by 1.5 points of balanced accuracy "
+     "[−2.7, −0.3]", "mixed"),
+    (None, 0.012, "differed from the best baseline (oversampled) by +1.2 points of balanced accuracy (one seed: no "
+     "interval, no claim)", "helped"),
+])
+def test_verdict_calls_a_tie_a_tie_and_a_loss_a_loss(metrics, tmp_path, ci, mean, words, tone):
+    _set_balanced_accuracy(metrics, ci, mean)
+    found = verdict(metrics)
+    assert found.text.startswith("The GAN's mix " + words) and found.tone == tone
+    assert ("beat the best baseline" in found.text) == (ci is not None and ci[0] > 0)  # never "beat" for a tie
+    assert "and beat it by +6.0 points of few-shot recall [+3.5, +8.5] (3/3 seeds)" in found.text
+    assert found.text.endswith("synthetic rows shipped for 8 of the 9 classes that needed rows (all but digit-4), "
+                               "at dose 1, weight 0.5.")
+    html = _render(metrics, tmp_path)
+    assert html.index('id="verdict"') < html.index("<h2")  # read first, at a glance
+    shown = _verdict(html)
+    assert f'class="verdict {tone}"' in shown and words.replace("(", "").split("[")[0][:40] in shown.replace("(", "")
+    assert verdict_text(metrics) in summary_markdown(metrics).replace("&amp;", "&")
+    assert summary_markdown(metrics).split("\n\n")[1].startswith(f"**{found.headline}.**")
+
+
+def test_verdict_headline_names_each_metrics_outcome(metrics):
+    assert verdict(metrics).headline == "Tied in balanced accuracy; helped few-shot recall"
+    _set_balanced_accuracy(metrics, [0.003, 0.027], 0.015)
+    assert verdict(metrics).headline == "Synthetic rows helped"
+    comparison = metrics["downstream"]["comparison"]["gan"]
+    for part in (comparison, comparison["few_shot_recall"]):
+        part.update(mean_diff=-0.02, ci=[-0.03, -0.01])
+    found = verdict(metrics)
+    assert found.headline == "Synthetic rows hurt" and found.tone == "hurt"
+    assert "lost to the best baseline (oversampled) by 2.0 points of balanced accuracy" in found.text
+    assert "and lost to it by 2.0 points of few-shot recall" in found.text and "beat" not in found.text
+
+
+def test_verdict_says_plainly_when_no_synthetic_rows_shipped(metrics, tmp_path):
+    no_synthetic(metrics)
+    found = verdict(metrics)
+    assert found.tone == "none" and found.headline == "No synthetic rows shipped"
+    assert found.text.startswith("No synthetic rows shipped: on validation they did not beat duplication by more "
+                                 "than the noise (no synthetic rows: 0.858 on validation (100 images)")
+    assert ("The shipped split (real rows, duplicated to balance) tied with the best baseline (oversampled) in "
+            "balanced accuracy") in found.text and "beat the best baseline" not in found.text
+    html = _render(metrics, tmp_path)
+    assert "No synthetic rows shipped: on validation" in _verdict(html)
+    assert "<strong>Shipped: no synthetic rows.</strong>" in _section(html, '<h2 id="mix">')
+    assert 'alt="synthetic samples of class' not in html and "None" not in html
+    assert summary_markdown(metrics).split("\n\n")[1].startswith("No synthetic rows shipped: on validation")
+    assert '<span class="headline">' not in _verdict(html)  # the sentence opens with it: not said twice
+
+    metrics["mix"]["eligible"] = []  # the agreement gate let no class through
+    assert verdict(metrics).text.startswith("No synthetic rows shipped: no class's synthetic rows passed the "
+                                            "label-agreement gate (a classifier trained on real rows recognised "
+                                            "fewer than 70% of them)")
+
+
+def test_downstream_shows_few_shot_recall_and_its_comparison(metrics, tmp_path):
+    html = _render(metrics, tmp_path)
+    section = _section(html, '<h2 id="downstream-section">')
+    assert "<th>few-shot recall</th>" in section and "<th>few-shot 95% interval</th>" in section
+    gan = next(cells for cells in _table_cells(section, "downstream") if cells[0] == "gan")
+    assert gan[5:8] == ["0.620", "[0.836, 0.858]", "[0.521, 0.719]"]
+    assert "the 3 classes with the fewest real training images (digit-7, digit-8, digit-9)" in section
+    assert ("the GAN&#39;s mix (the training split as shipped: real rows, synthetic rows at loss weight 0.5 and "
+            "duplicated real rows)") in section
+    assert "gan_weighted" not in html and "with class weights" not in section
+    rows = _table_cells(section, "comparison")
+    assert [row[1] for row in rows] == ["balanced accuracy", "few-shot recall"]
+    assert rows[0][3:] == ["[-0.023, +0.047]", "0.279", "2/3", "tie"] and rows[1][6] == "win"
+    assert "<td>digit-9 <em>(few-shot)</em></td>" in section and "<td>digit-6 <em>" not in section
+
+
+def test_usefulness_section_shows_each_measure_per_class(metrics, tmp_path):
+    html = _render(metrics, tmp_path)
+    section = _section(html, '<h2 id="usefulness">')
+    for measure in ("Label agreement", "Label filter's validation recall", "CAS", "Real-rows recall", "FD ratio"):
+        assert f"<strong>{measure}</strong>" in section
+    assert "It is measured on the test split and used for no choice." in section
+    assert "Overall (mean per-class recall): CAS 0.650 against 0.827 for the real rows." in section
+    cells = {row[1]: row for row in _table_cells(section, "usefulness-classes")}
+    assert cells["digit-0"][3:] == ["—", "1.00", "0.91", "0.98", "—", "none needed"]
+    assert cells["digit-9"][3:] == ["0.72", "0.67", "0.41", "0.58", "—", "yes, dose 1"]
+    assert cells["digit-4"][-1] == "no: agreement below 0.7"
+    assert _table_row(section, "usefulness-classes", 4, "digit-4").startswith('<tr class="ineligible">')
+    (payload,) = IMG_RE.findall(section)
+    plot = _decode(payload)
+    assert plot.size == Image.open(io.BytesIO(usefulness_png(metrics))).size and plot.size[0] > plot.size[1]
+
+    per_class_run(metrics)  # no CAS: said so, dashed, and the plot keeps the real-rows bars
+    section = _section(_render(metrics, tmp_path), '<h2 id="usefulness">')
+    assert "Not measured in this run" in section and "Overall" not in section
+    assert _table_cells(section, "usefulness-classes")[9][5] == "—"
+    assert usefulness_png(metrics) is not None
+
+
+def test_usefulness_and_mix_table_rows(metrics):
+    rows = usefulness_table_rows(metrics)
+    assert [row["label"] for row in rows] == list(range(10))
+    assert rows[4] == {"label": 4, "name": "digit-4", "real": 33, "accepted": 66, "label_agreement": 0.55,
+                       "filter_val_recall": 0.86, "cas": 0.35, "real_recall": 0.87, "fd_ratio": 1.5,
+                       "eligible": False, "dose": 0.0, "synthetic": 0, "duplicates": 93}
+    assert [row["eligible"] for row in rows] == [False, True, True, True, False, True, True, True, True, True]
+    curve = mix_table_rows(metrics)
+    assert len(curve) == 7 and [row["chosen"] for row in curve] == [False] * 4 + [True, False, False]
+    assert curve[4] == {"dose": 1.0, "weight": 0.5, "synthetic_rows": 210, "balanced_accuracy": 0.861,
+                        "vs_top": -0.005, "standard_error": 0.006, "within_noise": True, "chosen": True}
+    assert curve[0]["synthetic_rows"] == 0 and curve[5]["vs_top"] == 0.0
+    assert [row["chosen"] for row in mix_table_rows(no_synthetic(make_metrics()))] == [True] + [False] * 6
+    fixed = mix_table_rows(fixed_policy(make_metrics()))  # no curve: the one fixed point
+    assert fixed == [{"dose": 1.0, "weight": 1.0, "synthetic_rows": 210, "balanced_accuracy": None, "vs_top": None,
+                      "standard_error": None, "within_noise": None, "chosen": True}]
+    old = legacy(make_metrics())
+    assert mix_table_rows(old) == [] and {row["eligible"] for row in usefulness_table_rows(old)} == {None}
+
+
+def test_mix_section_shows_the_validation_curve_reason_and_rows_shipped(metrics, tmp_path):
+    html = _render(metrics, tmp_path)
+    section = _section(html, '<h2 id="mix">')
+    assert "<strong>Shipped: dose 1, weight 0.5.</strong> Why: dose 1, weight 0.5: 0.861 on validation" in section
+    assert ("Classes allowed synthetic rows (label agreement at least 0.7): digit-1, digit-2, digit-3, digit-5, "
+            "digit-6, digit-7, digit-8, digit-9. Not allowed (recognised too rarely): digit-4.") in section
+    rows = _table_cells(section, "mix-curve")
+    assert len(rows) == 7 and rows[0][:3] == ["0 (duplication only)", "1", "0"]
+    assert rows[4] == ["1", "0.5", "210", "0.861", "-0.005", "0.006", "yes (chosen)"]
+    body = section.split('<table id="mix-curve">', 1)[1]
+    assert re.findall(r"<tr( class=\"chosen\")?>", body) == [""] * 5 + [' class="chosen"'] + [""] * 2  # header first
+    curve, shipped = (_decode(p) for p in IMG_RE.findall(section))
+    assert curve.size == Image.open(io.BytesIO(mix_curve_png(metrics))).size
+    assert shipped.size == Image.open(io.BytesIO(distribution_png(metrics))).size
+    assert 'alt="training rows per class: real, synthetic and duplicated"' in section
+
+    fixed_policy(metrics)  # no curve: no curve plot or table, the reason still said
+    section = _section(_render(metrics, tmp_path), '<h2 id="mix">')
+    assert mix_curve_png(metrics) is None and 'id="mix-curve"' not in section
+    assert "Policy <strong>fixed</strong>" in section and "Why: mix.policy is fixed: dose 1, weight 1." in section
+    assert len(IMG_RE.findall(section)) == 1
+
+
+def test_distribution_stacks_real_synthetic_and_duplicated_rows(metrics):
+    from gan_aug.report.mix_plots import distribution_png as plot
+
+    image = Image.open(io.BytesIO(plot(metrics)))
+    assert image.size[0] > 2 * image.size[1]
+    pixels = np.asarray(image.convert("RGB")).reshape(-1, 3)
+    for colour in ("#4c72b0", "#dd8452", "#b8b8b8"):  # real, synthetic, duplicated all drawn
+        rgb = [int(colour[i:i + 2], 16) for i in (1, 3, 5)]
+        assert (np.abs(pixels.astype(int) - rgb).sum(axis=1) < 6).sum() > 500, colour
+    legacy(metrics)
+    pixels = np.asarray(Image.open(io.BytesIO(plot(metrics))).convert("RGB")).reshape(-1, 3)
+    assert (np.abs(pixels.astype(int) - [184, 184, 184]).sum(axis=1) < 6).sum() < 100  # no duplicates: no bars
+
+
+def test_report_sample_grids_show_8px_images_at_least_48px_wide(metrics, tmp_path):
+    html = _render(metrics, tmp_path)
+    card = re.search(r'<div class="grid-card">\s*<h3>0: digit-0</h3>.*?</div>\s*</div>', html, re.S).group(0)
+    (img,) = re.findall(r"<img[^>]*>", card)
+    assert 'class="samples"' in img and "image-rendering: pixelated" in html
+    grid = _decode(IMG_RE.findall(card)[0])
+    per_image = (grid.size[0] - 2) // 4 - 2  # four a row, 2 px padding
+    assert grid.size == (4 * 66 + 2, 4 * 66 + 2) and per_image >= 48
+    pixels = np.asarray(grid.convert("L"))
+    block = pixels[2:2 + per_image, 2:2 + per_image]  # the first image: 8×8 blocks of one value each
+    assert all(len(np.unique(block[r:r + 8, c:c + 8])) == 1 for r in range(0, 64, 8) for c in range(0, 64, 8))
+
+
+def test_legacy_metrics_render_without_the_new_sections(metrics, tmp_path):
+    legacy(metrics)
+    html = _render(metrics, tmp_path)
+    assert "None" not in html and 'id="usefulness"' not in html and 'id="mix-curve"' not in html
+    assert _section(html, '<h2 id="mix">').count("<img") == 1  # the rows shipped, still
+    assert "tied with the best baseline (oversampled) in balanced accuracy" in _verdict(html)
+    assert "few-shot recall" not in _verdict(html)
+    text = summary_markdown(metrics)
+    assert "None" not in text and "## Mix" not in text

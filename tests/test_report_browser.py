@@ -1,5 +1,5 @@
 """The report as a reader sees it: opened from disk in headless Chromium (Playwright), it logs no
-errors, every image decodes, and it fetches nothing from outside the file."""
+errors, every image decodes, it fetches nothing from outside the file, and it fits a 1280-px window."""
 from __future__ import annotations
 
 import sys
@@ -9,7 +9,7 @@ from PIL import Image
 
 from gan_aug.report import browser, render_report
 from gan_aug.report.browser import check_report, find_chromium
-from report_fixtures import add_provenance, images, make_metrics, rejected_images, training
+from report_fixtures import add_provenance, images, make_metrics, no_synthetic, rejected_images, training
 
 
 @pytest.fixture(scope="module")
@@ -31,13 +31,31 @@ def test_rendered_report_opens_cleanly_in_chromium(chromium, tmp_path):
     check = check_report(path, tmp_path / "screenshot.png")
 
     assert check.console_errors == [] and check.page_errors == []
-    assert len(check.images) == html.count("<img") == 1 + 10 + 9 + 3 + 3  # plots, real, synthetic, rejected
+    # rows shipped, real, synthetic, rejected; funnel, confusion, training, usefulness, validation curve
+    assert len(check.images) == html.count("<img") == 1 + 10 + 8 + 3 + 5
     assert check.broken_images == [] and all(width > 0 and height > 0 for _, width, height in check.images)
     assert any(alt.startswith("confusion matrices") for alt, _, _ in check.images)
     assert check.requests_outside == [] and check.ok
+    assert check.page_width <= 1280 and check.wide_tables == []  # every table fits, none scrolls sideways
+    assert check.shrunk_samples == []  # sample grids at their full, enlarged size
+    samples = [(w, h) for alt, w, h in check.images if alt.startswith(("real samples", "synthetic samples"))]
+    assert len(samples) == 18 and min(w for w, _ in samples) >= 64  # 8×8 digits: 64 px each at least
     with Image.open(tmp_path / "screenshot.png") as shot:
         shot.load()
         assert shot.format == "PNG" and shot.width >= 800 and shot.height > 2 * shot.width  # the whole page
+
+
+@pytest.mark.slow
+def test_report_with_long_class_names_still_fits_a_1280px_window(chromium, tmp_path):
+    metrics = no_synthetic(add_provenance(make_metrics()))
+    names = [f"{name} (a long class name from the user's folder)" for name in metrics["dataset"]["class_names"]]
+    metrics["dataset"]["class_names"] = names
+    for entry, name in zip(metrics["classes"], names):
+        entry["name"] = name
+    path = render_report(metrics, *images(metrics), tmp_path / "report.html")
+    assert "No synthetic rows shipped" in path.read_text(encoding="utf-8")
+    check = check_report(path, None)
+    assert check.ok and check.page_width <= 1280  # wide tables scroll inside their own box, not the page
 
 
 @pytest.mark.slow

@@ -3,6 +3,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import shutil
+import zlib
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,11 +15,14 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
+import gan_aug.shards.staging as staging
 import gan_aug.shards.writer as writer
 from gan_aug.config import ShardConfig
 from gan_aug.data.imageset import ImageSet
 from gan_aug.io import sha256_file
-from gan_aug.shards import read_shards, verify_shards, write_shards
+from gan_aug.mix import TrainingMix, real_only
+from gan_aug.shards import decode_png, encode_png, read_mix, read_shards, verify_shards, write_shards
+from gan_aug.shards.png import encode_batch
 from gan_aug.synthetic import SyntheticSet
 
 CLASSES = ("common", "rare", "rarer")
@@ -37,6 +44,11 @@ def make_sets(channels: int = 1, size: int = 8, seed: int = 0) -> tuple[ImageSet
         label_probs=np.linspace(0.5, 1.0, 7), nn_distances=np.array([1.0, 2.0, np.nan, 4.0, 5.0, 6.0, 7.0]),
     )
     return real, synthetic
+
+
+def plain(real: ImageSet, synthetic: SyntheticSet) -> TrainingMix:
+    """Real and synthetic rows with no duplicates and weight 1: what the shards held before mixes."""
+    return TrainingMix(real, synthetic, np.zeros(0, np.int64))
 
 
 def shard_files(run_dir):
@@ -64,11 +76,12 @@ def test_synthetic_set_keeps_filter_scores_and_reads_files_without_them(tmp_path
 
 def test_columns_and_types_with_pyarrow_and_pandas(tmp_path):
     real, synthetic = make_sets()
-    write_shards(tmp_path, real, synthetic, ShardConfig(rows_per_shard=100))
+    write_shards(tmp_path, plain(real, synthetic), ShardConfig(rows_per_shard=100))
     table = pq.read_table(tmp_path / "shards" / "train-00000-of-00001.parquet")
     expected = {
         "image": pa.struct([("bytes", pa.binary()), ("path", pa.string())]), "label": pa.int64(),
-        "label_name": pa.string(), "is_synthetic": pa.bool_(), "source_index": pa.int64(),
+        "label_name": pa.string(), "is_synthetic": pa.bool_(), "is_duplicate": pa.bool_(), "weight": pa.float32(),
+        "source_index": pa.int64(),
         "d_score": pa.float32(), "label_prob": pa.float32(), "nn_distance": pa.float32(),
         "generator_sha256": pa.string(), "seed": pa.int64(),
     }
@@ -93,7 +106,7 @@ def test_columns_and_types_with_pyarrow_and_pandas(tmp_path):
 
 def test_class_counts_are_real_plus_synthetic(tmp_path):
     real, synthetic = make_sets()
-    manifest = write_shards(tmp_path, real, synthetic, ShardConfig(rows_per_shard=4))
+    manifest = write_shards(tmp_path, plain(real, synthetic), ShardConfig(rows_per_shard=4))
     frame = all_rows(tmp_path)
     counts = frame.groupby("label_name").size().to_dict()
     assert counts == {"common": 7, "rare": 2 + 3, "rarer": 1 + 4}
@@ -113,7 +126,7 @@ def test_class_counts_are_real_plus_synthetic(tmp_path):
 
 def test_multiple_shards_are_named_of_n(tmp_path):
     real, synthetic = make_sets()
-    manifest = write_shards(tmp_path, real, synthetic, ShardConfig(rows_per_shard=4))
+    manifest = write_shards(tmp_path, plain(real, synthetic), ShardConfig(rows_per_shard=4))
     names = [f"train-{i:05d}-of-00005.parquet" for i in range(5)]
     assert shard_files(tmp_path) == names
     assert [s["file"] for s in manifest["shards"]] == [f"shards/{n}" for n in names]
@@ -124,7 +137,7 @@ def test_multiple_shards_are_named_of_n(tmp_path):
 @pytest.mark.parametrize("channels", [1, 3])
 def test_pixels_round_trip_exactly(tmp_path, channels):
     real, synthetic = make_sets(channels=channels)
-    write_shards(tmp_path, real, synthetic, ShardConfig(rows_per_shard=3))
+    write_shards(tmp_path, plain(real, synthetic), ShardConfig(rows_per_shard=3))
     frame = all_rows(tmp_path)
     mode = "L" if channels == 1 else "RGB"
     for _, row in frame.iterrows():
@@ -141,7 +154,7 @@ def test_pixels_round_trip_exactly(tmp_path, channels):
 
 def test_provenance_columns_are_null_exactly_where_they_should_be(tmp_path):
     real, synthetic = make_sets()
-    write_shards(tmp_path, real, synthetic, ShardConfig(rows_per_shard=5))
+    write_shards(tmp_path, plain(real, synthetic), ShardConfig(rows_per_shard=5))
     frame = all_rows(tmp_path)
     syn, rl = frame[frame.is_synthetic], frame[~frame.is_synthetic]
     assert len(syn) == 7 and len(rl) == 10
@@ -161,7 +174,7 @@ def test_provenance_columns_are_null_exactly_where_they_should_be(tmp_path):
 
 def test_manifest_hashes_match_files_and_is_the_returned_dict(tmp_path):
     real, synthetic = make_sets()
-    manifest = write_shards(tmp_path, real, synthetic, ShardConfig(rows_per_shard=6))
+    manifest = write_shards(tmp_path, plain(real, synthetic), ShardConfig(rows_per_shard=6))
     assert json.loads((tmp_path / "manifest.json").read_text()) == manifest
     for entry in manifest["shards"]:
         assert entry["sha256"] == sha256_file(tmp_path / entry["file"])
@@ -173,7 +186,7 @@ def test_manifest_hashes_match_files_and_is_the_returned_dict(tmp_path):
 @pytest.mark.parametrize("channels", [1, 3])
 def test_read_shards_round_trips(tmp_path, channels):
     real, synthetic = make_sets(channels=channels)
-    write_shards(tmp_path, real, synthetic, ShardConfig(rows_per_shard=4))
+    write_shards(tmp_path, plain(real, synthetic), ShardConfig(rows_per_shard=4))
     loaded, is_synthetic = read_shards(tmp_path)
     assert loaded.class_names == CLASSES and is_synthetic.dtype == bool
     assert is_synthetic.sum() == 7 and len(loaded) == 17
@@ -190,7 +203,7 @@ def test_read_shards_round_trips(tmp_path, channels):
 
 def test_read_shards_names_a_tampered_or_missing_shard(tmp_path):
     real, synthetic = make_sets()
-    write_shards(tmp_path, real, synthetic, ShardConfig(rows_per_shard=5))
+    write_shards(tmp_path, plain(real, synthetic), ShardConfig(rows_per_shard=5))
     victim = tmp_path / "shards" / "train-00002-of-00004.parquet"
     # Still a valid Parquet file with the same rows, so only the checksum can tell.
     table = pq.read_table(victim)
@@ -205,9 +218,9 @@ def test_read_shards_names_a_tampered_or_missing_shard(tmp_path):
 
 def test_rerun_with_other_shard_size_leaves_no_stale_files(tmp_path):
     real, synthetic = make_sets()
-    write_shards(tmp_path, real, synthetic, ShardConfig(rows_per_shard=2))
+    write_shards(tmp_path, plain(real, synthetic), ShardConfig(rows_per_shard=2))
     assert len(shard_files(tmp_path)) == 9
-    manifest = write_shards(tmp_path, real, synthetic, ShardConfig(rows_per_shard=8))
+    manifest = write_shards(tmp_path, plain(real, synthetic), ShardConfig(rows_per_shard=8))
     assert shard_files(tmp_path) == [f"train-{i:05d}-of-00003.parquet" for i in range(3)]
     assert sorted(p.name for p in (tmp_path / "shards").iterdir()) == shard_files(tmp_path)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
@@ -217,7 +230,7 @@ def test_rerun_with_other_shard_size_leaves_no_stale_files(tmp_path):
 
 def test_image_folder_has_one_png_per_row_in_its_class(tmp_path):
     real, synthetic = make_sets(channels=3)
-    write_shards(tmp_path, real, synthetic, ShardConfig(rows_per_shard=4))
+    write_shards(tmp_path, plain(real, synthetic), ShardConfig(rows_per_shard=4))
     root = tmp_path / "images" / "train"
     files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
     expected = sorted(
@@ -229,16 +242,16 @@ def test_image_folder_has_one_png_per_row_in_its_class(tmp_path):
     with Image.open(root / "rarer" / f"real-{real.source_index[row]}.png") as image:
         np.testing.assert_array_equal(np.asarray(image).transpose(2, 0, 1), real.images[row])
     # A second run replaces the folder whole: fewer synthetic rows leave no old files behind.
-    write_shards(tmp_path, real, SyntheticSet.empty((3, 8, 8), SHA), ShardConfig(rows_per_shard=4))
+    write_shards(tmp_path, plain(real, SyntheticSet.empty((3, 8, 8), SHA)), ShardConfig(rows_per_shard=4))
     assert sum(1 for p in root.rglob("*.png")) == 10
-    write_shards(tmp_path, real, synthetic, ShardConfig(rows_per_shard=4, image_folder=False))
+    write_shards(tmp_path, plain(real, synthetic), ShardConfig(rows_per_shard=4, image_folder=False))
     assert not root.parent.exists() and json.loads((tmp_path / "manifest.json").read_text())["image_folder"] is None
 
 
 def test_image_folder_reads_with_torchvision(tmp_path):
     datasets = pytest.importorskip("torchvision.datasets")
     real, synthetic = make_sets()
-    write_shards(tmp_path, real, synthetic, ShardConfig(rows_per_shard=50))
+    write_shards(tmp_path, plain(real, synthetic), ShardConfig(rows_per_shard=50))
     folder = datasets.ImageFolder(str(tmp_path / "images" / "train"))
     assert folder.classes == sorted(CLASSES) and len(folder) == 17
 
@@ -265,13 +278,13 @@ def test_failure_mid_write_leaves_nothing_visible_and_a_rerun_resumes(tmp_path, 
     real, synthetic = make_sets()
     calls = _failing_writer(monkeypatch, after=2)  # dies inside the third shard
     with pytest.raises(RuntimeError, match="disk on fire"):
-        write_shards(tmp_path, real, synthetic, ShardConfig(rows_per_shard=4))
+        write_shards(tmp_path, plain(real, synthetic), ShardConfig(rows_per_shard=4))
     assert visible(tmp_path) == []  # no manifest, no shards/, no images/: only the hidden staging
     assert not list(tmp_path.rglob("*.tmp")) and len(list(tmp_path.rglob("*.parquet"))) == 2
     calls.update(n=-100)  # the next attempt succeeds
-    manifest = write_shards(tmp_path, real, synthetic, ShardConfig(rows_per_shard=4))
+    manifest = write_shards(tmp_path, plain(real, synthetic), ShardConfig(rows_per_shard=4))
     assert calls["n"] == -100 + 3  # only the three unfinished shards were written again
-    uninterrupted = write_shards(tmp_path / "clean", real, synthetic, ShardConfig(rows_per_shard=4))
+    uninterrupted = write_shards(tmp_path / "clean", plain(real, synthetic), ShardConfig(rows_per_shard=4))
     assert manifest == uninterrupted  # byte-identical shards, identical manifest
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
     assert verify_shards(tmp_path).ok
@@ -279,11 +292,11 @@ def test_failure_mid_write_leaves_nothing_visible_and_a_rerun_resumes(tmp_path, 
 
 def test_failure_mid_rewrite_keeps_the_previous_run_whole(tmp_path, monkeypatch):
     real, synthetic = make_sets()
-    before = write_shards(tmp_path, real, synthetic, ShardConfig(rows_per_shard=4))
+    before = write_shards(tmp_path, plain(real, synthetic), ShardConfig(rows_per_shard=4))
     files_before = shard_files(tmp_path)
     _failing_writer(monkeypatch, after=3)
     with pytest.raises(RuntimeError):
-        write_shards(tmp_path, real, synthetic, ShardConfig(rows_per_shard=2))
+        write_shards(tmp_path, plain(real, synthetic), ShardConfig(rows_per_shard=2))
     assert shard_files(tmp_path) == files_before
     assert json.loads((tmp_path / "manifest.json").read_text()) == before
     assert len(read_shards(tmp_path)[0]) == 17 and verify_shards(tmp_path).ok
@@ -291,14 +304,14 @@ def test_failure_mid_rewrite_keeps_the_previous_run_whole(tmp_path, monkeypatch)
 
 def test_rerun_with_the_same_content_reuses_the_files(tmp_path, monkeypatch):
     real, synthetic = make_sets()
-    first = write_shards(tmp_path, real, synthetic, ShardConfig(rows_per_shard=4))
+    first = write_shards(tmp_path, plain(real, synthetic), ShardConfig(rows_per_shard=4))
     stamps = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()}
     calls = _failing_writer(monkeypatch, after=0)  # any write would fail
-    assert write_shards(tmp_path, real, synthetic, ShardConfig(rows_per_shard=4)) == first
+    assert write_shards(tmp_path, plain(real, synthetic), ShardConfig(rows_per_shard=4)) == first
     assert calls["n"] == 0 and {p: p.stat().st_mtime_ns for p in stamps} == stamps
     # Other content (one synthetic row fewer) is written anew, not mistaken for the old.
     monkeypatch.undo()
-    second = write_shards(tmp_path, real, synthetic.select(np.arange(6)), ShardConfig(rows_per_shard=4))
+    second = write_shards(tmp_path, plain(real, synthetic.select(np.arange(6))), ShardConfig(rows_per_shard=4))
     assert second["provenance"]["content_key"] != first["provenance"]["content_key"]
     assert second["splits"]["train"]["rows"] == 16
 
@@ -311,32 +324,32 @@ def test_read_shards_without_manifest_says_so(tmp_path):
 def test_invalid_inputs_are_refused_before_writing(tmp_path):
     real, synthetic = make_sets()
     with pytest.raises(ValueError, match="rows_per_shard"):
-        write_shards(tmp_path, real, synthetic, ShardConfig(rows_per_shard=0))
+        write_shards(tmp_path, plain(real, synthetic), ShardConfig(rows_per_shard=0))
     _, rgb = make_sets(channels=3)
     with pytest.raises(ValueError, match=r"synthetic images are \[3, 8, 8\].*\[1, 8, 8\]"):
-        write_shards(tmp_path, real, rgb, ShardConfig(rows_per_shard=4))
+        write_shards(tmp_path, plain(real, rgb), ShardConfig(rows_per_shard=4))
     bad = SyntheticSet(synthetic.images, synthetic.labels + 1, synthetic.d_scores, synthetic.seeds, SHA)
     with pytest.raises(ValueError, match=r"synthetic labels must lie in \[0, 3\)"):
-        write_shards(tmp_path, real, bad, ShardConfig(rows_per_shard=4))
+        write_shards(tmp_path, plain(real, bad), ShardConfig(rows_per_shard=4))
     dup = SyntheticSet(synthetic.images, synthetic.labels, synthetic.d_scores, np.full(7, 5, np.int64), SHA)
     with pytest.raises(ValueError, match="duplicate seed"):
-        write_shards(tmp_path, real, dup, ShardConfig(rows_per_shard=4))
+        write_shards(tmp_path, plain(real, dup), ShardConfig(rows_per_shard=4))
     slashed = ImageSet(real.images, real.labels, ("a/b", "rare", "rarer"), real.source_index)
     with pytest.raises(ValueError, match="folder name"):
-        write_shards(tmp_path, slashed, synthetic, ShardConfig(rows_per_shard=4))
+        write_shards(tmp_path, plain(slashed, synthetic), ShardConfig(rows_per_shard=4))
     assert list(tmp_path.iterdir()) == []
 
 
 def test_crash_during_swap_leaves_no_manifest_describing_old_shards(tmp_path, monkeypatch):
     real, synthetic = make_sets()
-    write_shards(tmp_path, real, synthetic, ShardConfig(rows_per_shard=4))
+    write_shards(tmp_path, plain(real, synthetic), ShardConfig(rows_per_shard=4))
 
     def crash(tmp, final):
         raise OSError("power cut")
 
-    monkeypatch.setattr(writer, "_swap_in", crash)
+    monkeypatch.setattr(staging, "_swap_in", crash)
     with pytest.raises(OSError):
-        write_shards(tmp_path, real, synthetic, ShardConfig(rows_per_shard=2))
+        write_shards(tmp_path, plain(real, synthetic), ShardConfig(rows_per_shard=2))
     assert not (tmp_path / "manifest.json").exists()
     with pytest.raises(ValueError, match="never completely written"):
         read_shards(tmp_path)
@@ -354,7 +367,7 @@ def digit_sets(n_synthetic: int = 300):
 def test_shards_are_sized_by_bytes_with_row_groups_for_streaming(tmp_path):
     data, synthetic = digit_sets()
     target = 0.05  # MB: about 600 digits rows
-    manifest = write_shards(tmp_path, data, synthetic,
+    manifest = write_shards(tmp_path, plain(data, synthetic),
                             ShardConfig(shard_size_mb=target, row_group_mb=target / 4, image_folder=False))
     entries = manifest["shards"]
     assert len(entries) == pytest.approx(sum(e["bytes"] for e in entries) / (target * 2**20), abs=1.5)
@@ -369,8 +382,10 @@ def test_parallel_encoding_writes_the_same_bytes(tmp_path):
     data, synthetic = digit_sets()
     data = ImageSet(np.concatenate([data.images] * 3), np.concatenate([data.labels] * 3), data.class_names)
     assert len(data) + len(synthetic) >= writer.PARALLEL_MIN_ROWS  # large enough to start the pool
-    one = write_shards(tmp_path / "one", data, synthetic, ShardConfig(rows_per_shard=2000, workers=1))
-    two = write_shards(tmp_path / "two", data, synthetic, ShardConfig(rows_per_shard=2000, workers=2))
+    one = write_shards(tmp_path / "one", plain(data, synthetic), ShardConfig(rows_per_shard=2000, workers=1),
+                       encoding="deflate")
+    two = write_shards(tmp_path / "two", plain(data, synthetic), ShardConfig(rows_per_shard=2000, workers=2),
+                       encoding="deflate")
     assert [e["sha256"] for e in one["shards"]] == [e["sha256"] for e in two["shards"]]
     assert one == two  # the worker count is not part of the content
 
@@ -379,7 +394,8 @@ def test_validation_and_test_splits_are_real_only_files_of_their_own(tmp_path):
     real, synthetic = make_sets()
     val = ImageSet(real.images[:3], np.array([0, 1, 2]), CLASSES, np.array([7, 8, 9]))
     test = ImageSet(real.images[3:5], np.array([0, 0]), CLASSES, np.array([3, 4]))
-    manifest = write_shards(tmp_path, real, synthetic, ShardConfig(rows_per_shard=100), validation=val, test=test)
+    manifest = write_shards(tmp_path, plain(real, synthetic), ShardConfig(rows_per_shard=100), validation=val,
+                            test=test)
     assert shard_files(tmp_path) == ["test-00000-of-00001.parquet", "train-00000-of-00001.parquet",
                                      "validation-00000-of-00001.parquet"]
     assert {k: v["rows"] for k, v in manifest["splits"].items()} == {"train": 17, "validation": 3, "test": 2}
@@ -392,13 +408,13 @@ def test_validation_and_test_splits_are_real_only_files_of_their_own(tmp_path):
         read_shards(tmp_path, "holdout")
     other = ImageSet(real.images[:2], np.array([0, 1]), ("x", "y", "z"))
     with pytest.raises(ValueError, match="validation: class names"):
-        write_shards(tmp_path / "bad", real, synthetic, validation=other)
+        write_shards(tmp_path / "bad", plain(real, synthetic), validation=other)
 
 
 def test_manifest_records_provenance_and_every_file_checksum(tmp_path):
     real, synthetic = make_sets()
     given = {"config_hash": "c0ffee", "seeds": {"gan": 3}}
-    manifest = write_shards(tmp_path, real, synthetic, ShardConfig(rows_per_shard=4), provenance=given)
+    manifest = write_shards(tmp_path, plain(real, synthetic), ShardConfig(rows_per_shard=4), provenance=given)
     provenance = manifest["provenance"]
     assert provenance["config_hash"] == "c0ffee" and provenance["seeds"] == {"gan": 3}
     assert provenance["packages"]["pyarrow"] == pa.__version__ and provenance["packages"]["python"]
@@ -414,7 +430,7 @@ def test_manifest_records_provenance_and_every_file_checksum(tmp_path):
 
 def test_verify_finds_every_kind_of_tampering(tmp_path):
     real, synthetic = make_sets()
-    write_shards(tmp_path, real, synthetic, ShardConfig(rows_per_shard=5))
+    write_shards(tmp_path, plain(real, synthetic), ShardConfig(rows_per_shard=5))
     result = verify_shards(tmp_path)
     assert result.ok and (result.shards, result.rows, result.images) == (4, 17, 17)
 
@@ -434,3 +450,333 @@ def test_verify_finds_every_kind_of_tampering(tmp_path):
     assert "stray.png: not listed" in problems
     assert verify_shards(tmp_path / "nowhere").problems == [f"no manifest.json in {tmp_path / 'nowhere'}: "
                                                             "shards were never completely written"]
+
+
+# --------------------------------------------------------------------------- a mix: duplicates and weights
+
+def make_mix(weight: float = 0.5, late_from: float = 0.25) -> TrainingMix:
+    """make_sets' rows balanced to 8 per class: synthetic at most one per real image (rare 2, rarer 1),
+    then duplicates (common 1, rare 4, rarer 6), drawn with replacement so some originals repeat."""
+    from gan_aug.mix import build_mix
+
+    real, synthetic = make_sets()
+    return build_mix(real, synthetic, np.array([8, 8, 8]), 1.0, weight=weight, late_from=late_from, seed=3)
+
+
+def expected_copies(mix: TrainingMix) -> list[tuple[int, int]]:
+    """(original's source index, copy number) of each duplicate, in mix order."""
+    seen: dict[int, int] = {}
+    pairs = []
+    for row in mix.duplicates.tolist():
+        seen[row] = seen.get(row, 0) + 1
+        pairs.append((int(mix.real.source_index[row]), seen[row]))
+    return pairs
+
+
+def test_a_mix_writes_flagged_weighted_rows_balanced_to_the_row(tmp_path):
+    mix = make_mix()
+    assert len(np.unique(mix.duplicates)) < len(mix.duplicates)  # some real row is copied twice
+    manifest = write_shards(tmp_path, mix, ShardConfig(rows_per_shard=5))
+    frame = all_rows(tmp_path)
+    kind = np.where(frame.is_synthetic, "synthetic", np.where(frame.is_duplicate, "duplicate", "real"))
+    for name in ("real", "synthetic", "duplicate"):
+        found = np.bincount(frame["label"][kind == name], minlength=3)
+        np.testing.assert_array_equal(found, mix.class_counts(name), err_msg=name)
+    assert frame.groupby("label_name").size().to_dict() == {"common": 8, "rare": 8, "rarer": 8}
+    assert frame["weight"].dtype == np.float32 and frame["is_duplicate"].dtype == bool
+    assert (frame["weight"] == np.where(frame.is_synthetic, np.float32(0.5), np.float32(1))).all()
+    assert not (frame.is_synthetic & frame.is_duplicate).any()
+    # Class by class; real, then synthetic, then duplicates (in mix order) inside each class.
+    code = frame["label"] * 3 + np.select([frame.is_synthetic, frame.is_duplicate], [1, 2], 0)
+    assert (np.diff(code) >= 0).all()
+    dup = frame[frame.is_duplicate]
+    assert dup["seed"].isna().all() and dup["generator_sha256"].isna().all() and dup["d_score"].isna().all()
+    order = np.argsort(mix.real.labels[mix.duplicates], kind="stable")  # the shards list them class by class
+    copies = [expected_copies(mix)[i] for i in order]
+    assert dup["source_index"].astype(int).tolist() == [source for source, _ in copies]
+    assert [image["path"] for image in dup["image"]] == [
+        f"duplicate/{CLASSES[mix.real.labels[mix.duplicates[i]]]}/{s}-{n}.png" for i, (s, n) in zip(order, copies)]
+
+    totals = manifest["splits"]["train"]
+    assert (totals["rows"], totals["real_rows"], totals["synthetic_rows"], totals["duplicate_rows"]) == (24, 10, 3, 11)
+    assert totals["duplicate_counts"] == {"common": 1, "rare": 4, "rarer": 6}
+    assert totals["synthetic_counts"] == {"common": 0, "rare": 2, "rarer": 1}
+    for name in CLASSES:
+        assert sum(s["duplicate_counts"][name] for s in manifest["shards"]) == totals["duplicate_counts"][name]
+    assert manifest["mix"] == {"synthetic_weight": 0.5, "late_from": 0.25}
+    assert verify_shards(tmp_path).ok
+
+
+def test_a_mix_loads_in_hugging_face_datasets_with_its_features(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    mix = make_mix()
+    write_shards(tmp_path, mix, ShardConfig(rows_per_shard=5, image_folder=False))
+    train = datasets.load_dataset("parquet", data_files={"train": str(tmp_path / "shards" / "train-*.parquet")},
+                                  cache_dir=str(tmp_path / "hf-cache"))["train"]
+    assert train.features["is_duplicate"] == datasets.Value("bool")
+    assert train.features["weight"] == datasets.Value("float32")
+    assert sum(train["is_duplicate"]) == 11 and sum(train["is_synthetic"]) == 3
+    assert sorted(set(train["weight"])) == [0.5, 1.0]
+
+
+def test_a_mix_image_folder_has_one_file_per_row_duplicates_included(tmp_path):
+    folders = pytest.importorskip("torchvision.datasets")
+    mix = make_mix()
+    write_shards(tmp_path, mix, ShardConfig(rows_per_shard=5))
+    root = tmp_path / "images" / "train"
+    folder = folders.ImageFolder(str(root))
+    assert len(folder) == len(mix) == 24
+    np.testing.assert_array_equal(np.bincount(folder.targets), [8, 8, 8])  # the classes sort as CLASSES
+    dup_files = sorted(p.relative_to(root).as_posix() for p in root.rglob("dup-*.png"))
+    assert dup_files == sorted(f"{CLASSES[mix.real.labels[row]]}/dup-{s}-{n}.png"
+                               for row, (s, n) in zip(mix.duplicates, expected_copies(mix)))
+    row = int(mix.duplicates[0])
+    source, n = expected_copies(mix)[0]
+    with Image.open(root / CLASSES[mix.real.labels[row]] / f"dup-{source}-{n}.png") as image:
+        np.testing.assert_array_equal(np.asarray(image)[None], mix.real.images[row])
+
+
+def test_read_mix_round_trips_the_mix(tmp_path):
+    mix = make_mix()
+    write_shards(tmp_path, mix, ShardConfig(rows_per_shard=5))
+    back = read_mix(tmp_path)
+    assert (back.synthetic_weight, back.late_from) == (0.5, 0.25)
+    np.testing.assert_array_equal(back.class_counts("duplicate"), mix.class_counts("duplicate"))
+    real_order, back_order = np.argsort(mix.real.source_index), np.argsort(back.real.source_index)
+    np.testing.assert_array_equal(back.real.images[back_order], mix.real.images[real_order])
+    np.testing.assert_array_equal(back.real.labels[back_order], mix.real.labels[real_order])
+    seeds = np.argsort(mix.synthetic.seeds)
+    syn = back.synthetic.select(np.argsort(back.synthetic.seeds))
+    for column in ("images", "labels", "seeds", "d_scores", "label_probs", "nn_distances", "generator_sha256"):
+        np.testing.assert_array_equal(getattr(syn, column), getattr(mix.synthetic.select(seeds), column))
+    # Each duplicate copies the same original (class by class, in mix order within a class).
+    order = np.argsort(mix.real.labels[mix.duplicates], kind="stable")
+    np.testing.assert_array_equal(back.real.source_index[back.duplicates],
+                                  mix.real.source_index[mix.duplicates][order])
+    # Row for row in shard order: the same images, labels, kinds and weights.
+    shard_order, back_shard_order = (np.argsort(m.labels, kind="stable") for m in (mix, back))
+    for column in ("images", "labels", "source_index"):
+        np.testing.assert_array_equal(getattr(back.data(), column)[back_shard_order],
+                                      getattr(mix.data(), column)[shard_order])
+    for column in ("kinds", "weights"):
+        np.testing.assert_array_equal(getattr(back, column)[back_shard_order], getattr(mix, column)[shard_order])
+
+
+def test_verify_catches_altered_duplicate_counts(tmp_path):
+    mix = make_mix()
+    manifest = write_shards(tmp_path, mix, ShardConfig(rows_per_shard=24))
+    shard = tmp_path / manifest["shards"][0]["file"]
+    table = pq.read_table(shard)  # a real row now claims to be a duplicate; the checksum is made to agree
+    flags = table.column("is_duplicate").to_numpy(zero_copy_only=False).copy()
+    flags[0] = True
+    pq.write_table(table.set_column(table.schema.get_field_index("is_duplicate"), "is_duplicate",
+                                    pa.array(flags)), shard, compression="zstd")
+    manifest["shards"][0]["sha256"] = sha256_file(shard)
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    problems = "\n".join(verify_shards(tmp_path).problems)
+    assert f"{shard.name}: duplicate counts {{'common': 2, 'rare': 4, 'rarer': 6}} but the manifest says" in problems
+
+    manifest = write_shards(tmp_path / "again", mix, ShardConfig(rows_per_shard=5))
+    manifest["splits"]["train"]["duplicate_counts"]["rare"] = 3  # the manifest tampered instead
+    (tmp_path / "again" / "manifest.json").write_text(json.dumps(manifest))
+    problems = "\n".join(verify_shards(tmp_path / "again").problems)
+    assert "split train: shard duplicate counts do not add up" in problems
+    assert "images/train/rare: 4 dup-* images listed, the manifest counts 3 duplicate rows" in problems
+
+
+def test_shards_from_before_duplicates_verify_and_read_as_none(tmp_path):
+    real, synthetic = make_sets()
+    manifest = write_shards(tmp_path, plain(real, synthetic), ShardConfig(rows_per_shard=5))
+    manifest.pop("mix")
+    for totals in (*manifest["splits"].values(), *manifest["shards"]):
+        totals.pop("duplicate_counts")
+    for entry in manifest["shards"]:  # format 2 shards: no is_duplicate or weight column
+        table = pq.read_table(tmp_path / entry["file"])
+        pq.write_table(table.drop_columns(["is_duplicate", "weight"]), tmp_path / entry["file"])
+        entry["sha256"] = sha256_file(tmp_path / entry["file"])
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    assert verify_shards(tmp_path).ok
+    back = read_mix(tmp_path)
+    assert (len(back.real), len(back.synthetic), len(back.duplicates), back.synthetic_weight) == (10, 7, 0, 1.0)
+    assert len(read_shards(tmp_path)[0]) == 17
+    dup = make_mix()
+    manifest = write_shards(tmp_path / "mix", dup, ShardConfig(rows_per_shard=5))
+    for entry in manifest["shards"]:
+        entry.pop("duplicate_counts")
+    (tmp_path / "mix" / "manifest.json").write_text(json.dumps(manifest))
+    assert any("duplicate counts" in p for p in verify_shards(tmp_path / "mix").problems)
+
+
+def test_changing_only_the_synthetic_weight_writes_new_shards(tmp_path):
+    first = write_shards(tmp_path, make_mix(weight=0.5), ShardConfig(rows_per_shard=5))
+    second = write_shards(tmp_path, make_mix(weight=0.25), ShardConfig(rows_per_shard=5))
+    assert second["provenance"]["content_key"] != first["provenance"]["content_key"]
+    assert second["mix"]["synthetic_weight"] == 0.25
+    assert sorted(set(all_rows(tmp_path)["weight"])) == [0.25, 1.0]
+    third = write_shards(tmp_path, make_mix(weight=0.25, late_from=0.5), ShardConfig(rows_per_shard=5))
+    assert third["provenance"]["content_key"] != second["provenance"]["content_key"]
+    assert read_mix(tmp_path).late_from == 0.5
+
+
+# --------------------------------------------------------------------------- stored PNGs
+
+def _chunks(png: bytes) -> list[tuple[bytes, bytes]]:
+    """A PNG's chunks as (type, data), each crc32 checked: a reference reader independent of Pillow."""
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    chunks, at = [], 8
+    while at < len(png):
+        size = int.from_bytes(png[at:at + 4], "big")
+        kind, data = png[at + 4:at + 8], png[at + 8:at + 8 + size]
+        assert int.from_bytes(png[at + 8 + size:at + 12 + size], "big") == zlib.crc32(kind + data), kind
+        chunks.append((kind, data))
+        at += 12 + size
+    return chunks
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 8, 8), (1, 1, 1), (1, 300, 219), (3, 160, 160)])
+def test_stored_pngs_decode_to_the_same_pixels_as_pillows_own(shape):
+    """Several stored blocks once a row group passes 64 KiB (the last two shapes); every checksum is
+    checked by a reader of our own and by zlib, and the pixels by Pillow against its own PNGs."""
+    images = np.random.default_rng(1).integers(0, 256, (4, *shape), dtype=np.uint8)
+    stored, deflated = encode_batch(images).to_pylist(), encode_batch(images, "deflate").to_pylist()
+    for image, png, reference in zip(images, stored, deflated):
+        chunks = _chunks(png)
+        assert [kind for kind, _ in chunks] == [b"IHDR", b"IDAT", b"IEND"]
+        raw = zlib.decompress(chunks[1][1])  # checks the adler32
+        assert len(raw) == shape[1] * (1 + shape[0] * shape[2])
+        np.testing.assert_array_equal(decode_png(png, shape[0], shape[1:]), image)
+        np.testing.assert_array_equal(decode_png(png, shape[0]), decode_png(reference, shape[0]))
+    assert encode_png(images[0], "stored") == stored[0]
+
+
+def test_small_images_are_stored_and_larger_ones_deflated_unless_told(tmp_path):
+    """What stored PNGs save is deflate's cost per image: only small images gain (see png.py)."""
+    for size, chosen in ((8, "stored"), (31, "stored"), (32, "deflate")):
+        images = np.random.default_rng(size).integers(0, 256, (6, 1, size, size), dtype=np.uint8)
+        mix = real_only(ImageSet(images, np.arange(6) % 2, ("a", "b")))
+        manifest = write_shards(tmp_path / f"auto-{size}", mix, ShardConfig(image_folder=False))
+        assert manifest["settings"]["png_encoding"] == chosen, size
+        forced = write_shards(tmp_path / f"stored-{size}", mix, ShardConfig(image_folder=False), encoding="stored")
+        by_class = images[np.argsort(np.arange(6) % 2, kind="stable")]  # shards hold rows class by class
+        np.testing.assert_array_equal(read_shards(tmp_path / f"stored-{size}")[0].images, by_class)
+        assert forced["settings"]["png_encoding"] == "stored"
+
+
+def test_images_too_wide_for_stored_rows_are_refused_before_writing(tmp_path):
+    wide = real_only(ImageSet(np.zeros((2, 3, 1, 22000), np.uint8), np.array([0, 1]), ("a", "b")))
+    with pytest.raises(ValueError, match="too wide"):
+        write_shards(tmp_path, wide, encoding="stored")
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError, match="PNG encoding must be one of"):
+        write_shards(tmp_path, plain(*make_sets()), encoding="webp")
+
+
+def test_stored_shards_are_smaller_than_deflated_ones_and_read_the_same(tmp_path):
+    data, synthetic = digit_sets()
+    stored = write_shards(tmp_path / "stored", plain(data, synthetic), ShardConfig(image_folder=False))
+    deflated = write_shards(tmp_path / "deflate", plain(data, synthetic), ShardConfig(image_folder=False),
+                            encoding="deflate")
+    assert stored["settings"]["png_encoding"] == "stored" and deflated["settings"]["png_encoding"] == "deflate"
+    assert stored["provenance"]["content_key"] != deflated["provenance"]["content_key"]
+    assert sum(e["bytes"] for e in stored["shards"]) < sum(e["bytes"] for e in deflated["shards"])
+    (a, flags_a), (b, flags_b) = read_shards(tmp_path / "stored"), read_shards(tmp_path / "deflate")
+    np.testing.assert_array_equal(a.images, b.images)
+    np.testing.assert_array_equal(flags_a, flags_b)
+    assert verify_shards(tmp_path / "stored").ok and verify_shards(tmp_path / "deflate").ok
+
+
+def test_hugging_face_datasets_decodes_every_image_exactly(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    real, synthetic = make_sets(channels=3)
+    write_shards(tmp_path, plain(real, synthetic), ShardConfig(rows_per_shard=5, image_folder=False))
+    train = datasets.load_dataset("parquet", data_files={"train": str(tmp_path / "shards" / "train-*.parquet")},
+                                  cache_dir=str(tmp_path / "hf-cache"))["train"]
+    loaded, _ = read_shards(tmp_path)
+    assert len(train) == len(loaded) == 17
+    for row, expected in zip(train, loaded.images):
+        np.testing.assert_array_equal(np.asarray(row["image"]).transpose(2, 0, 1), expected)
+    np.testing.assert_array_equal(np.sort(loaded.images.reshape(17, -1), axis=0),
+                                  np.sort(np.concatenate([real.images, synthetic.images]).reshape(17, -1), axis=0))
+
+
+def test_torchvision_image_folder_reads_every_image_exactly(tmp_path):
+    folders = pytest.importorskip("torchvision.datasets")
+    real, synthetic = make_sets()
+    write_shards(tmp_path, plain(real, synthetic), ShardConfig(rows_per_shard=50))
+    folder = folders.ImageFolder(str(tmp_path / "images" / "train"))
+    by_file = {f"real-{i}.png": image for i, image in zip(real.source_index, real.images)}
+    by_file |= {f"syn-{s}.png": image for s, image in zip(synthetic.seeds, synthetic.images)}
+    for (path, _), (image, _) in zip(folder.samples, folder):
+        pixels = np.asarray(image)  # ImageFolder's loader converts to RGB: grey repeated in each channel
+        for channel in range(3):
+            np.testing.assert_array_equal(pixels[..., channel], by_file[path.rsplit("/", 1)[1]][0])
+
+
+# --------------------------------------------------------------------------- a kill at any point of the commit
+
+class Killed(BaseException):
+    """What a kill -9 leaves: nothing after it runs (no ``except Exception`` cleans up)."""
+
+
+def _killed_at(monkeypatch, n: int) -> dict:
+    """os.replace and shutil.rmtree (every rename and removal the writer makes) die at their n-th call."""
+    calls = {"n": 0}
+
+    def counted(real):
+        def call(*args, **kwargs):
+            calls["n"] += 1
+            if calls["n"] == n:
+                raise Killed(f"killed at call {n}")
+            return real(*args, **kwargs)
+        return call
+
+    monkeypatch.setattr(os, "replace", counted(os.replace))
+    monkeypatch.setattr(shutil, "rmtree", counted(shutil.rmtree))
+    return calls
+
+
+def _finished_shards(run_dir, clean: dict) -> dict[str, tuple[int, int]]:
+    """(inode, mtime) of each shard the killed write had finished: recorded as done in its staging
+    folder (or listed by a manifest of this content), wherever the swap had left the file."""
+    expected = {Path(e["file"]).name: e["sha256"] for e in clean["shards"]}
+    done = {p.name.removesuffix(".json") for p in run_dir.glob(".staging-*/done/*.parquet.json")}
+    manifest = run_dir / "manifest.json"
+    if manifest.exists() and json.loads(manifest.read_text()) == clean:
+        done = set(expected)
+    found = {}
+    for path in [*run_dir.glob(".staging-*/shards/*.parquet"), *run_dir.glob("shards/*.parquet")]:
+        if path.name in done and sha256_file(path) == expected.get(path.name):
+            found[path.name] = (path.stat().st_ino, path.stat().st_mtime_ns)
+    return found
+
+
+@pytest.mark.parametrize("previous", [False, True], ids=["first-write", "over-an-older-write"])
+def test_a_kill_at_any_rename_or_removal_resumes_without_rewriting_a_finished_shard(tmp_path, monkeypatch, previous):
+    """Every rename and removal of a write (the shards', the records', the swap's, the manifest's) is
+    a point where a kill -9 can strike; after each, the rerun keeps every finished shard as it is
+    and ends exactly where an uninterrupted write does."""
+    real, synthetic = make_sets()
+    settings = ShardConfig(rows_per_shard=4)
+    clean = write_shards(tmp_path / "clean", plain(real, synthetic), settings)
+    write_shards(tmp_path / "older", plain(real, synthetic.select(np.arange(5))), settings)
+    with monkeypatch.context() as patch:
+        calls = _killed_at(patch, 0)
+        write_shards(tmp_path / "count", plain(real, synthetic), settings)
+    assert calls["n"] > 20  # each shard's renames and records, the staging key, the swap, the manifest
+    all_finished = 0
+    for n in range(1, calls["n"] + 1):
+        run_dir = tmp_path / f"killed-{n}"
+        if previous:
+            shutil.copytree(tmp_path / "older", run_dir)
+        with monkeypatch.context() as patch, pytest.raises(Killed):
+            _killed_at(patch, n)
+            write_shards(run_dir, plain(real, synthetic), settings)
+        finished = _finished_shards(run_dir, clean)
+        all_finished += len(finished) == len(clean["shards"])
+        assert write_shards(run_dir, plain(real, synthetic), settings) == clean, f"killed at call {n}"
+        for name, stamp in finished.items():
+            info = (run_dir / "shards" / name).stat()
+            assert (info.st_ino, info.st_mtime_ns) == stamp, f"killed at call {n}: {name} was written again"
+        assert verify_shards(run_dir).ok, f"killed at call {n}"
+        assert [p.name for p in run_dir.iterdir() if p.name.startswith(".")] == [], f"killed at call {n}"
+    assert all_finished >= 6  # the kills during the swap and the manifest's write, at least

@@ -1,9 +1,10 @@
-"""The training sets each method builds: the baselines people would use instead of a GAN, and the GAN.
+"""The training sets each method builds: the baselines people would use instead of a GAN, and the GAN's mix.
 
 Every method trains the same classifier with the same budget and seeds; only its training set
 (and, for reweighting, its loss weights or, for ordinary augmentation, its batch transform)
 differs. A method is a small function registered under a name, so a new baseline is one more
-function, not a new loop.
+function, not a new loop. The GAN's method trains on the shipped mix as written: real, synthetic and
+duplicated rows with their per-row weights (and synthetic rows deferred when the mix says so).
 """
 from __future__ import annotations
 
@@ -15,23 +16,29 @@ from imblearn.over_sampling import SMOTE
 
 from gan_aug.classify import balanced_class_weights
 from gan_aug.data.imageset import ImageSet
+from gan_aug.data.resample import random_oversample
+from gan_aug.mix import TrainingMix
 
 
 @dataclass(frozen=True)
 class TrainingSet:
-    """What a method trains on: rows, optional per-class loss weights, and whether batches get
-    ordinary augmentation (random shifts and, when configured, horizontal flips)."""
+    """What a method trains on: rows, optional per-class and per-row loss weights, rows drawn only
+    after ``late_from`` of training, and whether batches get ordinary augmentation (random shifts
+    and, when configured, horizontal flips)."""
 
     data: ImageSet
     class_weights: np.ndarray | None = None
     augment: bool = False
+    sample_weights: np.ndarray | None = None
+    late_rows: np.ndarray | None = None
+    late_from: float = 0.0
 
 
-# (real train, GAN-augmented train, seed) -> training set
-MethodFn = Callable[[ImageSet, ImageSet, int], TrainingSet]
+# (real train, the GAN's training mix or None, seed) -> training set
+MethodFn = Callable[[ImageSet, TrainingMix | None, int], TrainingSet]
 METHOD_REGISTRY: dict[str, MethodFn] = {}
 # Methods that use the GAN's rows; every other method is a baseline it must beat.
-GAN_METHODS = ("gan", "gan_weighted")
+GAN_METHODS = ("gan",)
 
 
 def register_method(name: str) -> Callable[[MethodFn], MethodFn]:
@@ -44,24 +51,6 @@ def register_method(name: str) -> Callable[[MethodFn], MethodFn]:
         return fn
 
     return decorate
-
-
-def random_oversample(train: ImageSet, seed: int) -> ImageSet:
-    """The cheapest balancing baseline: GAN samples must beat plain duplication to be worth it.
-
-    Every original row is kept (first, in order); each class is topped up to the largest class's
-    count by drawing its rows with replacement. Classes with no rows stay empty.
-    """
-    rng = np.random.default_rng(seed)
-    counts = train.class_counts()
-    target = int(counts.max()) if len(counts) else 0
-    extra = [
-        rng.choice(np.flatnonzero(train.labels == label), size=target - int(count), replace=True)
-        for label, count in enumerate(counts)
-        if 0 < count < target
-    ]
-    rows = np.concatenate([np.arange(len(train), dtype=np.int64), *extra]).astype(np.int64)
-    return train.subset(rows)
 
 
 def smote(train: ImageSet, seed: int, k_neighbors: int = 5) -> ImageSet:
@@ -96,42 +85,40 @@ def smote(train: ImageSet, seed: int, k_neighbors: int = 5) -> ImageSet:
 
 
 @register_method("plain")
-def _plain(train: ImageSet, augmented: ImageSet, seed: int) -> TrainingSet:
+def _plain(train: ImageSet, mix: TrainingMix | None, seed: int) -> TrainingSet:
     return TrainingSet(train)
 
 
 @register_method("class_weighted")
-def _class_weighted(train: ImageSet, augmented: ImageSet, seed: int) -> TrainingSet:
+def _class_weighted(train: ImageSet, mix: TrainingMix | None, seed: int) -> TrainingSet:
     return TrainingSet(train, balanced_class_weights(train.class_counts()))
 
 
 @register_method("oversampled")
-def _oversampled(train: ImageSet, augmented: ImageSet, seed: int) -> TrainingSet:
+def _oversampled(train: ImageSet, mix: TrainingMix | None, seed: int) -> TrainingSet:
     return TrainingSet(random_oversample(train, seed))
 
 
 @register_method("smote")
-def _smote(train: ImageSet, augmented: ImageSet, seed: int) -> TrainingSet:
+def _smote(train: ImageSet, mix: TrainingMix | None, seed: int) -> TrainingSet:
     return TrainingSet(smote(train, seed))
 
 
 @register_method("standard_aug")
-def _standard_aug(train: ImageSet, augmented: ImageSet, seed: int) -> TrainingSet:
+def _standard_aug(train: ImageSet, mix: TrainingMix | None, seed: int) -> TrainingSet:
     """Ordinary augmentation as people use it on imbalanced data: oversample, then shift (and flip)
     every batch, so the repeated minority images differ from one another."""
     return TrainingSet(random_oversample(train, seed), augment=True)
 
 
 @register_method("gan")
-def _gan(train: ImageSet, augmented: ImageSet, seed: int) -> TrainingSet:
-    return TrainingSet(augmented)
-
-
-@register_method("gan_weighted")
-def _gan_weighted(train: ImageSet, augmented: ImageSet, seed: int) -> TrainingSet:
-    """GAN rows plus class weights over the augmented counts: the weights make up for classes the
-    GAN left short (filters, a dropped class, or ``generate.target_count`` below the majority)."""
-    return TrainingSet(augmented, balanced_class_weights(augmented.class_counts()))
+def _gan(train: ImageSet, mix: TrainingMix | None, seed: int) -> TrainingSet:
+    """The shipped mix: real rows, the chosen synthetic rows with their loss weight, duplicates."""
+    if mix is None:
+        raise ValueError("evaluation method 'gan' needs the GAN's training mix")
+    weights = mix.weights if mix.synthetic_weight != 1.0 else None
+    late = mix.is_synthetic if mix.late_from > 0 else None
+    return TrainingSet(mix.data(), sample_weights=weights, late_rows=late, late_from=mix.late_from)
 
 
 # Every method, in the order tables list them: the baselines, then the GAN.

@@ -1,7 +1,9 @@
 """Run every method on every seed with the same classifier and budget, score each on the real test
-set, and compare the GAN against the best baseline seed by seed."""
+set, and compare the GAN against the best baseline seed by seed, in balanced accuracy and in the
+recall of the rarest classes (few-shot recall), where synthetic rows are meant to help."""
 from __future__ import annotations
 
+import math
 import time
 from typing import Callable
 
@@ -13,7 +15,9 @@ from gan_aug.config import EvaluateConfig
 from gan_aug.data.imageset import ImageSet
 from gan_aug.evaluate.intervals import mean_interval, paired_comparison
 from gan_aug.evaluate.methods import GAN_METHODS, METHOD_REGISTRY, TrainingSet
-from gan_aug.evaluate.scores import HEADLINE_METRICS, classification_metrics
+from gan_aug.evaluate.scores import FEW_SHOT, HEADLINE_METRICS, classification_metrics
+from gan_aug.mix import TrainingMix
+from gan_aug.parallel import run_all, worker_count
 from gan_aug.models.classifier import build_classifier
 from gan_aug.models.diffaugment import translation
 
@@ -23,8 +27,21 @@ MethodProgressFn = Callable[[str, int, int, int, float], None]
 PRIMARY_METRIC = "balanced_accuracy"
 
 
+# Unset evaluate.steps: about this many passes over the real training rows, within bounds. Small images
+# and sets then train in seconds (the demo's 357 8×8 digits: 150 steps of 256), large ones long enough.
+EPOCHS, MIN_STEPS, MAX_STEPS = 40, 150, 3000
+
+
 def evaluation_seeds(config: EvaluateConfig) -> list[int]:
     return [config.seed + i for i in range(config.seeds)]
+
+
+def with_steps(config: EvaluateConfig, train_rows: int) -> EvaluateConfig:
+    """The config with its step count resolved for a training set of ``train_rows`` real rows."""
+    if config.steps is not None:
+        return config
+    steps = min(max(math.ceil(EPOCHS * train_rows / config.batch_size), MIN_STEPS), MAX_STEPS)
+    return config.model_copy(update={"steps": steps})
 
 
 def batch_augment(config: EvaluateConfig):
@@ -41,9 +58,10 @@ def batch_augment(config: EvaluateConfig):
     return augment
 
 
-def _check_compatible(train: ImageSet, augmented: ImageSet, test: ImageSet) -> None:
+def _check_compatible(train: ImageSet, mix: TrainingMix | None, test: ImageSet) -> None:
     """Scores are only comparable when every set has the same classes (same order) and image shape."""
-    for name, other in (("augmented", augmented), ("test", test)):
+    others = [("test", test)] + ([("mix", mix.real)] if mix is not None else [])
+    for name, other in others:
         if other.class_names != train.class_names:
             raise ValueError(f"{name} set's class_names {other.class_names} differ from the train set's "
                              f"{train.class_names}; labels would mean different classes")
@@ -54,21 +72,50 @@ def _check_compatible(train: ImageSet, augmented: ImageSet, test: ImageSet) -> N
         raise ValueError("the test set is empty; there is nothing to score on")
 
 
-def fit_and_score(
-    method: str, training: TrainingSet, test: ImageSet, config: EvaluateConfig, seed: int,
-    device: torch.device | str = "cpu", progress: MethodProgressFn | None = None,
-) -> dict:
-    """Train the configured classifier on one method's set with one seed and score it on ``test``."""
-    data = training.data
-    model = train_classifier(
+def rarest_classes(train: ImageSet, count: int = FEW_SHOT) -> list[int]:
+    """The classes with the fewest real training rows (ties by label): few-shot recall's classes."""
+    counts = train.class_counts()
+    return sorted(np.argsort(counts, kind="stable")[:count].tolist())
+
+
+def fit_method(method: str, training: TrainingSet, config: EvaluateConfig, seed: int,
+               device: torch.device | str = "cpu", progress: MethodProgressFn | None = None) -> torch.nn.Module:
+    """The configured classifier trained on one method's set with one seed."""
+    data, config = training.data, with_steps(config, len(training.data))
+    return train_classifier(
         data.images, data.labels, data.num_classes,
         steps=config.steps, batch_size=config.batch_size, lr=config.lr, seed=seed, device=device,
-        class_weights=training.class_weights, schedule=config.schedule,
+        class_weights=training.class_weights, sample_weights=training.sample_weights,
+        late_rows=training.late_rows, late_from=training.late_from, schedule=config.schedule,
         augment=batch_augment(config) if training.augment else None,
         progress=None if progress is None else (lambda step, total, loss: progress(method, seed, step, total, loss)),
         build_model=lambda: build_classifier(config.model, data.num_classes, data.channels, config.width),
     )
-    return classification_metrics(test.labels, predict(model, test.images), test.num_classes)
+
+
+def fit_and_score(method: str, training: TrainingSet, test: ImageSet, config: EvaluateConfig, seed: int,
+                  device: torch.device | str = "cpu", progress: MethodProgressFn | None = None,
+                  rare: list[int] | None = None) -> dict:
+    """Train on one method's set with one seed and score on ``test``; ``rare`` are few-shot recall's classes.
+    The scores also hold the run's ``seconds`` and ``final_loss``."""
+    started, losses = time.perf_counter(), []
+
+    def record(name: str, run_seed: int, step: int, total: int, loss: float) -> None:
+        losses.append(loss)
+        if progress is not None:
+            progress(name, run_seed, step, total, loss)
+
+    model = fit_method(method, training, config, seed, device, record)
+    scores = classification_metrics(test.labels, predict(model, test.images), test.num_classes)
+    recall = np.asarray(scores["per_class_recall"])
+    scores["few_shot_recall"] = float(recall[rare].mean()) if rare else None
+    return {**scores, "seconds": time.perf_counter() - started, "final_loss": losses[-1] if losses else None}
+
+
+def _run(job: tuple) -> dict:
+    """One (method, seed) run in a worker process: fit_and_score of a picklable job."""
+    method, training, test, config, seed, device, rare = job
+    return fit_and_score(method, training, test, config, seed, device, rare=rare)
 
 
 def summarise_runs(runs: list[dict], train_rows: int, seconds: float) -> dict:
@@ -77,6 +124,8 @@ def summarise_runs(runs: list[dict], train_rows: int, seconds: float) -> dict:
     entry: dict = {"train_rows": train_rows, "seconds": round(seconds, 2), "ci": {}, "per_seed": {}}
     for key in HEADLINE_METRICS:
         values = [run[key] for run in runs]
+        if any(value is None for value in values):
+            continue
         summary = mean_interval(values)
         entry[key], entry["ci"][key], entry["per_seed"][key] = summary["mean"], summary["ci"], values
     entry["per_class_recall"] = np.mean([run["per_class_recall"] for run in runs], axis=0).tolist()
@@ -85,24 +134,27 @@ def summarise_runs(runs: list[dict], train_rows: int, seconds: float) -> dict:
 
 
 def compare_to_best_baseline(results: dict[str, dict]) -> tuple[str | None, dict[str, dict]]:
-    """The baseline with the highest mean balanced accuracy, and each GAN method paired against it."""
+    """The baseline with the highest mean balanced accuracy, and each GAN method paired against it, in
+    balanced accuracy (the top-level fields) and in few-shot recall (``few_shot_recall``)."""
     baselines = {name: entry for name, entry in results.items() if name not in GAN_METHODS}
     if not baselines:
         return None, {}
     best = max(baselines, key=lambda name: baselines[name][PRIMARY_METRIC])
-    comparisons = {
-        name: {"baseline": best, "metric": PRIMARY_METRIC,
-               **paired_comparison(results[name]["per_seed"][PRIMARY_METRIC],
-                                   baselines[best]["per_seed"][PRIMARY_METRIC])}
-        for name in GAN_METHODS if name in results
-    }
+    comparisons = {}
+    for name in (n for n in GAN_METHODS if n in results):
+        ours, theirs = results[name]["per_seed"], baselines[best]["per_seed"]
+        comparisons[name] = {"baseline": best, "metric": PRIMARY_METRIC,
+                             **paired_comparison(ours[PRIMARY_METRIC], theirs[PRIMARY_METRIC])}
+        if "few_shot_recall" in ours and "few_shot_recall" in theirs:
+            comparisons[name]["few_shot_recall"] = paired_comparison(ours["few_shot_recall"], theirs["few_shot_recall"])
     return best, comparisons
 
 
 def _gains(results: dict[str, dict]) -> dict[str, dict[str, float]]:
     """Differences of means of each GAN method over each baseline (positive = the GAN helped)."""
     return {
-        f"{ours}_vs_{name}": {key: results[ours][key] - scores[key] for key in HEADLINE_METRICS}
+        f"{ours}_vs_{name}": {key: results[ours][key] - scores[key] for key in HEADLINE_METRICS
+                              if key in results[ours] and key in scores}
         for ours in GAN_METHODS if ours in results
         for name, scores in results.items() if name not in GAN_METHODS
     }
@@ -110,7 +162,7 @@ def _gains(results: dict[str, dict]) -> dict[str, dict[str, float]]:
 
 def evaluate_downstream(
     train: ImageSet,
-    augmented: ImageSet,
+    mix: TrainingMix | None,
     test: ImageSet,
     config: EvaluateConfig,
     device: torch.device | str = "cpu",
@@ -119,29 +171,36 @@ def evaluate_downstream(
 ) -> dict:
     """Train one classifier per (method, seed), score each on the real test set, compare.
 
-    Returns ``{"classifier", "seeds", "methods": {name: {accuracy, balanced_accuracy, macro_f1,
-    g_mean (means over seeds), ci, per_seed, per_class_recall, confusion_matrix, train_rows,
-    seconds}}, "best_baseline", "comparison": {gan method: paired comparison with the best
-    baseline}, "gain": {"<gan>_vs_<baseline>": differences of means}}``.
+    ``mix`` is the GAN's training split as shipped (None: baselines only). Returns ``{"classifier",
+    "seeds", "few_shot_classes", "methods": {name: {accuracy, balanced_accuracy, macro_f1, g_mean,
+    few_shot_recall (means over seeds), ci, per_seed, per_class_recall, confusion_matrix, train_rows,
+    seconds}}, "best_baseline", "comparison": {gan method: paired comparison with the best baseline},
+    "gain": {"<gan>_vs_<baseline>": differences of means}}``.
     """
     methods = tuple(config.methods if methods is None else methods)
-    _check_compatible(train, augmented, test)
+    config = with_steps(config, len(train))
+    if mix is None:
+        methods = tuple(name for name in methods if name not in GAN_METHODS)
+    _check_compatible(train, mix, test)
     unknown = [name for name in methods if name not in METHOD_REGISTRY]
     if unknown:
         raise ValueError(f"unknown evaluation methods {unknown}; known: {sorted(METHOD_REGISTRY)}")
-    seeds = evaluation_seeds(config)
-    results = {}
-    for name in methods:
-        runs, rows, started = [], 0, time.perf_counter()
-        for seed in seeds:
-            training = METHOD_REGISTRY[name](train, augmented, seed)
-            rows = len(training.data)
-            runs.append(fit_and_score(name, training, test, config, seed, device, progress))
-        results[name] = summarise_runs(runs, rows, time.perf_counter() - started)
+    seeds, rare = evaluation_seeds(config), rarest_classes(train)
+    jobs = [(name, METHOD_REGISTRY[name](train, mix, seed), test, config, seed, device, rare)
+            for name in methods for seed in seeds]
+    runs: dict[str, list[dict]] = {name: [] for name in methods}
+    for (name, training, *_, seed, _, _), run in zip(jobs, run_all(
+            _run, jobs, worker_count(config.workers, device, len(jobs)))):
+        runs[name].append(run)
+        if progress is not None:
+            progress(name, seed, config.steps, config.steps, run["final_loss"])
+    rows = {name: len(training.data) for name, training, *_ in jobs}
+    results = {name: summarise_runs(runs[name], rows[name], sum(run["seconds"] for run in runs[name]))
+               for name in methods}
     best, comparison = compare_to_best_baseline(results)
     return {
         "classifier": {"model": config.model, "width": config.width, "steps": config.steps,
                        "batch_size": config.batch_size, "lr": config.lr, "schedule": config.schedule},
-        "seeds": seeds, "metric": PRIMARY_METRIC, "methods": results, "best_baseline": best,
-        "comparison": comparison, "gain": _gains(results),
+        "seeds": seeds, "metric": PRIMARY_METRIC, "few_shot_classes": rare, "methods": results,
+        "best_baseline": best, "comparison": comparison, "gain": _gains(results),
     }

@@ -10,8 +10,10 @@ from pathlib import Path
 import torch
 
 from gan_aug.checkpoint import CheckpointError
-from gan_aug.classify import balanced_class_weights, train_classifier
+from gan_aug.classify import train_classifier
 from gan_aug.data.imageset import ImageSet
+from gan_aug.data.resample import random_oversample
+from gan_aug.models.diffaugment import translation
 from gan_aug.checkpoint import save_checkpoint
 from gan_aug.models.classifier import SmallCNN
 
@@ -19,11 +21,16 @@ from gan_aug.models.classifier import SmallCNN
 def train_domain_extractor(
     train: ImageSet, *, steps: int, seed: int = 0, device: torch.device | str = "cpu"
 ) -> SmallCNN:
-    """Class-weighted so rare classes shape the embedding too."""
-    return train_classifier(
-        train.images, train.labels, train.num_classes, steps=steps, seed=seed, device=device,
-        class_weights=balanced_class_weights(train.class_counts()),
-    )
+    """Trained class-balanced (rare rows oversampled, every batch shifted a little), so rare classes shape
+    the embedding and the label filter judges them on balanced evidence, not on long-tailed priors."""
+    balanced = random_oversample(train, seed)
+    return train_classifier(balanced.images, balanced.labels, train.num_classes, steps=steps, seed=seed,
+                            device=device, augment=shift_batch)
+
+
+def shift_batch(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Shifts of up to 1/8 of the size, the border repeated: the same image never looks quite the same."""
+    return translation(x, generator, ratio=0.125, edge=True)
 
 
 def save_extractor(model: SmallCNN, path: str | Path) -> Path:

@@ -22,6 +22,13 @@ def fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
+def fmt_short(value: Any) -> str:
+    """Settings as written in a config: 1 not 1.000, 0.5 not 0.500."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return DASH
+    return f"{float(value):g}"
+
+
 def fmt_signed(value: Any, digits: int = 3) -> str:
     """Gains carry their sign, so a loss is never mistaken for a gain."""
     if value is None or (isinstance(value, float) and math.isnan(value)):

@@ -33,6 +33,12 @@ def synthesised(metrics: dict) -> list[dict]:
     return [entry for entry in metrics["classes"] if entry.get("funnel")]
 
 
+def asked(entry: dict) -> Any:
+    """Synthetic rows generation aimed for: enough for the largest dose the mix could choose (metrics
+    written before the mix: every row the class needed to reach its target)."""
+    return entry.get("asked", entry.get("needed"))
+
+
 def funnel_stages(metrics: dict) -> list[str]:
     """Every stage in the order the filters ran ('generated' first); a class lacking one shows a dash."""
     stages: list[str] = []
@@ -98,8 +104,9 @@ def funnel_cells(funnel: dict, stages: list[str]) -> list[dict]:
     return cells
 
 
-def threshold_text(settings: dict, fallback: Any = None) -> str:
-    """'0.120 (q 0.05; val, 13 images)': the threshold with how it was calibrated."""
+def threshold_cell(settings: dict, fallback: Any = None) -> dict:
+    """{'value': '0.120', 'details': 'q 0.05; val, 13 images'}: the threshold and how it was calibrated
+    (shown under it, so the funnel table stays narrow)."""
     threshold = settings.get("threshold", fallback)
     details = []
     if settings.get("quantile") is not None:
@@ -109,4 +116,4 @@ def threshold_text(settings: dict, fallback: Any = None) -> str:
         if settings.get("calibration_images") is not None:
             source += f", {fmt(settings['calibration_images'])} images"
         details.append(source)
-    return fmt(threshold) + (f" ({'; '.join(details)})" if details and threshold is not None else "")
+    return {"value": fmt(threshold), "details": "; ".join(details) if threshold is not None else ""}

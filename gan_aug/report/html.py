@@ -16,28 +16,22 @@ from jinja2 import Environment, StrictUndefined, Template
 from gan_aug.data.imageset import ImageSet
 from gan_aug.io import atomic_write_text
 from gan_aug.synthetic import SyntheticSet
-from gan_aug.report.formatting import fmt, fmt_signed, png_data_uri
+from gan_aug.report.formatting import fmt, fmt_short, fmt_signed, png_data_uri
 from gan_aug.report.funnel import (
     CALIBRATION_TEXT,
     FILTER_TEXT,
     THRESHOLD_NAMES,
     acceptance_reason,
     acceptance_status,
+    asked,
     filter_names,
     filter_settings,
     funnel_cells,
     funnel_stages,
     synthesised,
-    threshold_text,
+    threshold_cell,
 )
-from gan_aug.report.plots import (
-    confusion_matrices,
-    confusion_png,
-    distribution_png,
-    funnel_png,
-    sample_grid_png,
-    training_curves_png,
-)
+from gan_aug.report.plots import confusion_matrices, confusion_png, funnel_png, sample_grid_png, training_curves_png
 from gan_aug.report.provenance import provenance_view
 from gan_aug.report.tables import (
     SCORES,
@@ -47,6 +41,14 @@ from gan_aug.report.tables import (
     gain_table_rows,
     quality_table_rows,
     recall_table,
+)
+from gan_aug.report.views import (
+    few_shot_view,
+    methods_text,
+    mix_view,
+    training_view,
+    usefulness_view,
+    verdict_view,
 )
 
 TEMPLATE_PACKAGE, TEMPLATE_NAME = "gan_aug", "report.html.j2"  # gan_aug/templates/, shipped as package data
@@ -83,10 +85,10 @@ def _filters_view(metrics: dict) -> dict | None:
     for entry in entries:
         filters = entry.get("filters") or {}
         rows.append({
-            "label": entry["label"], "name": entry["name"], "needed": entry.get("needed"),
+            "label": entry["label"], "name": entry["name"], "asked": asked(entry),
             "cells": funnel_cells(entry["funnel"], stages), "used": entry.get("used"),
             "status": acceptance_status(entry, settings), "reason": acceptance_reason(entry, settings),
-            "thresholds": [threshold_text(filters.get(name) or {},
+            "thresholds": [threshold_cell(filters.get(name) or {},
                                           entry.get("d_threshold") if name == "discriminator" else None)
                            for name in names]})
     sources = sorted({str(((e.get("filters") or {}).get("discriminator") or {}).get("calibration"))
@@ -97,7 +99,8 @@ def _filters_view(metrics: dict) -> dict | None:
             "threshold_names": [THRESHOLD_NAMES.get(name, f"{name} threshold") for name in names],
             "calibrations": [f"{source}: {CALIBRATION_TEXT[source]}" for source in sources],
             "policy": settings.get("fd_policy"), "max_ratio": settings.get("fd_max_ratio"),
-            "min_real": settings.get("fd_min_real"), "rows": rows, "plot": png_data_uri(plot) if plot else None}
+            "min_real": settings.get("fd_min_real"), "rows": rows, "plot": png_data_uri(plot) if plot else None,
+            "dropped": [f"{row['label']} ({row['name']})" for row in rows if row["status"] == "dropped"]}
 
 
 def _confusion_view(metrics: dict) -> dict | None:
@@ -110,7 +113,7 @@ def _confusion_view(metrics: dict) -> dict | None:
 def _template() -> Template:
     """The shipped template, autoescaped: class names and run names come from users."""
     env = Environment(autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(num=fmt, signed=fmt_signed)
+    env.filters.update(num=fmt, signed=fmt_signed, g=fmt_short)
     text = (resources.files(TEMPLATE_PACKAGE) / "templates" / TEMPLATE_NAME).read_text(encoding="utf-8")
     return env.from_string(text)
 
@@ -129,15 +132,15 @@ def render_report(metrics: dict, real_images: dict[int, np.ndarray],
                for row in quality_table_rows(metrics)]
     html = _template().render(
         run=metrics["run"], dataset=metrics["dataset"], shards=metrics.get("shards") or {},
-        classes=class_table_rows(metrics), quality=quality, filters=_filters_view(metrics),
-        downstream=downstream_table_rows(metrics, None),
+        verdict=verdict_view(metrics), classes=class_table_rows(metrics), quality=quality,
+        filters=_filters_view(metrics), downstream=downstream_table_rows(metrics, None),
         comparisons=comparison_table_rows(metrics, None), evaluation=metrics.get("downstream", {}),
+        methods=methods_text(metrics), few_shot=few_shot_view(metrics),
         gains=gain_table_rows(metrics, None), scores=SCORES, recall_methods=recall_methods,
-        recall_rows=recall_rows, confusion=_confusion_view(metrics),
-        distribution=png_data_uri(distribution_png(metrics)),
-        grids=_grids(metrics, real_images, synthetic_images, rejected_images or {}),
+        recall_rows=recall_rows, confusion=_confusion_view(metrics), usefulness=usefulness_view(metrics),
+        mix=mix_view(metrics), grids=_grids(metrics, real_images, synthetic_images, rejected_images or {}),
         curves=png_data_uri(curves) if curves else None, training=metrics.get("training", {}),
-        provenance=provenance_view(metrics),
+        stops=training_view(metrics), provenance=provenance_view(metrics),
     )
     return atomic_write_text(out_path, html)
 

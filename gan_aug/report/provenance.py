@@ -10,6 +10,7 @@ from gan_aug.report.tables import shard_table_rows
 
 SPLIT_ORDER = ("train", "validation", "test")
 LOAD_PATTERN = "shards/{split}-*.parquet"
+SPLIT_KEYS = ("rows", "real_rows", "synthetic_rows", "shards")
 
 
 def _ordered(names) -> list[str]:
@@ -18,8 +19,10 @@ def _ordered(names) -> list[str]:
     return [n for n in SPLIT_ORDER if n in names] + [n for n in names if n not in SPLIT_ORDER]
 
 
-def _load_snippet(splits: list[str]) -> str:
-    """The datasets call that loads the shards from the run folder, one data_files entry per split."""
+def _load_snippet(splits: list[str], duplicates: bool) -> str:
+    """The datasets call that loads the shards from the run folder, one data_files entry per split; the
+    real rows alone leave out duplicated ones too where the shards flag them (``is_duplicate``)."""
+    real = 'not row["is_synthetic"]' + (' and not row["is_duplicate"]' if duplicates else "")
     files = ",\n".join(f'        "{name}": "{LOAD_PATTERN.format(split=name)}"' for name in splits)
     return ("from datasets import load_dataset\n\n"
             "shards = load_dataset(\n"
@@ -28,7 +31,7 @@ def _load_snippet(splits: list[str]) -> str:
             f"{files},\n"
             "    },\n"
             ")\n"
-            'real_train = shards["train"].filter(lambda row: not row["is_synthetic"])')
+            f'real_train = shards["train"].filter(lambda row: {real})')
 
 
 def provenance_view(metrics: dict) -> dict:
@@ -38,10 +41,10 @@ def provenance_view(metrics: dict) -> dict:
     split_sizes = shards.get("splits") or {}
     files = shards.get("files") or []
     folder = shards.get("image_folder") or None
-    splits = [{"name": name, "rows": (split_sizes[name] or {}).get("rows"),
-               "real_rows": (split_sizes[name] or {}).get("real_rows"),
-               "synthetic_rows": (split_sizes[name] or {}).get("synthetic_rows"),
-               "shards": (split_sizes[name] or {}).get("shards")} for name in _ordered(split_sizes)]
+    splits = [{"name": name, **{key: (split_sizes[name] or {}).get(key) for key in SPLIT_KEYS},
+               "duplicate_rows": (split_sizes[name] or {}).get("duplicate_rows", 0)}  # older manifests: none
+              for name in _ordered(split_sizes)]
+    duplicates = any("duplicate_rows" in (s or {}) for s in split_sizes.values())
     written = _ordered(split_sizes) or _ordered(dict.fromkeys(f.get("split") for f in files if f.get("split")))
     return {
         "config_hash": provenance.get("config_hash"),
@@ -55,5 +58,6 @@ def provenance_view(metrics: dict) -> dict:
         "image_folder": None if not folder else {
             "root": folder.get("root"), "files": folder.get("files"), "checksums": folder.get("checksums"),
             "sha256": folder.get("sha256")},
-        "load_snippet": _load_snippet(written or list(SPLIT_ORDER)),
+        "duplicates": duplicates,
+        "load_snippet": _load_snippet(written or list(SPLIT_ORDER), duplicates),
     }

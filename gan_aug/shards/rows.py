@@ -1,4 +1,5 @@
-"""One split's rows in shard order, as columns: real rows first within each class, then synthetic.
+"""One split's rows in shard order, as columns: within each class real rows first, then synthetic,
+then duplicated real rows (the order of a ``TrainingMix``, kept by a stable sort on the label).
 
 Columns are built with numpy and pyarrow in bulk, not row by row: a million rows must not cost a
 million Python dicts.
@@ -9,80 +10,140 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from gan_aug.data.imageset import ImageSet
+from gan_aug.mix import KINDS, TrainingMix
 from gan_aug.shards.png import MODES
 from gan_aug.shards.schema import IMAGE_TYPE, shard_schema
 from gan_aug.synthetic import SyntheticSet
 
+REAL, SYNTHETIC, DUPLICATE = 0, 1, 2  # the mix's kinds, indices into KINDS (image.path: <kind>/<class>/<id>.png)
+FILE_PREFIXES = ("real", "syn", "dup")  # image folder: <class>/<prefix>-<id>.png
+
 
 @dataclass(frozen=True)
 class SplitRows:
-    """A split to write: its real rows and (train only) the synthetic rows, in a fixed order."""
+    """A split to write: a mix's rows (real, synthetic, duplicates) addressed by their position in
+    that order, and the order they take in the shards."""
 
     name: str
-    real: ImageSet
-    synthetic: SyntheticSet
+    mix: TrainingMix
 
     def __post_init__(self) -> None:
-        labels = np.concatenate([self.real.labels, self.synthetic.labels.astype(np.int64)])
-        object.__setattr__(self, "labels", labels)
-        # Class by class; within a class real before synthetic (a stable sort keeps that order).
-        object.__setattr__(self, "order", np.argsort(labels, kind="stable"))
+        mix = self.mix
+        object.__setattr__(self, "labels", mix.labels)
+        object.__setattr__(self, "starts", np.array([0, len(mix.real), len(mix.real) + len(mix.synthetic)]))
+        object.__setattr__(self, "copies", copy_numbers(mix.duplicates))
+        # Class by class; within a class real, synthetic, duplicates (a stable sort keeps that order).
+        object.__setattr__(self, "order", np.argsort(self.labels, kind="stable"))
+
+    @property
+    def real(self) -> ImageSet:
+        return self.mix.real
+
+    @property
+    def synthetic(self) -> SyntheticSet:
+        return self.mix.synthetic
 
     def __len__(self) -> int:
         return len(self.order)
 
+    def locate(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(kind, index within that kind's rows) of each position."""
+        kinds = (np.searchsorted(self.starts, positions, side="right") - 1).astype(np.int8)
+        return kinds, positions - self.starts[kinds]
+
+    def originals(self, kinds: np.ndarray, within: np.ndarray) -> np.ndarray:
+        """The real row each real or duplicate row shows (0 for synthetic rows: mask them)."""
+        rows = np.where(kinds == REAL, within, 0)
+        duplicate = kinds == DUPLICATE
+        rows[duplicate] = self.mix.duplicates[within[duplicate]]
+        return rows
+
     def images(self, positions: np.ndarray) -> np.ndarray:
-        """The images at these positions of real-then-synthetic."""
-        n_real = len(self.real)
+        """The images at these positions of real-synthetic-duplicates."""
+        kinds, within = self.locate(positions)
+        synthetic = kinds == SYNTHETIC
+        if not synthetic.any():  # the usual batch (rows come class by class): one gather, not two
+            return self.real.images[self.originals(kinds, within)]
         out = np.empty((len(positions), *self.real.images.shape[1:]), dtype=np.uint8)
-        is_real = positions < n_real
-        out[is_real] = self.real.images[positions[is_real]]
-        out[~is_real] = self.synthetic.images[positions[~is_real] - n_real]
+        out[~synthetic] = self.real.images[self.originals(kinds, within)[~synthetic]]
+        out[synthetic] = self.synthetic.images[within[synthetic]]
         return out
 
-    def table(self, positions: np.ndarray, pngs: list[bytes]) -> pa.Table:
+    def _ids(self, kinds: np.ndarray, within: np.ndarray) -> tuple[np.ndarray, pa.StringArray]:
+        """Each row's source_index (0 for synthetic rows) and the id its file names carry: the source
+        index (real), the seed (synthetic), or ``<source_index>-<n>`` for an original's n-th copy.
+        Built by Arrow, not row by row in Python: shard writing must stay near raw Parquet speed."""
+        synthetic, duplicate = kinds == SYNTHETIC, kinds == DUPLICATE
+        source = np.zeros(len(kinds), np.int64)
+        source[~synthetic] = self.real.source_index[self.originals(kinds, within)[~synthetic]]
+        ident = source.copy()
+        ident[synthetic] = self.synthetic.seeds[within[synthetic]]
+        ids = pc.cast(pa.array(ident), pa.string())
+        if duplicate.any():
+            copies = np.zeros(len(kinds), np.int64)
+            copies[duplicate] = self.copies[within[duplicate]]
+            numbered = pc.binary_join_element_wise(ids, pc.cast(pa.array(copies), pa.string()), "-")
+            ids = pc.if_else(pa.array(duplicate), numbered, ids)
+        return source, ids
+
+    def _names(self, positions: np.ndarray) -> pa.StringArray:
+        return pc.take(pa.array(self.real.class_names, pa.string()), pa.array(self.labels[positions]))
+
+    def table(self, positions: np.ndarray, pngs: pa.BinaryArray) -> pa.Table:
         """The shard rows at these positions, with their encoded images."""
-        n_real, syn = len(self.real), self.synthetic
-        is_real = positions < n_real
-        real_pos, syn_pos = positions[is_real], positions[~is_real] - n_real
-        labels = self.labels[positions]
-        names = np.asarray(self.real.class_names, dtype=object)[labels]
-        kind = np.where(is_real, "real", "synthetic")
-        ident = np.empty(len(positions), dtype=np.int64)
-        ident[is_real] = self.real.source_index[real_pos]
-        ident[~is_real] = syn.seeds[syn_pos]
-        paths = [f"{k}/{n}/{i}.png" for k, n, i in zip(kind, names, ident)]
+        kinds, within = self.locate(positions)
+        synthetic, duplicate = kinds == SYNTHETIC, kinds == DUPLICATE
+        syn, syn_rows = self.synthetic, within[synthetic]
+        labels, names = self.labels[positions], self._names(positions)
+        source, ids = self._ids(kinds, within)
+        paths = pc.binary_join_element_wise(pc.take(pa.array(list(KINDS)), pa.array(kinds)), names,
+                                            pc.binary_join_element_wise(ids, ".png", ""), "/")
 
         def synthetic_only(values: np.ndarray, dtype) -> pa.Array:
             full = np.zeros(len(positions), dtype=values.dtype)
-            full[~is_real] = values[syn_pos]
-            return pa.array(full, type=dtype, mask=is_real | _nan(full))
+            full[synthetic] = values[syn_rows]
+            return pa.array(full, type=dtype, mask=~synthetic | _nan(full))
 
-        shas = np.full(len(positions), None, dtype=object)
-        shas[~is_real] = syn.generator_sha256[syn_pos].astype(object)
+        # Synthetic rows' checkpoint hashes, null elsewhere: a take with null indices, not a Python loop.
+        shas = pc.take(pa.array(syn.generator_sha256[syn_rows], pa.string()),
+                       pa.array(np.cumsum(synthetic) - 1, mask=~synthetic))
         columns = {
-            "image": pa.StructArray.from_arrays([pa.array(pngs, pa.binary()), pa.array(paths, pa.string())],
-                                                fields=list(IMAGE_TYPE)),
+            "image": pa.StructArray.from_arrays([pngs, paths], fields=list(IMAGE_TYPE)),
             "label": pa.array(labels, pa.int64()),
-            "label_name": pa.array(names, pa.string()),
-            "is_synthetic": pa.array(~is_real, pa.bool_()),
-            "source_index": pa.array(np.where(is_real, ident, 0), pa.int64(), mask=~is_real),
+            "label_name": names,
+            "is_synthetic": pa.array(synthetic, pa.bool_()),
+            "is_duplicate": pa.array(duplicate, pa.bool_()),
+            "weight": pa.array(np.where(synthetic, self.mix.synthetic_weight, 1.0).astype(np.float32), pa.float32()),
+            "source_index": pa.array(source, pa.int64(), mask=synthetic),
             "d_score": synthetic_only(syn.d_scores, pa.float32()),
             "label_prob": synthetic_only(syn.label_probs, pa.float32()),
             "nn_distance": synthetic_only(syn.nn_distances, pa.float32()),
-            "generator_sha256": pa.array(shas, pa.string()),
-            "seed": pa.array(np.where(is_real, 0, ident), pa.int64(), mask=is_real),
+            "generator_sha256": shas,
+            "seed": synthetic_only(syn.seeds, pa.int64()),
         }
         return pa.Table.from_pydict(columns, schema=shard_schema(self.real.class_names))
 
     def folder_names(self, positions: np.ndarray) -> list[str]:
-        """Image-folder paths below the split's folder: <class>/<real|syn>-<id>.png."""
-        n_real = len(self.real)
-        names = np.asarray(self.real.class_names, dtype=object)[self.labels[positions]]
-        return [f"{name}/real-{self.real.source_index[p]}.png" if p < n_real
-                else f"{name}/syn-{self.synthetic.seeds[p - n_real]}.png" for name, p in zip(names, positions)]
+        """Image-folder paths below the split's folder: <class>/<real|syn|dup>-<id>.png."""
+        kinds, within = self.locate(positions)
+        _, ids = self._ids(kinds, within)
+        files = pc.binary_join_element_wise(pc.take(pa.array(list(FILE_PREFIXES)), pa.array(kinds)),
+                                            pc.binary_join_element_wise(ids, ".png", ""), "-")
+        return pc.binary_join_element_wise(self._names(positions), files, "/").to_pylist()
+
+
+def copy_numbers(duplicates: np.ndarray) -> np.ndarray:
+    """For each duplicate, which copy of its original it is (1, 2, ... in mix order): with the
+    original's source index, the id that keeps copies' file names apart."""
+    order = np.argsort(duplicates, kind="stable")
+    ranks = np.arange(len(duplicates))
+    starts = np.r_[True, duplicates[order][1:] != duplicates[order][:-1]] if len(duplicates) else np.zeros(0, bool)
+    numbers = np.empty(len(duplicates), np.int64)
+    numbers[order] = ranks - np.maximum.accumulate(np.where(starts, ranks, 0)) + 1
+    return numbers
 
 
 def _nan(values: np.ndarray) -> np.ndarray:
@@ -138,5 +199,7 @@ def validate_split(rows: SplitRows, class_names: tuple[str, ...], image_shape: t
     if len(synthetic) and (synthetic.labels.min() < 0 or synthetic.labels.max() >= len(class_names)):
         raise ValueError(f"synthetic labels must lie in [0, {len(class_names)}), "
                          f"got [{synthetic.labels.min()}, {synthetic.labels.max()}]")
+    # Duplicates need no check of their own: (original's class and source index, copy number) is
+    # unique once the originals are.
     _check_unique(real.labels, real.source_index, "source_index", rows.name)
     _check_unique(synthetic.labels.astype(np.int64), synthetic.seeds.astype(np.int64), "seed", rows.name)

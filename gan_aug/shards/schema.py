@@ -15,7 +15,9 @@ COLUMNS = (
     ("label", pa.int64(), None),  # ClassLabel, built with the class names below
     ("label_name", pa.string(), "string"),
     ("is_synthetic", pa.bool_(), "bool"),
-    ("source_index", pa.int64(), "int64"),  # real rows: the row in the loaded source
+    ("is_duplicate", pa.bool_(), "bool"),  # a copy of a real row, added to balance its class: no new data
+    ("weight", pa.float32(), "float32"),  # the row's loss weight: the mix's synthetic weight, else 1
+    ("source_index", pa.int64(), "int64"),  # real and duplicate rows: the (original's) row in the loaded source
     ("d_score", pa.float32(), "float32"),  # synthetic rows: the filters' scores (null when off)
     ("label_prob", pa.float32(), "float32"),
     ("nn_distance", pa.float32(), "float32"),

@@ -3,41 +3,41 @@
 Shards are sized by bytes (about ``shard_size_mb`` each, from the measured size of a sample of
 encoded rows) and written in row groups of about ``row_group_mb``, so a reader can stream a file
 without loading it whole. Everything is built in a hidden staging folder named after the content
-key; each finished shard is recorded there, so a rerun after a crash redoes only unfinished
-shards. When all are done the folders are swapped into place and the manifest is written last:
-a manifest on disk always describes complete shards. One writer per run folder is assumed.
+key (gan_aug/shards/staging.py); each finished shard is recorded there, so a rerun after a crash
+redoes only unfinished shards. When all are done the folders are swapped into place and the
+manifest is written last: a manifest on disk always describes complete shards. One writer per run
+folder is assumed (a run holds ``RunDir.lock``).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
 import shutil
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from gan_aug.config import ShardConfig
 from gan_aug.data.imageset import ImageSet
 from gan_aug.io import DiskFullError, atomic_write_text, is_disk_full, read_json, sha256_file, write_json
-from gan_aug.shards.png import PARALLEL_MIN_ROWS, PngEncoder, encode_batch
+from gan_aug.mix import TrainingMix, real_only
+from gan_aug.shards.manifest import build_manifest, shard_counts
+from gan_aug.shards.png import PARALLEL_MIN_ROWS, PngEncoder, check_shape, choose_encoding, encode_batch
 from gan_aug.shards.provenance import content_key, package_versions
 from gan_aug.shards.rows import SplitRows, check_class_names, validate_split
 from gan_aug.shards.schema import shard_schema
-from gan_aug.synthetic import SyntheticSet
+from gan_aug.shards.staging import IMAGES_DIR, MANIFEST, SHARDS_DIR, Staging, remove_leftovers, staging_root
 
-MANIFEST = "manifest.json"
-SHARDS_DIR = "shards"
-IMAGES_DIR = "images"
 CHECKSUMS = "SHA256SUMS"
-FORMAT_VERSION = 2
 COMPRESSION = "zstd"
-ENCODE_BATCH = 2048  # rows per job sent to an encoding process
+ENCODE_BATCH = 2048  # rows per encoding job
 log = logging.getLogger("gan_aug.shards")
 ProgressFn = Callable[[int, int], None]
 
@@ -60,53 +60,31 @@ class ShardPlan:
         return [self.positions[i:i + self.rows_per_group] for i in range(0, len(self.positions), self.rows_per_group)]
 
 
-def _bytes_per_row(rows: SplitRows) -> float:
+def _bytes_per_row(rows: SplitRows, encoding: str) -> float:
     """Bytes per row on disk, from writing up to 256 evenly spaced rows to memory the same way:
     PNG headers repeat, so zstd shrinks small images' rows well below their PNG size."""
     sample = rows.order[np.unique(np.linspace(0, len(rows) - 1, min(len(rows), 256)).astype(int))]
     buffer = pa.BufferOutputStream()
-    pq.write_table(rows.table(sample, encode_batch(rows.images(sample))), buffer, compression=COMPRESSION)
+    pq.write_table(rows.table(sample, encode_batch(rows.images(sample), encoding)), buffer, compression=COMPRESSION)
     return buffer.getvalue().size / len(sample)
 
 
-def plan_split(rows: SplitRows, shard_bytes: float, group_bytes: float, rows_per_shard: int | None) -> list[ShardPlan]:
+def plan_split(rows: SplitRows, shard_bytes: float, group_bytes: float, rows_per_shard: int | None,
+               encoding: str) -> list[ShardPlan]:
     """Cut a split into shards of about ``shard_bytes`` (or exactly ``rows_per_shard`` rows)."""
     if not len(rows):
         return []
-    per_row = _bytes_per_row(rows)
+    per_row = _bytes_per_row(rows, encoding)
     per_shard = rows_per_shard or max(1, int(shard_bytes // per_row))
     per_group = max(1, min(per_shard, int(group_bytes // per_row)))
     chunks = [rows.order[i:i + per_shard] for i in range(0, len(rows), per_shard)]
     return [ShardPlan(rows.name, i, len(chunks), chunk, per_group) for i, chunk in enumerate(chunks)]
 
 
-def staging_root(run_dir: Path, key: str) -> Path:
-    return run_dir / f".staging-{key[:16]}"
-
-
-class _Staging:
-    """The hidden folder a write is built in; named by the content key so a rerun finds its work."""
-
-    def __init__(self, run_dir: Path, key: str) -> None:
-        self.root = staging_root(run_dir, key)
-        self.shards, self.images, self.done = (self.root / d for d in (SHARDS_DIR, IMAGES_DIR, "done"))
-        for folder in (self.shards, self.images, self.done):
-            folder.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.root / "key", key)
-
-    def finished(self, plan: ShardPlan) -> dict | None:
-        """The entry of a shard a previous attempt completed, if its file is still intact."""
-        record, shard = self.done / f"{plan.name}.json", self.shards / plan.name
-        if not (record.is_file() and shard.is_file() and (self.done / f"{plan.name}.sha256").is_file()):
-            return None
-        entry = read_json(record)
-        return entry if sha256_file(shard) == entry["sha256"] else None
-
-
 class _ShardFile:
     """One shard being written row group by row group, with its image files and their checksums."""
 
-    def __init__(self, plan: ShardPlan, rows: SplitRows, staging: _Staging, image_folder: bool) -> None:
+    def __init__(self, plan: ShardPlan, rows: SplitRows, staging: Staging, image_folder: bool) -> None:
         self.plan, self.rows, self.staging = plan, rows, staging
         self.path = staging.shards / plan.name
         self.tmp = self.path.with_name(f".{plan.name}.tmp")
@@ -114,17 +92,17 @@ class _ShardFile:
         self.image_root = staging.images / plan.split if image_folder else None
         self.sums = open(staging.done / f"{plan.name}.sha256.tmp", "w", encoding="utf-8") if image_folder else None
         self.labels: list[np.ndarray] = []
-        self.synthetic: list[np.ndarray] = []
+        self.kinds: list[np.ndarray] = []
         self.groups = 0
 
-    def add_group(self, positions: np.ndarray, pngs: list[bytes]) -> None:
+    def add_group(self, positions: np.ndarray, pngs: pa.BinaryArray) -> None:
         table = self.rows.table(positions, pngs)
         self.writer.write_table(table, row_group_size=len(positions))
         self.groups += 1
         self.labels.append(self.rows.labels[positions])
-        self.synthetic.append(positions >= len(self.rows.real))
+        self.kinds.append(self.rows.locate(positions)[0])
         if self.image_root is not None:
-            for name, png in zip(self.rows.folder_names(positions), pngs):
+            for name, png in zip(self.rows.folder_names(positions), pngs.to_pylist()):
                 target = self.image_root / name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(png)
@@ -139,11 +117,10 @@ class _ShardFile:
             os.replace(self.staging.done / f"{self.plan.name}.sha256.tmp", self.staging.done / f"{self.plan.name}.sha256")
         else:
             (self.staging.done / f"{self.plan.name}.sha256").write_text("", encoding="utf-8")
-        labels, synthetic = np.concatenate(self.labels), np.concatenate(self.synthetic)
-        names = self.rows.real.class_names
+        labels, kinds = np.concatenate(self.labels), np.concatenate(self.kinds)
         entry = {"file": f"{SHARDS_DIR}/{self.plan.name}", "split": self.plan.split, "rows": int(len(labels)),
                  "row_groups": self.groups, "bytes": self.path.stat().st_size, "sha256": sha256_file(self.path),
-                 "class_counts": by_name(labels, names), "synthetic_counts": by_name(labels[synthetic], names)}
+                 **shard_counts(labels, kinds, self.rows.real.class_names)}
         write_json(self.staging.done / f"{self.plan.name}.json", entry)
         return entry
 
@@ -155,38 +132,35 @@ class _ShardFile:
             Path(self.sums.name).unlink(missing_ok=True)
 
 
-def by_name(labels: np.ndarray, class_names: tuple[str, ...]) -> dict[str, int]:
-    counts = np.bincount(labels, minlength=len(class_names))
-    return {name: int(count) for name, count in zip(class_names, counts)}
-
-
-def _jobs(plans: list[ShardPlan], rows: dict[str, SplitRows]) -> Iterator[tuple[tuple, np.ndarray]]:
-    """Encoding jobs in write order: (plan, group positions, is last batch of the group), images."""
+def _jobs(plans: list[ShardPlan], rows: dict[str, SplitRows]) -> Iterator[tuple[tuple, Callable[[], np.ndarray]]]:
+    """Encoding jobs in write order: (plan, batch positions, is last batch of the group), and what
+    gathers the batch's images (called where the encoding runs)."""
     for plan in plans:
         for group in plan.groups():
             starts = range(0, len(group), ENCODE_BATCH)
             for start in starts:
                 batch = group[start:start + ENCODE_BATCH]
-                yield (plan, batch, start == starts[-1]), rows[plan.split].images(batch)
+                yield (plan, batch, start == starts[-1]), functools.partial(rows[plan.split].images, batch)
 
 
-def _write_plans(plans: list[ShardPlan], rows: dict[str, SplitRows], staging: _Staging, image_folder: bool,
+def _write_plans(plans: list[ShardPlan], rows: dict[str, SplitRows], staging: Staging, settings: dict,
                  workers: int, progress: ProgressFn | None, done_rows: int, total_rows: int) -> dict[str, dict]:
     """Encode and write the given shards; return their manifest entries by shard name."""
     entries: dict[str, dict] = {}
     current: _ShardFile | None = None
-    batches: list[tuple[np.ndarray, list[bytes]]] = []
+    batches: list[tuple[np.ndarray, pa.BinaryArray]] = []
     workers = workers if sum(len(p.positions) for p in plans) >= PARALLEL_MIN_ROWS else 1
     try:
-        with PngEncoder(workers) as encoder:
+        with PngEncoder(workers, settings["png_encoding"]) as encoder:
             for (plan, batch, last), pngs in encoder.encode(_jobs(plans, rows)):
                 if current is None:
-                    current = _ShardFile(plan, rows[plan.split], staging, image_folder)
+                    current = _ShardFile(plan, rows[plan.split], staging, settings["image_folder"])
                 batches.append((batch, pngs))
                 if not last:
                     continue
-                current.add_group(np.concatenate([b for b, _ in batches]), [p for _, ps in batches for p in ps])
-                done_rows += sum(len(b) for b, _ in batches)
+                positions = np.concatenate([b for b, _ in batches])
+                current.add_group(positions, pa.concat_arrays([pngs for _, pngs in batches]))
+                done_rows += len(positions)
                 batches = []
                 if progress is not None:
                     progress(done_rows, total_rows)
@@ -198,26 +172,6 @@ def _write_plans(plans: list[ShardPlan], rows: dict[str, SplitRows], staging: _S
             current.abort()
         raise
     return entries
-
-
-def _swap_in(tmp: Path, final: Path) -> None:
-    """Put a finished folder in place. rename cannot replace a non-empty folder, so the old one is
-    moved aside first and deleted after; the manifest is already gone, so no reader trusts the gap."""
-    old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
-    if final.exists():
-        os.replace(final, old)
-    os.replace(tmp, final)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _remove_leftovers(run_dir: Path, keep: Path) -> None:
-    """Staging of another content key, and folders a killed swap left aside (one writer per folder)."""
-    patterns = (".staging-*", f".{SHARDS_DIR}.old-*", f".{IMAGES_DIR}.old-*", f".{SHARDS_DIR}.tmp-*",
-                f".{IMAGES_DIR}.tmp-*")
-    for pattern in patterns:
-        for stale in run_dir.glob(pattern):
-            if stale != keep:
-                shutil.rmtree(stale, ignore_errors=True)
 
 
 def _reusable(run_dir: Path, key: str) -> dict | None:
@@ -239,79 +193,59 @@ def _reusable(run_dir: Path, key: str) -> dict | None:
     return manifest if intact else None
 
 
-def _manifest(splits: list[SplitRows], entries: list[dict], settings: dict, provenance: dict,
-              image_folder: dict | None) -> dict:
-    train = splits[0]
-    names = train.real.class_names
-    hashes = sorted(set(train.synthetic.generators.values()))
-    split_totals = {}
-    for rows in splits:
-        labels = rows.labels
-        split_totals[rows.name] = {
-            "rows": int(len(labels)), "real_rows": len(rows.real), "synthetic_rows": len(rows.synthetic),
-            "shards": sum(e["split"] == rows.name for e in entries), "class_counts": by_name(labels, names),
-            "real_counts": by_name(rows.real.labels, names),
-            "synthetic_counts": by_name(rows.synthetic.labels.astype(np.int64), names)}
-    return {
-        "format": "gan-aug-shards", "version": FORMAT_VERSION, "class_names": list(names),
-        "image_shape": [int(d) for d in train.real.images.shape[1:]],
-        "provenance": provenance,
-        # The shared GAN's checkpoint, or None when classes came from their own (per-class) GANs.
-        "generator_sha256": hashes[0] if len(hashes) == 1 else None,
-        "generators": {names[label]: sha for label, sha in sorted(train.synthetic.generators.items())},
-        "settings": settings, "splits": split_totals, "shards": entries, "image_folder": image_folder,
-    }
-
-
-def _empty_like(real: ImageSet) -> SyntheticSet:
-    return SyntheticSet.empty(real.images.shape[1:], "")
-
-
-def write_shards(run_dir: str | Path, train: ImageSet, synthetic: SyntheticSet, settings: ShardConfig | None = None,
-                 *, validation: ImageSet | None = None, test: ImageSet | None = None, provenance: dict | None = None,
-                 progress: ProgressFn | None = None) -> dict:
-    """Write train (real + synthetic rows) and, when given, validation and test (real only) as
-    Parquet shards and an image folder, then ``manifest.json`` last; return the manifest.
+def write_shards(run_dir: str | Path, train: TrainingMix, settings: ShardConfig | None = None, *,
+                 validation: ImageSet | None = None, test: ImageSet | None = None, provenance: dict | None = None,
+                 progress: ProgressFn | None = None, encoding: str = "auto") -> dict:
+    """Write train (the mix: real, synthetic and duplicated rows, each flagged and weighted) and, when
+    given, validation and test (real only) as Parquet shards and an image folder, then
+    ``manifest.json`` last; return the manifest.
 
     ``settings`` (None: the defaults) sizes the files and says whether to write the image folder
     and how many PNG-encoding processes to use; ShardConfig has checked its values already.
+    ``encoding`` says how PNGs are made (gan_aug/shards/png.py): ``"auto"`` stores small images
+    (uncompressed PNGs that the column's zstd compresses: smaller shards, written ~10× faster) and
+    deflates larger ones with Pillow; ``"stored"`` or ``"deflate"`` force one (for comparisons).
     A rerun with the same content returns the existing manifest untouched; after a crash it
     reuses the shards already finished. A failure leaves the previous output (or nothing) in place;
     a full disk raises DiskFullError naming ``run_dir`` and the room needed, with the staging removed.
     """
     settings = settings if settings is not None else ShardConfig()
-    splits = [SplitRows("train", train, synthetic)]
-    splits += [SplitRows(name, real, _empty_like(real)) for name, real in (("validation", validation), ("test", test))
+    splits = [SplitRows("train", train)]
+    splits += [SplitRows(name, real_only(real)) for name, real in (("validation", validation), ("test", test))
                if real is not None]
-    if len(train) + len(synthetic) == 0:
+    if len(train) == 0:
         raise ValueError("nothing to write: the real and synthetic training sets are both empty")
-    check_class_names(train.class_names)
+    encoding = choose_encoding(encoding, train.real.images.shape[1:])
+    class_names = train.real.class_names
+    check_class_names(class_names)
     for rows in splits:
-        validate_split(rows, train.class_names, train.images.shape[1:])
+        validate_split(rows, class_names, train.real.images.shape[1:])
+    check_shape(train.real.images.shape[1:], encoding)
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     recorded = {"shard_size_mb": settings.shard_size_mb, "row_group_mb": settings.row_group_mb,
                 "rows_per_shard": settings.rows_per_shard, "image_folder": settings.image_folder,
-                "compression": COMPRESSION, "image_format": "PNG"}  # what shapes the bytes: not workers
+                "compression": COMPRESSION, "image_format": "PNG",
+                "png_encoding": encoding}  # what shapes the bytes: not workers
     provenance = {**(provenance or {}), "packages": package_versions()}
     key = content_key(splits, recorded, provenance)
     provenance["content_key"] = key
     existing = _reusable(run_dir, key)
     if existing is not None:
         log.info("shards in %s are complete and match this content: reused", run_dir)
-        _remove_leftovers(run_dir, keep=run_dir / MANIFEST)
+        remove_leftovers(run_dir, keep=run_dir / MANIFEST)
         return existing
 
     try:
-        return _write(run_dir, key, splits, recorded, provenance, settings, progress)
+        return _write(run_dir, key, splits, recorded, provenance, settings.workers or os.cpu_count() or 1, progress)
     except OSError as error:
         if not is_disk_full(error):
             raise
-        raise _disk_full(run_dir, key, splits, settings.image_folder) from error
+        raise _disk_full(run_dir, key, splits, recorded) from error
 
 
-def _disk_full(run_dir: Path, key: str, splits: list[SplitRows], image_folder: bool) -> DiskFullError:
+def _disk_full(run_dir: Path, key: str, splits: list[SplitRows], settings: dict) -> DiskFullError:
     """Remove the staging a full disk stopped (it only holds space the user needs back; a rerun redoes
     it), and name the folder, the room the output needs and the room there is."""
     shutil.rmtree(staging_root(run_dir, key), ignore_errors=True)
@@ -320,10 +254,10 @@ def _disk_full(run_dir: Path, key: str, splits: list[SplitRows], image_folder: b
         needed = 0.0
         for rows in splits:
             if len(rows):
-                needed += _bytes_per_row(rows) * len(rows)
-                if image_folder:  # one file per image: at least a block each
-                    sample = encode_batch(rows.images(rows.order[:64]))
-                    needed += len(rows) * block * -(-np.mean([len(b) for b in sample]) // block)
+                needed += _bytes_per_row(rows, settings["png_encoding"]) * len(rows)
+                if settings["image_folder"]:  # one file per image: at least a block each
+                    sample = encode_batch(rows.images(rows.order[:64]), settings["png_encoding"])
+                    needed += len(rows) * block * -(-pc.mean(pc.binary_length(sample)).as_py() // block)
     except OSError:
         needed = None
     kept = ("the previous output there is unchanged; " if (run_dir / MANIFEST).is_file()
@@ -331,38 +265,33 @@ def _disk_full(run_dir: Path, key: str, splits: list[SplitRows], image_folder: b
     return DiskFullError.at(run_dir, None if needed is None else int(needed), "writing shards", kept)
 
 
-def _write(run_dir: Path, key: str, splits: list[SplitRows], recorded: dict, provenance: dict,
-           settings: ShardConfig, progress: ProgressFn | None) -> dict:
-    staging = _Staging(run_dir, key)
-    _remove_leftovers(run_dir, keep=staging.root)
-    image_folder = settings.image_folder
-    plans = [plan for rows in splits for plan in plan_split(rows, settings.shard_size_mb * 2**20,
-                                                            settings.row_group_mb * 2**20, settings.rows_per_shard)]
-    finished = {plan.name: entry for plan in plans if (entry := staging.finished(plan)) is not None}
+def _write(run_dir: Path, key: str, splits: list[SplitRows], settings: dict, provenance: dict, workers: int,
+           progress: ProgressFn | None) -> dict:
+    """Write the shards not finished yet in the staging folder, then swap everything into place."""
+    staging = Staging(run_dir, key)
+    remove_leftovers(run_dir, keep=staging.root)
+    plans = [plan for rows in splits for plan in plan_split(rows, settings["shard_size_mb"] * 2**20,
+                                                            settings["row_group_mb"] * 2**20,
+                                                            settings["rows_per_shard"], settings["png_encoding"])]
+    finished = {plan.name: entry for plan in plans if (entry := staging.finished(plan.name)) is not None}
     if finished:
         log.info("resuming: %d of %d shards were finished by an earlier attempt", len(finished), len(plans))
     todo = [plan for plan in plans if plan.name not in finished]
     total = sum(len(plan.positions) for plan in plans)
     done = total - sum(len(plan.positions) for plan in todo)
     by_split = {rows.name: rows for rows in splits}
-    finished.update(_write_plans(todo, by_split, staging, image_folder, settings.workers or os.cpu_count() or 1,
-                                 progress, done, total))
+    finished.update(_write_plans(todo, by_split, staging, settings, workers, progress, done, total))
     entries = [finished[plan.name] for plan in plans]
-
-    folder = None
-    if image_folder:
-        sums = "".join((staging.done / f"{plan.name}.sha256").read_text(encoding="utf-8") for plan in plans)
-        atomic_write_text(staging.images / CHECKSUMS, sums)
-        folder = {"root": IMAGES_DIR, "checksums": f"{IMAGES_DIR}/{CHECKSUMS}",
-                  "sha256": sha256_file(staging.images / CHECKSUMS), "files": sums.count("\n"),
-                  "layout": f"{IMAGES_DIR}/<split>/<class>/<real|syn>-<id>.png"}
-    manifest = _manifest(splits, entries, recorded, provenance, folder)
-    (run_dir / MANIFEST).unlink(missing_ok=True)
-    _swap_in(staging.shards, run_dir / SHARDS_DIR)
-    if image_folder:
-        _swap_in(staging.images, run_dir / IMAGES_DIR)
-    else:  # an image folder from an earlier run would no longer match the shards
-        shutil.rmtree(run_dir / IMAGES_DIR, ignore_errors=True)
-    shutil.rmtree(staging.root, ignore_errors=True)
-    write_json(run_dir / MANIFEST, manifest)
+    folder = _checksums(staging, plans) if settings["image_folder"] else None
+    manifest = build_manifest(splits, entries, settings, provenance, folder)
+    staging.commit(manifest, settings["image_folder"])
     return manifest
+
+
+def _checksums(staging: Staging, plans: list[ShardPlan]) -> dict:
+    """The image folder's SHA256SUMS, from each shard's record, and its manifest entry."""
+    sums = "".join((staging.done / f"{plan.name}.sha256").read_text(encoding="utf-8") for plan in plans)
+    atomic_write_text(staging.images / CHECKSUMS, sums)
+    return {"root": IMAGES_DIR, "checksums": f"{IMAGES_DIR}/{CHECKSUMS}",
+            "sha256": sha256_file(staging.images / CHECKSUMS), "files": sums.count("\n"),
+            "layout": f"{IMAGES_DIR}/<split>/<class>/<real|syn|dup>-<id>.png"}

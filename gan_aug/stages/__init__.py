@@ -9,11 +9,13 @@ once.
   to sample
 - ``generation``: one class sampled and filtered until it is filled
 - ``acceptance``: per-class quality and the FD acceptance policy
+- ``usefulness``: whether a classifier learns from the rows: label agreement, CAS
 """
 from gan_aug.stages.acceptance import Acceptance, AcceptanceReport, accept
 from gan_aug.stages.features import check_extractor, domain_model
 from gan_aug.stages.gans import ClassSampler, GANJob, TrainedGAN, plan_gans, train_job
-from gan_aug.stages.generation import generate_filtered, shortfall_message
+from gan_aug.stages.generation import generate_filtered, sample_unfiltered, shortfall_message
+from gan_aug.stages.usefulness import Usefulness, assess
 
 __all__ = ["Acceptance", "AcceptanceReport", "ClassSampler", "GANJob", "TrainedGAN", "accept", "check_extractor", "domain_model",
-           "generate_filtered", "plan_gans", "shortfall_message", "train_job"]
+           "generate_filtered", "plan_gans", "sample_unfiltered", "shortfall_message", "train_job", "Usefulness", "assess"]

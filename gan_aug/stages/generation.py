@@ -8,7 +8,7 @@ import torch
 
 from gan_aug.config import FilterConfig, GenerateConfig
 from gan_aug.data.imageset import ImageSet
-from gan_aug.filters import NearestReal
+from gan_aug.filters import FilterChain, NearestReal
 from gan_aug.filters.build import build_chain
 from gan_aug.generate import ClassGeneration, ProgressFn, generate_class
 from gan_aug.metrics.extractors import DomainExtractor
@@ -45,12 +45,21 @@ def generate_filtered(
                           model_label=sampler.model_label, progress=progress)
 
 
-def shortfall_message(name: object, stats: ClassGeneration, used: int, budget_factor: float,
-                      real: int | None = None) -> str | None:
-    """Why a class ended short of what it needed (None when it did not); with its ``real`` count, where it ends."""
-    if used >= stats.needed:
+def sample_unfiltered(sampler: ClassSampler, count: int, *, seed: int, batch_size: int = 256,
+                      device: torch.device | str = "cpu") -> SyntheticSet:
+    """``count`` samples of the class straight from its generator, no filter: what the Classification
+    Accuracy Score measures."""
+    generator, discriminator = sampler.load(device)
+    rows, _ = generate_class(generator, discriminator, sampler.label, count, chain=FilterChain([]),
+                             generator_sha256=sampler.sha256, batch_size=batch_size, budget_factor=1.0, seed=seed,
+                             model_label=sampler.model_label)
+    return rows
+
+
+def shortfall_message(name: object, stats: ClassGeneration, kept: int, budget_factor: float) -> str | None:
+    """Why a class got fewer synthetic rows than it asked for (None when it did not)."""
+    if kept >= stats.needed:
         return None
-    ends = (f"it ends with {real + used} rows, not {real + stats.needed}" if real is not None
-            else "the class stays short")
-    return (f"class {name}: only {used} of {stats.needed} synthetic samples passed the filters within the budget "
-            f"({stats.generated} generated, generate.budget_factor {budget_factor:g}); {ends}")
+    return (f"class {name}: only {kept} of {stats.needed} synthetic samples passed the filters within the budget "
+            f"({stats.generated} generated, generate.budget_factor {budget_factor:g}); duplicated real rows make "
+            "up the rest of its target")
