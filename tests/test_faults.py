@@ -258,7 +258,8 @@ def test_kill_9_of_gan_aug_run_during_training_then_rerun_resumes(tmp_path, sour
     config = {"name": "kill", "data": {"source": str(source), "cache": False, "long_tail": {}},
               "gan": {"steps": steps, "checkpoint_every": 20},
               "filter": {"feature_steps": 100, "filters": ["label", "memorisation"], "label_threshold": 0.0},
-              "evaluate": {"steps": 100, "seeds": 2}}
+              "mix": {"policy": "fixed", "dose": 2.0, "min_agreement": 0.0},
+              "evaluate": {"steps": 50, "seeds": 1, "methods": ["plain", "gan"]}}
     config_path, out = tmp_path / "kill.yaml", tmp_path / "out"
     config_path.write_text(yaml.safe_dump(config))
     home = str(tmp_path / "prefect-home")

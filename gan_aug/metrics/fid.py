@@ -29,6 +29,8 @@ def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float | 
         # Singular covariances are expected for small classes and handled below.
         warnings.simplefilter("ignore", LinAlgWarning)
         warnings.simplefilter("ignore", DeprecationWarning)  # scipy's deprecated `disp`, used by pytorch-fid
+        # scipy's error estimate of sqrtm divides by a zero norm for an all-zero residual: harmless, not news.
+        warnings.filterwarnings("ignore", "invalid value encountered in scalar divide", RuntimeWarning)
         try:
             return float(calculate_frechet_distance(mu_a, sigma_a, mu_b, sigma_b))
         except ValueError:
