@@ -19,11 +19,11 @@ def _hold(device: str, lock_dir: str, seconds: float, queue) -> None:
         queue.put((device, start, time.monotonic()))
 
 
-def _intervals(devices: list[str], lock_dir) -> list[tuple[str, float, float]]:
-    """Run one process per device, all at once, each holding its GPU slot for 0.6 s."""
+def _intervals(devices: list[str], lock_dir, hold_s: float = 0.6) -> list[tuple[str, float, float]]:
+    """Run one process per device, all at once, each holding its GPU slot for ``hold_s``."""
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    processes = [context.Process(target=_hold, args=(d, str(lock_dir), 0.6, queue)) for d in devices]
+    processes = [context.Process(target=_hold, args=(d, str(lock_dir), hold_s, queue)) for d in devices]
     for process in processes:
         process.start()
     results = [queue.get(timeout=60) for _ in processes]
@@ -38,7 +38,8 @@ def test_one_gpu_task_per_gpu_across_processes(tmp_path):
 
 
 def test_tasks_on_different_gpus_run_together(tmp_path):
-    first, second = _intervals(["cuda:0", "cuda:1"], tmp_path)
+    # Held long enough that the two spawned processes' start-up (torch imports) cannot end the overlap.
+    first, second = _intervals(["cuda:0", "cuda:1"], tmp_path, hold_s=5.0)
     assert second[1] < first[2]  # overlapping: each GPU has its own slot
 
 
