@@ -30,7 +30,7 @@ demo: install
 	$(VENV)/bin/gan-aug demo --out $(OUT)
 
 test: install fashion-mnist chromium
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n 2 --dist loadfile
 
 # The benchmark data set, from Debian (30 MB, MIT licence). Tests that need it skip without it.
 fashion-mnist:

@@ -13,6 +13,13 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+# `make test` runs two pytest-xdist workers: each gets its share of the cores for torch, so that two
+# workers do not run four threads on two cores.
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    import torch
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+
 from gan_aug.data.builtin import digits  # noqa: E402
 from gan_aug.data.imageset import ImageSet  # noqa: E402
 
