@@ -355,3 +355,17 @@ def test_runs_side_by_side_in_processes_give_the_same_scores(digits):
     side_by_side = evaluate_downstream(train, None, test, config.model_copy(update={"workers": 2}))
     for name in ("plain", "oversampled"):
         assert side_by_side["methods"][name]["per_seed"] == alone["methods"][name]["per_seed"]
+
+
+def test_automatic_workers_stay_in_this_process_for_work_too_small_to_pay_for_a_pool():
+    import os
+
+    from gan_aug.parallel import POOL_MIN_SECONDS, classifier_seconds, worker_count
+
+    small = classifier_seconds(4, 50, 256, (1, 8, 8))  # a test-sized grid: about a second
+    big = classifier_seconds(18, 1500, 128, (1, 28, 28))  # a benchmark's evaluation: minutes
+    assert small < POOL_MIN_SECONDS < big
+    assert worker_count(0, "cpu", 4, small) == 1
+    assert worker_count(0, "cpu", 18, big) == min(18, os.cpu_count() or 1)
+    assert worker_count(2, "cpu", 4, small) == 2  # an explicit setting is obeyed
+    assert worker_count(0, "cuda", 18, big) == 1
