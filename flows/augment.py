@@ -38,7 +38,7 @@ from gan_aug.io import atomic_write_bytes, write_json
 from gan_aug.metrics.extractors import DomainExtractor, build_extractor
 from gan_aug.metrics.features import load_extractor
 from gan_aug.mix.policy import MixChoice, choose_mix, most_wanted
-from gan_aug.progress import MIX_STAGE, fmt, generation_log, once_per_tenth, publish, training_log
+from gan_aug.progress import MIX_STAGE, fmt, generation_log, publish, published, training_log
 from gan_aug.run_dir import RunDir
 from gan_aug.stages import ClassSampler, GANJob, TrainedGAN, Usefulness, accept, assess, check_extractor, \
     domain_model, generate_filtered, plan_gans, sample_unfiltered, shortfall_message, train_job
@@ -73,9 +73,8 @@ def _progress_artifact(description: str):
 def load_task(data: DataConfig, run: RunDir) -> SourceRecord:
     """Read the source once into the run folder; later stages read that snapshot, never the source."""
     logger = get_run_logger()
-    log = once_per_tenth(lambda done, total: logger.info("decoded %d/%d images", done, total))
-    loaded = load_source(data, progress=lambda done, total: (publish("decoding images", done, total),
-                                                             log(done, total)))
+    loaded = load_source(data, progress=published(
+        "decoding images", lambda done, total: logger.info("decoded %d/%d images", done, total)))
     source = loaded.data
     logger.info("loaded %s (%s%s): %d images of %s, %d classes", data.source, loaded.format,
                 ", from cache" if loaded.from_cache else "", len(source),
@@ -211,12 +210,8 @@ def mix_task(split: SplitRecord, accepted_path: str, targets: list[int], eligibl
              settings: EvaluateConfig, run: RunDir, device: str) -> MixChoice:
     """The dose and weight of synthetic rows, chosen on the validation split (or fixed by the config)."""
     logger = get_run_logger()
-    log = once_per_tenth(lambda done, total: logger.info("mix: %d/%d classifier runs on validation", done, total))
-
-    def progress(done: int, total: int) -> None:
-        publish(MIX_STAGE, done, total)
-        log(done, total)
-
+    progress = published(
+        MIX_STAGE, lambda done, total: logger.info("mix: %d/%d classifier runs on validation", done, total))
     choice = choose_mix(ImageSet.load(split.paths["train"]), ImageSet.load(split.paths["val"]),
                         SyntheticSet.load(accepted_path), np.asarray(targets), eligible, mix, settings,
                         device=device, progress=progress)
@@ -236,12 +231,7 @@ def write_shards_task(split: SplitRecord, accepted_path: str, targets: list[int]
         logger.info("shards: %d/%d rows written", done, total)
         artifact(done, total)
 
-    log = once_per_tenth(report)
-
-    def progress(done: int, total: int) -> None:
-        publish("writing shards (rows)", done, total)
-        log(done, total)
-
+    progress = published("writing shards (rows)", report)
     paths = split.paths
     mix = choice.build(ImageSet.load(paths["train"]), SyntheticSet.load(accepted_path), np.asarray(targets), seed)
     manifest = shards.write_shards(

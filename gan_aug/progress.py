@@ -38,6 +38,18 @@ def once_per_tenth(report: Callable[..., None]) -> Callable[..., None]:
     return progress
 
 
+def published(stage: str, report: Callable[..., None]) -> Callable[..., None]:
+    """A stage's progress callback: every call is published (the bars), ``report`` (a log line) only
+    once per tenth of the work."""
+    per_tenth = once_per_tenth(report)
+
+    def progress(done: int, total: int, *rest) -> None:
+        publish(stage, done, total)
+        per_tenth(done, total, *rest)
+
+    return progress
+
+
 def fmt(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}"
 
@@ -74,13 +86,7 @@ def generation_log(logger: logging.Logger | logging.LoggerAdapter, name: str,
         if on_update is not None:
             on_update(accepted, needed)
 
-    per_tenth = once_per_tenth(report)
-
-    def progress(accepted: int, needed: int, generated: int) -> None:
-        publish(f"class {name} generated (rows)", accepted, needed)
-        per_tenth(accepted, needed, generated)
-
-    return progress
+    return published(f"class {name} generated (rows)", report)
 
 
 class _RateColumn(ProgressColumn):
