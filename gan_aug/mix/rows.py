@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gan_aug.data.resample import duplicate_rows
 from gan_aug.data.imageset import ImageSet
 from gan_aug.synthetic import SyntheticSet
 
@@ -98,10 +99,7 @@ def build_mix(real: ImageSet, synthetic: SyntheticSet, targets: np.ndarray, dose
                             [np.zeros(0, np.int64)]).astype(np.int64)
     synthetic = synthetic.select(np.sort(chosen))
     have = counts + np.bincount(synthetic.labels.astype(np.int64), minlength=len(counts))
-    rng = np.random.default_rng(seed)
-    duplicates = [rng.choice(np.flatnonzero(real.labels == k), size=int(targets[k] - have[k]), replace=True)
-                  for k in range(len(counts)) if counts[k] > 0 and targets[k] > have[k]]
-    duplicates = np.concatenate(duplicates) if duplicates else np.zeros(0, np.int64)
+    duplicates = duplicate_rows(real.labels, have, targets, np.random.default_rng(seed))
     return TrainingMix(real, synthetic, duplicates, weight, late_from)
 
 
