@@ -13,12 +13,20 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-# `make test` runs two pytest-xdist workers: each gets its share of the cores for torch, so that two
-# workers do not run four threads on two cores.
+# `make test` runs two pytest-xdist workers: each gets its share of the cores, so that two workers do
+# not run four threads on two cores. Oversubscribed OpenMP threads spin at every barrier, which slows
+# the small operations of these tests tenfold and more. The share holds for torch and for numpy's BLAS
+# in this process, and through the environment for every process a test starts (the CLI, Prefect
+# workers, the fault tests' jobs).
 if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
     import torch
+    from threadpoolctl import threadpool_limits
 
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+    _share = max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[_name] = str(_share)
+    torch.set_num_threads(_share)
+    threadpool_limits(_share)
 
 from gan_aug.data.builtin import digits  # noqa: E402
 from gan_aug.data.imageset import ImageSet  # noqa: E402
