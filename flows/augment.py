@@ -38,6 +38,7 @@ from gan_aug.io import atomic_write_bytes, write_json
 from gan_aug.metrics.extractors import DomainExtractor, build_extractor
 from gan_aug.metrics.features import load_extractor
 from gan_aug.mix.policy import MixChoice, choose_mix, most_wanted
+from gan_aug.parallel import shared_pools
 from gan_aug.progress import MIX_STAGE, fmt, generation_log, publish, published, training_log
 from gan_aug.run_dir import RunDir
 from gan_aug.stages import ClassSampler, GANJob, TrainedGAN, Usefulness, accept, assess, check_extractor, \
@@ -299,7 +300,9 @@ def augment(out_dir: str, config: AugmentConfig | None = None) -> dict:
     """Balance one data set with a conditional GAN and measure the gain; returns the output paths."""
     config, run = config or demo_config(), RunDir(Path(out_dir))
     check_extractor(config.filter)  # before the folder is claimed and hours are spent training
-    with run.lock():  # a second run on this folder refuses, naming it, instead of interleaving writes
+    # A second run on this folder refuses, naming it, instead of interleaving writes; the classifier
+    # worker processes one stage starts serve the later stages too.
+    with run.lock(), shared_pools():
         run.claim(config)
         return _run_stages(config, run)
 

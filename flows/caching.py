@@ -3,8 +3,10 @@
 Prefect's default policy hashes every task input on every call, whole arrays included; these
 stages pass paths, so the key hashes the files behind them instead (each file once per size and
 mtime). A task receives only the config sections it reads, so its key hashes exactly those: a stage
-that starts reading another section must be given it, and its cache follows. The records live in the run folder's
-``.cache/``, so the cache goes when the run folder goes. A rerun after a crash finds every stage that
+that starts reading another section must be given it, and its cache follows. The records and the
+results they point to live in the run folder's ``.cache/`` (Prefect's default would put the results
+under its home, where another PREFECT_HOME refuses to read them), so the cache goes when the run
+folder goes. A rerun after a crash finds every stage that
 finished with the same inputs and continues from the first one that did not.
 
 A cache record says a stage finished, not that its files are still there: ``call_fresh`` and
@@ -82,7 +84,7 @@ def cached(stage, enabled: bool, run: RunDir):
     if not enabled:
         return stage.with_options(cache_policy=NO_CACHE, persist_result=False)
     policy = ContentKey().configure(key_storage=str(run.root / ".cache"))
-    return stage.with_options(cache_policy=policy, persist_result=True)
+    return stage.with_options(cache_policy=policy, persist_result=True, result_storage=run.root / ".cache" / "results")
 
 
 def output_paths(value: Any, root: Path) -> list[Path]:

@@ -31,6 +31,7 @@ from gan_aug.device import resolve_device
 from gan_aug.metrics.extractors import DomainExtractor, build_extractor
 from gan_aug.mix import TrainingMix
 from gan_aug.mix.policy import choose_mix, most_wanted
+from gan_aug.parallel import shared_pools
 from gan_aug.progress import MIX_STAGE, generation_log, progress_bars, publish, training_log
 from gan_aug.stages import (
     Acceptance,
@@ -107,7 +108,7 @@ class GANOverSampler(BaseEstimator):
         if not needed:
             return X.copy(), y.copy()
         full = ImageSet(np.ascontiguousarray(images), encoded, tuple(map(str, labels)))
-        with tempfile.TemporaryDirectory(prefix="gan-aug-") as tmp, _shown(bool(self.verbose)):
+        with tempfile.TemporaryDirectory(prefix="gan-aug-") as tmp, _shown(bool(self.verbose)), shared_pools():
             mix = self._synthesise(full, labels, needed, settings, Path(self.work_dir or tmp))
         self.sample_weight_ = mix.weights
         new = mix.data().images[len(full):]

@@ -3,12 +3,19 @@
 A small network on small images keeps one core busy with Python and per-op overhead, and two
 threads of one process fight over it; separate processes with one thread each use every core. On
 CUDA (one device to share) and for a single run, work stays in this process.
+
+Each new worker process spends seconds importing torch before its first job. Inside
+``shared_pools()`` (a whole run: the mix grid, then the evaluation) the processes started for one
+stage serve the next ones too, and stop when the block ends.
 """
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import threading
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Iterable, Iterator, TypeVar
 
 import numpy as np
@@ -45,6 +52,55 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
+def _new_pool(workers: int) -> ProcessPoolExecutor:
+    context = multiprocessing.get_context("spawn")  # fork would copy this process's threads and locks
+    return ProcessPoolExecutor(workers, mp_context=context, initializer=_one_thread)
+
+
+class _Pools:
+    """The pools kept for reuse, by worker count; None outside ``shared_pools()``."""
+
+    lock = threading.Lock()
+    kept: dict[int, ProcessPoolExecutor] | None = None
+    depth = 0
+
+
+@contextlib.contextmanager
+def shared_pools() -> Iterator[None]:
+    """Keep the worker processes ``run_all`` starts until the block ends, for every stage inside it
+    (from any thread). Nested blocks share the outermost one's pools."""
+    with _Pools.lock:
+        _Pools.depth += 1
+        if _Pools.kept is None:
+            _Pools.kept = {}
+    try:
+        yield
+    finally:
+        with _Pools.lock:
+            _Pools.depth -= 1
+            pools = list(_Pools.kept.values()) if _Pools.depth == 0 else []
+            if _Pools.depth == 0:
+                _Pools.kept = None
+        for pool in pools:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _kept_pool(workers: int) -> ProcessPoolExecutor | None:
+    with _Pools.lock:
+        if _Pools.kept is None:
+            return None
+        if workers not in _Pools.kept:
+            _Pools.kept[workers] = _new_pool(workers)
+        return _Pools.kept[workers]
+
+
+def _forget(pool: ProcessPoolExecutor) -> None:
+    """A pool whose worker died (BrokenProcessPool) cannot run more jobs: the next call starts another."""
+    with _Pools.lock:
+        if _Pools.kept is not None:
+            _Pools.kept = {n: p for n, p in _Pools.kept.items() if p is not pool}
+
+
 def run_all(fn: Callable[[T], R], jobs: Iterable[T], workers: int) -> Iterator[R]:
     """``fn`` over ``jobs``, results in job order; in ``workers`` spawned processes of one thread each
     when ``workers`` > 1 (``fn`` and the jobs must pickle), else here, one after another."""
@@ -52,6 +108,13 @@ def run_all(fn: Callable[[T], R], jobs: Iterable[T], workers: int) -> Iterator[R
     if workers <= 1:
         yield from map(fn, jobs)
         return
-    context = multiprocessing.get_context("spawn")  # fork would copy this process's threads and locks
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_one_thread) as pool:
-        yield from pool.map(fn, jobs)
+    kept = _kept_pool(workers)
+    if kept is None:
+        with _new_pool(workers) as pool:
+            yield from pool.map(fn, jobs)
+        return
+    try:
+        yield from kept.map(fn, jobs)
+    except BrokenProcessPool:
+        _forget(kept)
+        raise

@@ -48,3 +48,14 @@ def test_section_hash_tracks_only_named_sections():
     a, b = AugmentConfig(), AugmentConfig(evaluate={"steps": 5})
     assert a.section_hash("data", "gan") == b.section_hash("data", "gan")
     assert a.section_hash() != b.section_hash()
+
+
+def test_the_example_configs_load_and_demo_yaml_is_the_demo():
+    from pathlib import Path
+
+    from gan_aug.config import demo_config
+
+    examples = Path(__file__).resolve().parents[1] / "data"
+    loaded = {path.name: load_config(path) for path in sorted(examples.glob("*.yaml"))}
+    assert {"demo.yaml", "fashion-mnist-lt.yaml", "image-folder.yaml"} <= set(loaded)
+    assert loaded["demo.yaml"] == demo_config()  # what `gan-aug demo` runs, spelt out

@@ -210,7 +210,7 @@ def _visible(run_dir: Path) -> list[str]:
 def test_kill_9_mid_checkpoint_save_then_rerun_resumes_from_the_checkpoint(tmp_path, source):
     """Training is killed while it writes a checkpoint; the checkpoint on disk is the previous whole
     one, and a rerun resumes from exactly that step, finishes, and leaves no partial copy behind."""
-    steps, every = 900, 10
+    steps, every = 500, 10  # killed after step 100; a save is usually caught within a second
     cfg = json.dumps({**GAN, "steps": steps, "checkpoint_every": every})
     ckpt = tmp_path / "ckpt" / "gan.pt"
     proc = _start(tmp_path, "train", source, ckpt, cfg)
@@ -254,12 +254,12 @@ def test_kill_9_of_gan_aug_run_during_training_then_rerun_resumes(tmp_path, sour
     """The whole command (flow, embedded Prefect server and all) is killed mid-training; running it
     again resumes the GAN from the checkpoint and completes the run."""
     yaml = pytest.importorskip("yaml")
-    steps = 300
+    steps = 200
     config = {"name": "kill", "data": {"source": str(source), "cache": False, "long_tail": {}},
               "gan": {"steps": steps, "checkpoint_every": 20},
               "filter": {"feature_steps": 100, "filters": ["label", "memorisation"], "label_threshold": 0.0},
               "mix": {"policy": "fixed", "dose": 2.0, "min_agreement": 0.0},
-              "evaluate": {"steps": 50, "seeds": 1, "methods": ["plain", "gan"]}}
+              "evaluate": {"steps": 50, "batch_size": 64, "seeds": 1, "methods": ["plain", "gan"]}}
     config_path, out = tmp_path / "kill.yaml", tmp_path / "out"
     config_path.write_text(yaml.safe_dump(config))
     home = str(tmp_path / "prefect-home")

@@ -31,9 +31,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 # class ships synthetic rows and the rarest ones duplicated real rows too (the validation policy has its own test).
 QUICK = {"name": "e2e", "data": {"source": "digits", "long_tail": {}}, "gan": {"steps": 150, "checkpoint_every": 100},
          "filter": {"feature_steps": 100, "filters": ["label", "memorisation"], "label_threshold": 0.0},
-         "mix": {"policy": "fixed", "dose": 2.0, "min_agreement": 0.0}, "evaluate": {"steps": 100, "seeds": 2}}
+         "mix": {"policy": "fixed", "dose": 2.0, "min_agreement": 0.0}, "evaluate": {"steps": 50, "batch_size": 64, "seeds": 2}}
 # For tests about other stages: two methods, one seed, a short budget (the evaluation has its own tests).
-LEAN_EVAL = {"steps": 30, "seeds": 1, "methods": ["plain", "gan"]}
+LEAN_EVAL = {"steps": 30, "batch_size": 64, "seeds": 1, "methods": ["plain", "gan"]}
 
 
 @pytest.fixture(scope="module")
@@ -269,6 +269,7 @@ def test_rerun_reuses_the_checkpoint_and_reproduces_the_shards(run_dir):
     assert metrics["training"]["runs"]["shared"]["resumed_from"] == 150  # reused, not retrained
     after = read_json(run_dir / "manifest.json")
     assert after == before  # same content key: the complete shards were reused as they were
+    assert any((run_dir / ".cache" / "results").iterdir())  # cached results stay with the run, not in PREFECT_HOME
 
 
 def test_a_cached_stage_whose_files_were_deleted_runs_again(run_dir, caplog):
@@ -296,7 +297,7 @@ def test_a_different_config_cannot_overwrite_a_run(run_dir):
 def test_per_class_strategy_trains_one_gan_per_minority_class(tmp_path):
     from flows.augment import run_augment
 
-    config = parse_config({**QUICK, "gan": {"steps": 60, "strategy": "per_class", "eval_every": 30},
+    config = parse_config({**QUICK, "gan": {"steps": 30, "strategy": "per_class", "eval_every": 15},
                            "evaluate": LEAN_EVAL})
     run_augment(config, tmp_path)
     metrics = read_json(tmp_path / "metrics.json")
@@ -311,7 +312,7 @@ def test_per_class_strategy_trains_one_gan_per_minority_class(tmp_path):
     synthetic = frame[frame.is_synthetic]
     for label in minority:
         assert set(synthetic[synthetic.label == label].generator_sha256) == {runs[str(label)]["sha256"]}
-        assert [q["step"] for q in runs[str(label)]["quality_history"]] == [30, 60]
+        assert [q["step"] for q in runs[str(label)]["quality_history"]] == [15, 30]
     manifest = read_json(tmp_path / "manifest.json")
     assert manifest["generator_sha256"] is None
     assert manifest["generators"] == {str(label): runs[str(label)]["sha256"] for label in minority}
@@ -397,7 +398,7 @@ def test_inception_features_without_local_weights_fail_before_training(tmp_path)
 def test_cli_run_prints_the_tables_and_paths(tmp_path):
     """`gan-aug run` as a user types it, in its own process with its own embedded Prefect server."""
     config_path = tmp_path / "tiny.yaml"
-    config_path.write_text(yaml.safe_dump({**QUICK, "gan": {"steps": 20}, "evaluate": {"steps": 20, "seeds": 2}}))
+    config_path.write_text(yaml.safe_dump({**QUICK, "gan": {"steps": 20}, "evaluate": {"steps": 20, "batch_size": 64, "seeds": 2}}))
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home")}
     env.pop("PREFECT_API_URL", None)  # not the test harness's server: the CLI starts its own
     cli = Path(sys.executable).parent / "gan-aug"
@@ -424,7 +425,7 @@ def test_flow_runs_on_an_image_folder_with_a_corrupt_file(tmp_path, digits_set):
         Image.fromarray(digits_set.images[i, 0]).save(root / f"class-{label}" / f"{i:04d}.png")
     (root / "class-7" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     config = {**QUICK, "data": {"source": str(root), "skip_unreadable": True, "cache_dir": str(tmp_path / "cache"),
-                                "long_tail": {"imbalance_ratio": 10}}}
+                                "long_tail": {"imbalance_ratio": 10}}, "gan": {"steps": 40}, "evaluate": LEAN_EVAL}
     outputs = run_augment(parse_config(config), tmp_path / "run")
     metrics = read_json(outputs["metrics"])
     assert metrics["dataset"]["format"] == "folder"

@@ -54,6 +54,13 @@ def metrics() -> dict:
     return make_metrics()
 
 
+@pytest.fixture(scope="module")
+def base_html(tmp_path_factory) -> str:
+    """The report of ``make_metrics()`` as it is, rendered once for the tests that read it unchanged
+    (a render draws every figure: about two seconds)."""
+    return _render(make_metrics(), tmp_path_factory.mktemp("base-report"))
+
+
 def _judge(metrics: dict, label: int, status: str, ratio: float) -> dict:
     """FD acceptance found the class's samples too far from its real images: flag it or drop its rows
     (duplicated real rows then fill the class to its target)."""
@@ -104,8 +111,8 @@ def _class_row(html: str, label: int, name: str) -> str:
     return _table_row(html, "classes", label, name)
 
 
-def test_report_holds_every_class_method_and_number(metrics, tmp_path):
-    html = _render(metrics, tmp_path)
+def test_report_holds_every_class_method_and_number(base_html, metrics):
+    html = base_html
     for name in metrics["dataset"]["class_names"]:
         assert f"<td>{name}</td>" in html
     for method in METHODS:
@@ -121,8 +128,8 @@ def test_report_holds_every_class_method_and_number(metrics, tmp_path):
         assert str(value) in html
 
 
-def test_report_images_are_inline_pngs_and_nothing_is_external(metrics, tmp_path):
-    html = _render(metrics, tmp_path)
+def test_report_images_are_inline_pngs_and_nothing_is_external(base_html, metrics):
+    html = base_html
     payloads = IMG_RE.findall(html)
     with_synthetic = sum(1 for c in metrics["classes"] if c["used"])
     # rows shipped, grids, funnel, confusion matrices, usefulness, the mix's validation curve
@@ -136,8 +143,8 @@ def test_report_images_are_inline_pngs_and_nothing_is_external(metrics, tmp_path
     assert "<link" not in html and "<script" not in html
 
 
-def test_report_states_synthetic_and_dashes_missing_values(metrics, tmp_path):
-    html = _render(metrics, tmp_path)
+def test_report_states_synthetic_and_dashes_missing_values(base_html, metrics, tmp_path):
+    html = base_html
     assert "Synthetic rows are synthetic" in html and "is_synthetic" in html
     assert "None" not in html
     row = _class_row(html, 0, "digit-0")
@@ -150,8 +157,8 @@ def test_report_states_synthetic_and_dashes_missing_values(metrics, tmp_path):
     assert 'class="short"' in _class_row(old, 8, "digit-8") and 'class="short"' not in _class_row(old, 9, "digit-9")
 
 
-def test_class_without_synthetic_samples_shows_only_real_grid(metrics, tmp_path):
-    html = _render(metrics, tmp_path)
+def test_class_without_synthetic_samples_shows_only_real_grid(base_html):
+    html = base_html
     assert 'alt="real samples of class digit-0"' in html
     assert 'alt="synthetic samples of class digit-0"' not in html
     assert 'alt="synthetic samples of class digit-9"' in html
@@ -296,8 +303,8 @@ def test_class_failing_fd_acceptance_is_marked_with_its_ratio(metrics, tmp_path,
     assert "Short of target" not in text
 
 
-def test_filters_section_lists_each_funnel_with_thresholds(metrics, tmp_path):
-    html = _render(metrics, tmp_path)
+def test_filters_section_lists_each_funnel_with_thresholds(base_html, metrics):
+    html = base_html
     section = _section(html, '<h2 id="filters">')
     order = section[section.index('<ol id="filter-order">'):section.index("</ol>")]
     assert [order.index(f"<strong>{name}</strong>") for name in FILTERS] == sorted(
@@ -434,8 +441,8 @@ def _panels(fig) -> list:
     return [ax for ax in fig.axes if ax.images]
 
 
-def test_confusion_section_shows_one_panel_per_method_with_a_matrix(metrics, tmp_path):
-    html = _render(metrics, tmp_path)
+def test_confusion_section_shows_one_panel_per_method_with_a_matrix(base_html, metrics, tmp_path):
+    html = base_html
     assert html.index('<table id="recall">') < html.index('<h3 id="confusion">') < html.index("<h2>Per class")
     section = _section(html, '<h3 id="confusion">')
     (img,) = re.findall(r"<img[^>]*>", section)
@@ -655,8 +662,8 @@ def test_verdict_says_plainly_when_no_synthetic_rows_shipped(metrics, tmp_path):
                                             "fewer than 70% of them)")
 
 
-def test_downstream_shows_few_shot_recall_and_its_comparison(metrics, tmp_path):
-    html = _render(metrics, tmp_path)
+def test_downstream_shows_few_shot_recall_and_its_comparison(base_html):
+    html = base_html
     section = _section(html, '<h2 id="downstream-section">')
     assert "<th>few-shot recall</th>" in section and "<th>few-shot 95% interval</th>" in section
     gan = next(cells for cells in _table_cells(section, "downstream") if cells[0] == "gan")
@@ -671,8 +678,8 @@ def test_downstream_shows_few_shot_recall_and_its_comparison(metrics, tmp_path):
     assert "<td>digit-9 <em>(few-shot)</em></td>" in section and "<td>digit-6 <em>" not in section
 
 
-def test_usefulness_section_shows_each_measure_per_class(metrics, tmp_path):
-    html = _render(metrics, tmp_path)
+def test_usefulness_section_shows_each_measure_per_class(base_html, metrics, tmp_path):
+    html = base_html
     section = _section(html, '<h2 id="usefulness">')
     for measure in ("Label agreement", "Label filter's validation recall", "CAS", "Real-rows recall", "FD ratio"):
         assert f"<strong>{measure}</strong>" in section
@@ -714,8 +721,8 @@ def test_usefulness_and_mix_table_rows(metrics):
     assert mix_table_rows(old) == [] and {row["eligible"] for row in usefulness_table_rows(old)} == {None}
 
 
-def test_mix_section_shows_the_validation_curve_reason_and_rows_shipped(metrics, tmp_path):
-    html = _render(metrics, tmp_path)
+def test_mix_section_shows_the_validation_curve_reason_and_rows_shipped(base_html, metrics, tmp_path):
+    html = base_html
     section = _section(html, '<h2 id="mix">')
     assert "<strong>Shipped: dose 1, weight 0.5.</strong> Why: dose 1, weight 0.5: 0.861 on validation" in section
     assert ("Classes allowed synthetic rows (label agreement at least 0.7): digit-1, digit-2, digit-3, digit-5, "
@@ -751,8 +758,8 @@ def test_distribution_stacks_real_synthetic_and_duplicated_rows(metrics):
     assert (np.abs(pixels.astype(int) - [184, 184, 184]).sum(axis=1) < 6).sum() < 100  # no duplicates: no bars
 
 
-def test_report_sample_grids_show_8px_images_at_least_48px_wide(metrics, tmp_path):
-    html = _render(metrics, tmp_path)
+def test_report_sample_grids_show_8px_images_at_least_48px_wide(base_html):
+    html = base_html
     card = re.search(r'<div class="grid-card">\s*<h3>0: digit-0</h3>.*?</div>\s*</div>', html, re.S).group(0)
     (img,) = re.findall(r"<img[^>]*>", card)
     assert 'class="samples"' in img and "image-rendering: pixelated" in html

@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 QUICK = {"name": "scale", "data": {"source": "digits", "long_tail": {}}, "gan": {"steps": 100, "checkpoint_every": 100},
          "filter": {"feature_steps": 100, "filters": ["label", "memorisation"], "label_threshold": 0.0},
          "mix": {"policy": "fixed", "dose": 2.0, "min_agreement": 0.0},  # the validation grid has its own tests
-         "evaluate": {"steps": 50, "seeds": 1, "methods": ["plain", "gan"]}, "runner": {"retry_delay_s": 0}}
+         "evaluate": {"steps": 50, "batch_size": 64, "seeds": 1, "methods": ["plain", "gan"]}, "runner": {"retry_delay_s": 0}}
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +113,9 @@ def test_a_full_disk_is_not_retried(run_dir, monkeypatch):
 def test_per_class_work_runs_on_a_local_dask_cluster_of_two_workers(tmp_path):
     pytest.importorskip("prefect_dask")
     out = tmp_path / "dask"
-    _run(out, runner={"kind": "dask"}, max_workers=2, gan={"strategy": "per_class", "steps": 60})
+    # Four rare classes (step profile): four GANs and four generation tasks for the two workers.
+    _run(out, runner={"kind": "dask"}, max_workers=2, gan={"strategy": "per_class", "steps": 20},
+         data={"long_tail": {"profile": "step", "step_minority_classes": 4, "imbalance_ratio": 10}})
     metrics = read_json(out / "metrics.json")
     workers = {entry["worker"] for entry in metrics["classes"] if entry["needed"]}
     pids = {int(worker.rsplit(":", 1)[1]) for worker in workers}

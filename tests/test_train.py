@@ -65,15 +65,16 @@ def test_corrupt_checkpoint_gives_a_clear_error(tmp_path, tiny_set):
 
 @pytest.mark.slow
 def test_generator_learns_the_classes(tmp_path, digits_set):
-    """On three digit classes, a 1,000-step run makes samples a real-data classifier recognises.
+    """On three digit classes, a 700-step run makes samples a real-data classifier recognises.
 
-    (Measured: about 0.99 per class; 400 steps leave class 0 at chance, so the bar is meaningful.)"""
+    (Measured: 0.91–0.97 per class, 0.99 after 1,000 steps; 400 steps leave class 0 at chance, so
+    the bar is meaningful.)"""
     from gan_aug.classify import predict, train_classifier
     from gan_aug.generate import sample_class, sample_seeds
 
     subset = digits_set.subset(np.flatnonzero(digits_set.labels < 3))
     subset = type(subset)(subset.images, subset.labels, ("0", "1", "2"))
-    result = train_gan(subset, GANConfig(steps=1000, base_channels=32, batch_size=64), tmp_path / "g.pt",
+    result = train_gan(subset, GANConfig(steps=700, base_channels=32, batch_size=64), tmp_path / "g.pt",
                        config_hash="h")
     generator, discriminator = load_sampler(result.checkpoint)
     judge = train_classifier(subset.images, subset.labels, 3, steps=200)

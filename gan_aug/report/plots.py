@@ -180,8 +180,9 @@ def confusion_figure(metrics: dict) -> Figure | None:
         if size <= CONFUSION_NUMBERS_MAX_CLASSES:
             for (i, j), rate in np.ndenumerate(rates):
                 if not np.isnan(rate):
+                    # Inside the axes: the layout need not measure them (600 texts for six methods).
                     ax.text(j, i, f"{100 * rate:.0f}", ha="center", va="center", fontsize=8,
-                            color="white" if rate > 0.6 else "#222")
+                            color="white" if rate > 0.6 else "#222", in_layout=False)
     bar = fig.colorbar(image, ax=list(axes[:len(matrices)]), shrink=0.8, label="% of the true class (row)")
     bar.set_ticks(np.linspace(0, 1, 6), labels=[f"{v}%" for v in range(0, 101, 20)])
     return fig
