@@ -53,4 +53,3 @@ def prefect_harness():
 
     with prefect_test_harness(server_startup_timeout=90):
         yield
-
