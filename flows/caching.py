@@ -6,8 +6,8 @@ mtime). A task receives only the config sections it reads, so its key hashes exa
 that starts reading another section must be given it, and its cache follows. The records and the
 results they point to live in the run folder's ``.cache/`` (Prefect's default would put the results
 under its home, where another PREFECT_HOME refuses to read them), so the cache goes when the run
-folder goes. A rerun after a crash finds every stage that
-finished with the same inputs and continues from the first one that did not.
+folder goes. A rerun after a crash finds every stage that finished with the same inputs and
+continues from the first one that did not.
 
 A cache record says a stage finished, not that its files are still there: ``call_fresh`` and
 ``map_fresh`` run a cached stage again, refreshing its record, when files its result names in the

@@ -28,8 +28,8 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parent.parent
 PREFECT = [sys.executable, "-m", "prefect"]
 NIGHTLY = "augment-scheduled/nightly"
-# tests/test_flow.py's QUICK with a shorter GAN, one seed and two methods: a real GAN on digits, the whole
-# pipeline in about 15 s; what is tested here is how the run is started, not what it computes.
+# tests/test_flow.py's QUICK with a shorter GAN, one seed and two methods: a real GAN on digits, the flow
+# itself in seconds; what is tested here is how the run is started, not what it computes.
 QUICK = {"name": "e2e", "data": {"source": "digits", "long_tail": {}}, "gan": {"steps": 40, "checkpoint_every": 20},
          "filter": {"feature_steps": 50, "filters": ["label", "memorisation"], "label_threshold": 0.0},
          "mix": {"policy": "fixed", "dose": 2.0, "min_agreement": 0.0},  # the validation grid has its own tests

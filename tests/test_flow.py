@@ -285,6 +285,21 @@ def test_a_cached_stage_whose_files_were_deleted_runs_again(run_dir, caplog):
     assert read_json(run_dir / "manifest.json") == before  # recomputed from the same checkpoint: the same rows
 
 
+def test_a_rerun_under_another_prefect_home_reuses_the_cached_stages(run_dir, tmp_path):
+    """The cached results live in the run folder, not under PREFECT_HOME: a rerun from another home (a
+    deployment's worker after the CLI, say) finds them instead of failing on a path outside its own."""
+    from prefect.settings import PREFECT_HOME, temporary_settings
+
+    from flows.augment import run_augment
+
+    generated = {p.name: p.stat().st_mtime_ns for p in (run_dir / "generated").glob("class-*.npz")}
+    before = read_json(run_dir / "metrics.json")["downstream"]
+    with temporary_settings(updates={PREFECT_HOME: tmp_path / "other-home"}):
+        run_augment(parse_config(QUICK), run_dir)
+    assert {p.name: p.stat().st_mtime_ns for p in (run_dir / "generated").glob("class-*.npz")} == generated
+    assert read_json(run_dir / "metrics.json")["downstream"] == before  # no classifier trained again
+
+
 def test_a_different_config_cannot_overwrite_a_run(run_dir):
     from flows.augment import run_augment
 

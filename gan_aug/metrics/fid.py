@@ -30,7 +30,7 @@ def frechet_distance_from_statistics(mu_a: np.ndarray, sigma_a: np.ndarray, mu_b
     trace_root = np.sqrt(np.clip(np.linalg.eigvalsh((product + product.T) / 2.0), 0.0, None)).sum()
     diff = mu_a - mu_b
     distance = diff @ diff + np.trace(sigma_a) + np.trace(sigma_b) - 2.0 * trace_root
-    return float(max(distance, 0.0))
+    return float(max(distance, 0.0))  # identical sets can round to -1e-13
 
 
 def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float | None:
