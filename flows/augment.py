@@ -337,17 +337,18 @@ def _run_stages(config: AugmentConfig, run: RunDir) -> dict:
         unmapped(split), unmapped(extractor_path), unmapped(config.filter), unmapped(config.generate),
         unmapped(run), unmapped(device))
     accepted_path, acceptance = call_fresh(
-        step(accept_task, cache=True), run, [g.path for g in generations], split.paths["train"], extractor_path, config.filter, config.generate.seed,
-        run, device)
+        step(accept_task, cache=True), run, [g.path for g in generations], split.paths["train"], extractor_path,
+        config.filter, config.generate.seed, run, device)
     usefulness = call_fresh(
-        step(usefulness_task, cache=True), run, split, accepted_path, [samplers[k] for k in sorted(samplers)], extractor_path, config.evaluate,
-        config.mix.cas_samples, config.generate.seed, run, device)
+        step(usefulness_task, cache=True), run, split, accepted_path, [samplers[k] for k in sorted(samplers)],
+        extractor_path, config.evaluate, config.mix.cas_samples, config.generate.seed, run, device)
     eligible = usefulness.eligible(makes, config.mix.min_agreement)
-    choice = call_fresh(step(mix_task, cache=True), run, split, accepted_path, balance["targets"], eligible, config.mix,
-                                        config.evaluate, run, device)
+    choice = call_fresh(step(mix_task, cache=True), run, split, accepted_path, balance["targets"], eligible,
+                        config.mix, config.evaluate, run, device)
     manifest = step(write_shards_task)(split, accepted_path, balance["targets"], choice, config.mix.seed,
                                        config.shards, summary.provenance(config), run)
-    downstream = call_fresh(step(evaluate_task, cache=True), run, split, str(run.root / shards.MANIFEST), config.evaluate, run, device)
+    downstream = call_fresh(step(evaluate_task, cache=True), run, split, str(run.root / shards.MANIFEST),
+                            config.evaluate, run, device)
     metrics = summary.run_metrics(
         config=config, source=source, balance=balance, split=split, runs={g.job.key: g.result for g in trained},
         generations=generations, acceptance=acceptance, usefulness=usefulness, choice=choice, manifest=manifest,

@@ -48,6 +48,13 @@ def worker_count(setting: int, device: torch.device | str, jobs: int, seconds: f
     return max(1, min(jobs, setting or os.cpu_count() or 1))
 
 
+def classifier_workers(config, device: torch.device | str, runs: int, image_shape: tuple[int, ...]) -> int:
+    """Worker processes for ``runs`` classifier runs of an evaluation config (its ``workers``, ``steps``
+    and ``batch_size``) on images of ``image_shape``: ``worker_count`` given their serial time."""
+    seconds = classifier_seconds(runs, config.steps, config.batch_size, image_shape)
+    return worker_count(config.workers, device, runs, seconds)
+
+
 def _one_thread() -> None:
     torch.set_num_threads(1)
 

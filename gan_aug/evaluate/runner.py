@@ -17,7 +17,7 @@ from gan_aug.evaluate.intervals import mean_interval, paired_comparison
 from gan_aug.evaluate.methods import GAN_METHODS, METHOD_REGISTRY, TrainingSet
 from gan_aug.evaluate.scores import FEW_SHOT, HEADLINE_METRICS, classification_metrics
 from gan_aug.mix import TrainingMix
-from gan_aug.parallel import classifier_seconds, run_all, worker_count
+from gan_aug.parallel import classifier_workers, run_all
 from gan_aug.models.classifier import build_classifier
 from gan_aug.models.diffaugment import translation
 
@@ -189,9 +189,8 @@ def evaluate_downstream(
     jobs = [(name, METHOD_REGISTRY[name](train, mix, seed), test, config, seed, device, rare)
             for name in methods for seed in seeds]
     runs: dict[str, list[dict]] = {name: [] for name in methods}
-    for (name, training, *_, seed, _, _), run in zip(jobs, run_all(
-            _run, jobs, worker_count(config.workers, device, len(jobs), classifier_seconds(
-                len(jobs), config.steps, config.batch_size, train.images.shape[1:])))):
+    workers = classifier_workers(config, device, len(jobs), train.images.shape[1:])
+    for (name, training, *_, seed, _, _), run in zip(jobs, run_all(_run, jobs, workers)):
         runs[name].append(run)
         if progress is not None:
             progress(name, seed, config.steps, config.steps, run["final_loss"])

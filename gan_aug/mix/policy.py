@@ -23,7 +23,7 @@ from gan_aug.data.imageset import ImageSet
 from gan_aug.evaluate.methods import METHOD_REGISTRY
 from gan_aug.evaluate.runner import fit_method, with_steps
 from gan_aug.mix.rows import TrainingMix, build_mix, synthetic_allowance
-from gan_aug.parallel import classifier_seconds, run_all, worker_count
+from gan_aug.parallel import classifier_workers, run_all
 from gan_aug.synthetic import SyntheticSet
 
 ProgressFn = Callable[[int, int], None]  # (classifier runs done, total)
@@ -86,8 +86,7 @@ def choose_mix(train: ImageSet, val: ImageSet, accepted: SyntheticSet, targets: 
                         late_from=cfg.defer, seed=cfg.seed)
         jobs += [(METHOD_REGISTRY["gan"](train, mix, seed), val, settings, seed, device) for seed in seeds]
     hits = []
-    workers = worker_count(settings.workers, device, len(jobs),
-                           classifier_seconds(len(jobs), settings.steps, settings.batch_size, train.images.shape[1:]))
+    workers = classifier_workers(settings, device, len(jobs), train.images.shape[1:])
     for done, hit in enumerate(run_all(_validation_hits, jobs, workers)):
         hits.append(hit)
         if progress is not None:

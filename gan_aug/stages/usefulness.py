@@ -47,8 +47,9 @@ class Usefulness:
                 "cas_samples": self.cas_samples}
 
 
-def recall_per_class(model: torch.nn.Module, data: ImageSet) -> list[float]:
-    return classification_metrics(data.labels, predict(model, data.images), data.num_classes)["per_class_recall"]
+def recall_per_class(predicted: np.ndarray, data: ImageSet) -> list[float]:
+    """Per class of ``data``, the share of its images ``predicted`` (labels, in row order) gets right."""
+    return classification_metrics(data.labels, predicted, data.num_classes)["per_class_recall"]
 
 
 def assess(train: ImageSet, val: ImageSet, test: ImageSet | None, accepted: SyntheticSet,
@@ -62,12 +63,12 @@ def assess(train: ImageSet, val: ImageSet, test: ImageSet | None, accepted: Synt
     for label in np.unique(accepted.labels).tolist():
         rows = accepted.images[accepted.labels == label]
         agreement[int(label)] = float((predict(judge, rows) == label).mean())
-    filter_recall = classification_metrics(val.labels, domain.probabilities(val.images).argmax(axis=1),
-                                           val.num_classes)["per_class_recall"]
+    filter_recall = recall_per_class(domain.probabilities(val.images).argmax(axis=1), val)
     cas = None
     if test is not None and cas_rows is not None and len(cas_rows):
         samples = ImageSet(cas_rows.images, cas_rows.labels.astype(np.int64), train.class_names)
-        cas = recall_per_class(fit_method("plain", TrainingSet(samples), evaluate, seed, device), test)
+        sample_model = fit_method("plain", TrainingSet(samples), evaluate, seed, device)
+        cas = recall_per_class(predict(sample_model, test.images), test)
     per_class = int(np.bincount(cas_rows.labels).max()) if cas_rows is not None and len(cas_rows) else 0
-    return Usefulness(agreement, filter_recall, None if test is None else recall_per_class(judge, test), cas,
-                      per_class)
+    real_recall = None if test is None else recall_per_class(predict(judge, test.images), test)
+    return Usefulness(agreement, filter_recall, real_recall, cas, per_class)
