@@ -1,25 +1,29 @@
-"""Independent classifier runs side by side, one per CPU core.
+"""Independent classifier runs side by side, one per CPU core, on the pool scikit-learn uses.
 
 A small network on small images keeps one core busy with Python and per-op overhead, and two
 threads of one process fight over it; separate processes with one thread each use every core. On
 CUDA (one device to share) and for a single run, work stays in this process.
 
-Each new worker process spends seconds importing torch before its first job. Inside
-``shared_pools()`` (a whole run: the mix grid, then the evaluation) the processes started for one
-stage serve the next ones too, and stop when the block ends.
+The processes come from joblib (its loky backend by default, or whatever backend a caller's
+``joblib.parallel_config`` names: Dask or Ray spread the runs over a cluster). Loky's workers never
+re-run the caller's script, so a plain script without an ``if __name__ == "__main__":`` guard, or
+code read from stdin, works. Each new worker spends seconds importing torch before its first job;
+loky keeps its workers for the next call, and ``shared_pools()`` (a whole run: the mix grid, then
+the evaluation) stops them when the run ends.
 """
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
+import re
+import signal
 import threading
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Iterable, Iterator, TypeVar
 
 import numpy as np
-import torch
+from joblib import Parallel, delayed
+from joblib.externals.loky import reusable_executor
+from joblib.externals.loky.process_executor import TerminatedWorkerError
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -33,95 +37,108 @@ POOL_MIN_SECONDS = 10.0
 STEP_SECONDS, PIXEL_SECONDS = 3e-3, 3e-7
 
 
+class WorkerDiedError(RuntimeError):
+    """A worker process died mid-job (killed, out of memory, a crash in native code). The message names
+    the job and the signal; work finished before it (checkpoints, cached stages) is kept."""
+
+
 def classifier_seconds(runs: int, steps: int, batch_size: int, image_shape: tuple[int, ...]) -> float:
     """About how long ``runs`` classifier runs take one after another on a CPU."""
     return runs * steps * (STEP_SECONDS + batch_size * int(np.prod(image_shape)) * PIXEL_SECONDS)
 
 
-def worker_count(setting: int, device: torch.device | str, jobs: int, seconds: float | None = None) -> int:
+def worker_count(setting: int, device, jobs: int, seconds: float | None = None) -> int:
     """``setting`` (0: one per core, unless the work, ``seconds`` of it serially, is too small to pay
     for starting processes), never more than there are jobs; 1 on CUDA."""
-    if torch.device(device).type == "cuda" or jobs <= 1:
+    if str(device).startswith("cuda") or jobs <= 1:
         return 1
     if not setting and seconds is not None and seconds < POOL_MIN_SECONDS:
         return 1
     return max(1, min(jobs, setting or os.cpu_count() or 1))
 
 
-def classifier_workers(config, device: torch.device | str, runs: int, image_shape: tuple[int, ...]) -> int:
+def classifier_workers(config, device, runs: int, image_shape: tuple[int, ...]) -> int:
     """Worker processes for ``runs`` classifier runs of an evaluation config (its ``workers``, ``steps``
     and ``batch_size``) on images of ``image_shape``: ``worker_count`` given their serial time."""
     seconds = classifier_seconds(runs, config.steps, config.batch_size, image_shape)
     return worker_count(config.workers, device, runs, seconds)
 
 
-def _one_thread() -> None:
-    torch.set_num_threads(1)
+def _in_worker(fn: Callable[[T], R], job: T) -> R:
+    import torch  # here, so that importing this module (the shard writer does) does not import torch
+
+    torch.set_num_threads(1)  # one process per core: a second thread would only fight the other workers
+    return fn(job)
 
 
-def _new_pool(workers: int) -> ProcessPoolExecutor:
-    context = multiprocessing.get_context("spawn")  # fork would copy this process's threads and locks
-    return ProcessPoolExecutor(workers, mp_context=context, initializer=_one_thread)
-
-
-class _Pools:
-    """The pools kept for reuse, by worker count; None outside ``shared_pools()``."""
-
+class _Blocks:
     lock = threading.Lock()
-    kept: dict[int, ProcessPoolExecutor] | None = None
     depth = 0
 
 
 @contextlib.contextmanager
 def shared_pools() -> Iterator[None]:
-    """Keep the worker processes ``run_all`` starts until the block ends, for every stage inside it
-    (from any thread). Nested blocks share the outermost one's pools."""
-    with _Pools.lock:
-        _Pools.depth += 1
-        if _Pools.kept is None:
-            _Pools.kept = {}
+    """The worker processes ``run_all`` starts inside the block serve every stage in it (from any
+    thread), and are stopped when the outermost block ends, so a finished run leaves none behind."""
+    with _Blocks.lock:
+        _Blocks.depth += 1
     try:
         yield
     finally:
-        with _Pools.lock:
-            _Pools.depth -= 1
-            pools = list(_Pools.kept.values()) if _Pools.depth == 0 else []
-            if _Pools.depth == 0:
-                _Pools.kept = None
-        for pool in pools:
-            pool.shutdown(wait=True, cancel_futures=True)
+        with _Blocks.lock:
+            _Blocks.depth -= 1
+            last = _Blocks.depth == 0
+        if last:
+            stop_workers()
 
 
-def _kept_pool(workers: int) -> ProcessPoolExecutor | None:
-    with _Pools.lock:
-        if _Pools.kept is None:
-            return None
-        if workers not in _Pools.kept:
-            _Pools.kept[workers] = _new_pool(workers)
-        return _Pools.kept[workers]
+def stop_workers() -> None:
+    """Stop loky's kept worker processes now (they would otherwise idle for minutes)."""
+    with reusable_executor._executor_lock:
+        executor = reusable_executor._executor
+    if executor is not None:
+        executor.shutdown(wait=True, kill_workers=True)
 
 
-def _forget(pool: ProcessPoolExecutor) -> None:
-    """A pool whose worker died (BrokenProcessPool) cannot run more jobs: the next call starts another."""
-    with _Pools.lock:
-        if _Pools.kept is not None:
-            _Pools.kept = {n: p for n, p in _Pools.kept.items() if p is not pool}
+def run_all(fn: Callable[[T], R], jobs: Iterable[T], workers: int, what: str = "job") -> Iterator[R]:
+    """``fn`` over ``jobs``, results in job order; on ``workers`` joblib worker processes of one thread
+    each when ``workers`` > 1 (``fn`` and the jobs must pickle), else here, one after another.
 
-
-def run_all(fn: Callable[[T], R], jobs: Iterable[T], workers: int) -> Iterator[R]:
-    """``fn`` over ``jobs``, results in job order; in ``workers`` spawned processes of one thread each
-    when ``workers`` > 1 (``fn`` and the jobs must pickle), else here, one after another."""
+    A worker that dies raises WorkerDiedError naming ``what`` and which of the jobs it was on."""
     jobs = list(jobs)
     if workers <= 1:
         yield from map(fn, jobs)
         return
-    kept = _kept_pool(workers)
-    if kept is None:
-        with _new_pool(workers) as pool:
-            yield from pool.map(fn, jobs)
-        return
+    # Arrays are pickled to the workers as before (no memory-mapping: jobs may write to their copies).
+    parallel = Parallel(n_jobs=workers, prefer="processes", return_as="generator", max_nbytes=None)
+    done = 0
     try:
-        yield from kept.map(fn, jobs)
-    except BrokenProcessPool:
-        _forget(kept)
-        raise
+        for result in parallel(delayed(_in_worker)(fn, job) for job in jobs):
+            done += 1
+            yield result
+    except TerminatedWorkerError as error:
+        raise WorkerDiedError(died_message(what, done, len(jobs), error)) from None
+
+
+def died_message(what: str, done: int, total: int | None, error: BaseException) -> str:
+    """What died, with the signal spelled out and what usually causes it."""
+    codes = _exit_codes(str(error))
+    killed = [c for c in codes if c < 0]
+    why = ", ".join(_signal_name(-c) for c in killed) or ", ".join(map(str, codes)) or "unknown exit code"
+    hint = (" SIGKILL usually means the machine ran out of memory (see `dmesg`); fewer worker processes "
+            "(n_jobs, evaluate.workers) or a smaller batch need less." if signal.SIGKILL in [-c for c in killed] else "")
+    count = f"{done} of {total}" if total is not None else str(done)
+    return (f"a worker process died while running {what}s ({why}) after {count} had finished; "
+            f"work finished before it is kept, and a rerun resumes from it.{hint}")
+
+
+def _exit_codes(text: str) -> list[int]:
+    """The exit codes joblib lists as ``{SIGKILL(-9), EXIT(1)}``."""
+    return [int(code) for code in re.findall(r"\((-?\d+)\)", text)]
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return f"killed by {signal.Signals(number).name}"
+    except ValueError:
+        return f"signal {number}"

@@ -1,16 +1,26 @@
-"""Worker processes for classifier runs: reused across stages inside shared_pools(), gone after it."""
+"""Worker processes for classifier runs: joblib's loky workers, reused across stages inside
+shared_pools() and gone after it; a worker that dies is named, not a bare BrokenProcessPool."""
 from __future__ import annotations
 
 import os
+import signal
 import time
 
+import joblib
 import pytest
 
-from gan_aug.parallel import run_all, shared_pools
+from gan_aug.parallel import WorkerDiedError, run_all, shared_pools, stop_workers
 
 
 def _pid(_job: int) -> int:
     return os.getpid()
+
+
+def _die_on_two(job: int) -> int:
+    if job == 2:
+        time.sleep(1.5)  # the jobs before it finish first
+        os.kill(os.getpid(), signal.SIGKILL)
+    return job
 
 
 def _alive(pid: int) -> bool:
@@ -19,8 +29,18 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     # A finished child that was not reaped yet still answers: read its state.
-    with open(f"/proc/{pid}/stat") as stat:
-        return stat.read().split(")")[-1].split()[0] != "Z"
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _wait_gone(pids: set[int], seconds: float = 15) -> bool:
+    deadline = time.monotonic() + seconds
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not any(_alive(pid) for pid in pids)
 
 
 @pytest.mark.slow
@@ -30,18 +50,35 @@ def test_stages_inside_shared_pools_reuse_the_same_worker_processes():
         second = set(run_all(_pid, range(6), workers=2))
         with shared_pools():  # a nested block (a library call inside a flow run) shares them
             third = set(run_all(_pid, range(6), workers=2))
-    # Three calls of six jobs ran on no more than the block's two processes (fresh pools: up to six).
-    workers = first | second | third
+        inner_end = set(run_all(_pid, range(4), workers=2))  # the nested block's end stopped nothing
+    # Four calls ran on no more than the block's two processes (fresh workers each call: up to eight).
+    workers = first | second | third | inner_end
     assert len(workers) <= 2 and os.getpid() not in workers
-    deadline = time.monotonic() + 10
-    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not any(_alive(pid) for pid in workers)  # the block's end stopped them
+    assert _wait_gone(workers)  # the outermost block's end stopped them
 
 
 @pytest.mark.slow
-def test_outside_shared_pools_each_call_starts_and_stops_its_own_workers():
-    first = set(run_all(_pid, range(4), workers=2))
-    second = set(run_all(_pid, range(4), workers=2))
-    assert first.isdisjoint(second) and os.getpid() not in first | second
-    assert list(run_all(abs, [-1, -2, 3], workers=1)) == [1, 2, 3]  # one worker: in this process, in order
+def test_one_worker_runs_in_this_process_in_order_and_many_keep_job_order():
+    assert list(run_all(abs, [-1, -2, 3], workers=1)) == [1, 2, 3]  # in this process, in order
+    assert list(run_all(abs, [-3, 2, -1, 4, -5], workers=2)) == [3, 2, 1, 4, 5]
+    stop_workers()
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_job_is_named_with_its_signal_and_the_finished_results_kept():
+    results = []
+    with pytest.raises(WorkerDiedError) as caught:
+        for result in run_all(_die_on_two, range(5), workers=2, what="validation classifier run"):
+            results.append(result)
+    message = str(caught.value)
+    assert "validation classifier runs" in message and "SIGKILL" in message and "out of memory" in message
+    assert "after 2 of 5 had finished" in message and results == [0, 1]
+    stop_workers()
+
+
+@pytest.mark.slow
+def test_a_callers_joblib_backend_is_used():
+    """A caller's ``joblib.parallel_config`` picks the backend (Dask and Ray register theirs the same
+    way); threads here, so every job reports this process."""
+    with joblib.parallel_config(backend="threading"):
+        assert set(run_all(_pid, range(4), workers=2)) == {os.getpid()}

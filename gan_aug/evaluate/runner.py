@@ -190,7 +190,8 @@ def evaluate_downstream(
             for name in methods for seed in seeds]
     runs: dict[str, list[dict]] = {name: [] for name in methods}
     workers = classifier_workers(config, device, len(jobs), train.images.shape[1:])
-    for (name, training, *_, seed, _, _), run in zip(jobs, run_all(_run, jobs, workers)):
+    runs_done = run_all(_run, jobs, workers, what="evaluation classifier run")
+    for (name, training, *_, seed, _, _), run in zip(jobs, runs_done):
         runs[name].append(run)
         if progress is not None:
             progress(name, seed, config.steps, config.steps, run["final_loss"])

@@ -87,7 +87,7 @@ def choose_mix(train: ImageSet, val: ImageSet, accepted: SyntheticSet, targets: 
         jobs += [(METHOD_REGISTRY["gan"](train, mix, seed), val, settings, seed, device) for seed in seeds]
     hits = []
     workers = classifier_workers(settings, device, len(jobs), train.images.shape[1:])
-    for done, hit in enumerate(run_all(_validation_hits, jobs, workers)):
+    for done, hit in enumerate(run_all(_validation_hits, jobs, workers, what="validation classifier run")):
         hits.append(hit)
         if progress is not None:
             progress(done + 1, len(jobs))

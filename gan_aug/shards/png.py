@@ -24,17 +24,20 @@ from __future__ import annotations
 
 import functools
 import io
-import multiprocessing
 import struct
 import zlib
 from collections import deque
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, TypeVar
 
 import numpy as np
 import pyarrow as pa
+from joblib.externals.loky import get_reusable_executor
+from joblib.externals.loky.process_executor import TerminatedWorkerError
 from PIL import Image
+
+from gan_aug.parallel import WorkerDiedError, died_message
 
 MODES = {1: "L", 3: "RGB"}
 COLOR_TYPES = {1: 0, 3: 2}  # PNG colour type: greyscale, truecolour
@@ -182,8 +185,9 @@ class PngEncoder:
     """Encodes batches in order, a few batches ahead of the caller, who writes meanwhile.
 
     ``"stored"`` runs on one thread (numpy and the checksums are quick; the caller's Parquet write
-    releases the GIL, so the two overlap); ``"deflate"`` on ``workers`` processes (spawned, so a
-    threaded caller such as a Prefect flow is never forked), or inline when ``workers`` ≤ 1.
+    releases the GIL, so the two overlap); ``"deflate"`` on ``workers`` processes (loky's, as the
+    classifier runs use: never forked from a threaded caller such as a Prefect flow, and never re-running
+    the caller's script), or inline when ``workers`` ≤ 1.
     At most ``2 × workers`` batches are in flight, so memory stays bounded however many rows pass.
     """
 
@@ -198,11 +202,11 @@ class PngEncoder:
         if self.encoding == "stored":
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="png")
         elif self.workers > 1:
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = get_reusable_executor(self.workers)  # kept for the next batch of shards
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._pool is not None:
+        if isinstance(self._pool, ThreadPoolExecutor):
             self._pool.shutdown(wait=True, cancel_futures=True)
 
     def encode(self, jobs: Iterable[tuple[Job, Callable[[], np.ndarray]]]) -> Iterator[tuple[Job, pa.BinaryArray]]:
@@ -214,6 +218,7 @@ class PngEncoder:
                 yield job, encode_batch(images(), self.encoding)
             return
         pending: deque = deque()
+        finished = 0
         for job, images in jobs:
             if isinstance(self._pool, ThreadPoolExecutor):
                 future = self._pool.submit(_gather_and_encode, images, self.encoding)
@@ -222,7 +227,17 @@ class PngEncoder:
             pending.append((job, future))
             if len(pending) >= 2 * self.workers:
                 done, future = pending.popleft()
-                yield done, future.result()
+                yield done, _result(future, finished)
+                finished += 1
         while pending:
             done, future = pending.popleft()
-            yield done, future.result()
+            yield done, _result(future, finished)
+            finished += 1
+
+
+def _result(future, finished: int):
+    """The batch's PNGs; a dead worker process named as such (shards already written stay written)."""
+    try:
+        return future.result()
+    except TerminatedWorkerError as error:
+        raise WorkerDiedError(died_message("PNG-encoding batch", finished, None, error)) from None
