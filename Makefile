@@ -1,5 +1,6 @@
 # Two commands for a fresh machine: `make demo` and `make test`.
-# torch/torchvision are pinned in pyproject.toml to builds on this machine's local index.
+# torch/torchvision are pinned in pyproject.toml to builds on this machine's local index; every other
+# package is installed at the version in constraints.txt, the venv the test suite passed with.
 
 VENV   ?= .venv
 PYTHON ?= python3
@@ -14,17 +15,27 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS = 90
 
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
 
-.PHONY: install demo test test-fast clean fashion-mnist chromium
+.PHONY: install constraints demo test test-fast clean fashion-mnist chromium
 
 install: $(STAMP)
 
-# Reinstall only when the package definition changes.
-$(STAMP): pyproject.toml
+# Reinstall only when the package definition or the pinned versions change.
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]' 2>&1 \
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]' 2>&1 \
 		| { grep -v "is ignored: it is neither a file nor a directory" || true; }
 	$(VENV)/bin/python -c "import gan_aug, flows, torch, prefect"
 	touch $(STAMP)
+
+# Pin what a fresh machine installs to this venv's versions: run it after the tests pass on a venv
+# with new or upgraded packages. setuptools is kept (torch needs it at run time); pip and gan-aug are not.
+constraints:
+	test -x $(VENV)/bin/python || { echo "no $(VENV) to freeze: run make install first"; exit 1; }
+	{ echo "# The versions the test suite passed with; make install installs these. Regenerate: make constraints"; \
+	  $(VENV)/bin/python -m pip freeze --disable-pip-version-check --all --exclude pip --exclude-editable --exclude gan-aug; } > constraints.txt.tmp
+	if grep -n -E '^-e | @ ' constraints.txt.tmp; then \
+		echo "constraints.txt can only pin released versions: reinstall these from an index"; rm -f constraints.txt.tmp; exit 1; fi
+	mv constraints.txt.tmp constraints.txt
 
 demo: install
 	$(VENV)/bin/gan-aug demo --out $(OUT)
