@@ -1,7 +1,10 @@
-"""Atomic file writes and content hashes: a reader never sees half a file."""
+"""Atomic, durable file writes and content hashes: a reader never sees half a file, and a power cut
+never leaves a renamed but empty one."""
 from __future__ import annotations
 
+import ctypes
 import errno
+import functools
 import glob
 import hashlib
 import json
@@ -77,9 +80,64 @@ def current_umask() -> int:
     return mask
 
 
+def fsync_path(path: str | Path) -> None:
+    """Flush a file's bytes, or a folder's entries (the names renamed into or out of it), to the disk."""
+    directory = os.path.isdir(path)
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except PermissionError:
+        if directory and os.name == "nt":  # Windows cannot open a folder; NTFS journals its entries itself
+            return
+        raise
+    try:
+        os.fsync(fd)
+    except OSError as error:
+        # A few filesystems (some network and FUSE ones) refuse fsync on a folder: they order renames themselves.
+        if not (directory and error.errno in (errno.EINVAL, errno.ENOTSUP, errno.EBADF)):
+            raise
+    finally:
+        os.close(fd)
+
+
+def durable_replace(src: str | Path, dst: str | Path) -> None:
+    """``os.replace(src, dst)`` that a power cut cannot undo halfway. The kernel may write the rename
+    to disk before the data it names: without the first fsync, a crash can leave ``dst`` renamed but
+    empty. So ``src`` (a finished file, or a folder whose files are already on disk) is flushed first,
+    and ``dst``'s folder after, which makes the rename itself permanent. Two fsyncs per file."""
+    fsync_path(src)
+    os.replace(src, dst)
+    fsync_path(Path(dst).parent)
+
+
+@functools.cache
+def _syncfs() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL(None, use_errno=True).syncfs
+    except (AttributeError, OSError):  # not Linux
+        return None
+
+
+def sync_filesystem(path: str | Path) -> None:
+    """Flush everything written to the filesystem that holds ``path`` (Linux's syncfs; elsewhere sync,
+    every filesystem): one call for a folder of many small files, such as an image per row, where an
+    fsync per file would cost more than writing them did."""
+    syncfs = _syncfs()
+    if syncfs is None:
+        os.sync()
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if syncfs(fd) != 0:
+            code = ctypes.get_errno()
+            raise OSError(code, os.strerror(code), str(path))
+    finally:
+        os.close(fd)
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], None], size: int | None = None) -> Path:
     """Call ``write(tmp_path)`` then rename onto ``path``; on error nothing is left behind and ``path``
     keeps its old content. A full disk raises DiskFullError naming ``path`` (and ``size``, if known).
+    The rename is durable (durable_replace): after a power cut ``path`` holds the old or the new bytes.
 
     The file gets the mode a plain ``open(path, "w")`` of a new file gives (0666 less the umask), not
     mkstemp's private 0600: a colleague or a web server must be able to read a run's report."""
@@ -91,7 +149,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None], size: int | No
     try:
         tmp.chmod(0o666 & ~current_umask())
         write(tmp)
-        os.replace(tmp, path)
+        durable_replace(tmp, path)
     except BaseException as error:
         tmp.unlink(missing_ok=True)
         if is_disk_full(error) and not isinstance(error, DiskFullError):

@@ -1,7 +1,8 @@
 """Decoded sources cached as a memory-mapped uint8 array, keyed by a hash of the source's content.
 
 A rerun on unchanged files skips decoding entirely; a changed file changes the key. Entries
-are written to a temporary folder and renamed into place, so a reader never sees half of one.
+are written to a temporary folder, flushed to disk and renamed into place, so a reader never sees
+half of one, even after a power cut.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from gan_aug.data.formats import RawSource
+from gan_aug.io import durable_replace, fsync_path
 
 CACHE_VERSION = "1"
 
@@ -55,7 +57,9 @@ def save_cached(cache_dir: Path, key: str, raw: RawSource) -> None:
         meta = {"labels": raw.labels, "origins": raw.origins, "problems": raw.problems,
                 "class_names": raw.class_names, "formats": raw.formats}
         (tmp / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
-        os.replace(tmp, cache_dir / key)
+        for name in ("images.npy", "meta.json"):
+            fsync_path(tmp / name)
+        durable_replace(tmp, cache_dir / key)
     except OSError:
         if not (cache_dir / key).exists():
             raise

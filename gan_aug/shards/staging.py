@@ -17,7 +17,7 @@ import shutil
 import uuid
 from pathlib import Path
 
-from gan_aug.io import atomic_write_text, read_json, sha256_file, write_json
+from gan_aug.io import atomic_write_text, durable_replace, read_json, sha256_file, write_json
 
 MANIFEST = "manifest.json"
 SHARDS_DIR = "shards"
@@ -50,7 +50,7 @@ class Staging:
         for staged in (self.shards, self.images):
             placed = self.run_dir / staged.name
             if not staged.exists() and placed.is_dir():
-                os.replace(placed, staged)
+                durable_replace(placed, staged)  # on disk before the saved manifest goes
         self.pending.unlink()
 
     def finished(self, name: str) -> dict | None:
@@ -77,11 +77,13 @@ class Staging:
 
 def _swap_in(staged: Path, final: Path) -> None:
     """Put a finished folder in place. rename cannot replace a non-empty folder, so the old one is
-    moved aside first and deleted after; the manifest is already gone, so no reader trusts the gap."""
+    moved aside first and deleted after; the manifest is already gone, so no reader trusts the gap.
+    The folder's files are on disk already (each shard was flushed when finished); durable_replace
+    flushes the folder's entries before the rename and the rename before the manifest is written."""
     old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
     if final.exists():
-        os.replace(final, old)
-    os.replace(staged, final)
+        os.replace(final, old)  # the next rename's fsync of the same folder makes this one durable too
+    durable_replace(staged, final)
     shutil.rmtree(old, ignore_errors=True)
 
 

@@ -26,7 +26,8 @@ import pyarrow.parquet as pq
 
 from gan_aug.config import ShardConfig
 from gan_aug.data.imageset import ImageSet
-from gan_aug.io import DiskFullError, atomic_write_text, is_disk_full, read_json, sha256_file, write_json
+from gan_aug.io import (DiskFullError, atomic_write_text, durable_replace, is_disk_full, read_json, sha256_file,
+                        sync_filesystem, write_json)
 from gan_aug.mix import TrainingMix, real_only
 from gan_aug.shards.manifest import build_manifest, shard_counts
 from gan_aug.shards.png import PARALLEL_MIN_ROWS, PngEncoder, check_shape, choose_encoding, encode_batch
@@ -109,12 +110,16 @@ class _ShardFile:
                 self.sums.write(f"{hashlib.sha256(png).hexdigest()}  {self.plan.split}/{name}\n")
 
     def finish(self) -> dict:
-        """Close the file, give it its final name, then record it as done (the record comes last)."""
+        """Close the file, give it its final name, then record it as done (the record comes last). Each
+        step reaches the disk before the next (durable_replace; the record is an atomic_write): after a
+        power cut, a shard recorded as done is whole. Its image files are flushed by one syncfs (an
+        fsync each would cost more than writing them) before their checksums are recorded."""
         self.writer.close()
-        os.replace(self.tmp, self.path)
+        durable_replace(self.tmp, self.path)
         if self.sums is not None:
             self.sums.close()
-            os.replace(self.staging.done / f"{self.plan.name}.sha256.tmp", self.staging.done / f"{self.plan.name}.sha256")
+            sync_filesystem(self.image_root)
+            durable_replace(self.staging.done / f"{self.plan.name}.sha256.tmp", self.staging.done / f"{self.plan.name}.sha256")
         else:
             (self.staging.done / f"{self.plan.name}.sha256").write_text("", encoding="utf-8")
         labels, kinds = np.concatenate(self.labels), np.concatenate(self.kinds)
