@@ -64,6 +64,12 @@ stage = task(cache_policy=NO_CACHE, persist_result=False, retries=2, retry_delay
              retry_condition_fn=_transient)
 
 
+def _by_name(data: ImageSet, per_class: dict) -> dict[str, object]:
+    """A per-class dict for a log line, keyed by the class names the user gave (its labels may be numpy
+    ints, whose repr in a dict is np.int64(3))."""
+    return {str(data.class_names[int(label)]): value for label, value in per_class.items()}
+
+
 def _progress_artifact(description: str):
     """A Prefect progress artifact and the ``(done, total)`` callback that moves it."""
     artifact = create_progress_artifact(0.0, description=description)
@@ -141,7 +147,7 @@ def train_gan_task(job: GANJob, index: int, split: SplitRecord, extractor_path: 
     result = trained.result
     logger.info("%s ready after %d steps%s (resumed from %d) in %.1f s; best FD per class %s; sha256 %s",
                 name, result.steps, " (stopped early)" if result.stopped_early else "", result.resumed_from,
-                result.seconds, {k: v["fd"] for k, v in result.best.items()}, result.sha256[:12])
+                result.seconds, _by_name(train, {k: fmt(v["fd"]) for k, v in result.best.items()}), result.sha256[:12])
     return trained
 
 
@@ -150,18 +156,19 @@ def generate_task(sampler: ClassSampler, index: int, needed: int, split: SplitRe
                   filters: FilterConfig, generate: GenerateConfig, run: RunDir, device: str) -> GeneratedClass:
     """Sample one class and run every sample through the filter chain until the class is filled."""
     logger, device, label = get_run_logger(), device_for_task(device, index), sampler.label
+    train = ImageSet.load(split.paths["train"])
+    name = repr(str(train.class_names[label]))  # as the user names it, like "GAN of class 'cat'"
     with gpu_slot(device):
         synthetic, stats = generate_filtered(
             sampler, needed, filters=filters, generate=generate, val=ImageSet.load(split.paths["val"]),
-            train=ImageSet.load(split.paths["train"]),
-            domain=DomainExtractor(load_extractor(extractor_path, device)),
+            train=train, domain=DomainExtractor(load_extractor(extractor_path, device)),
             train_features=lambda: np.load(run.train_features), device=device,
-            progress=generation_log(logger, str(label), _progress_artifact(f"generating class {label}")))
+            progress=generation_log(logger, name, _progress_artifact(f"generating class {name}")))
     synthetic.save(run.generated(label))
     save_rejected(run.rejected(label), stats.rejected)
-    logger.info("class %d: funnel %s, %d of %d needed kept (EMA weights of step %d); thresholds %s", label,
+    logger.info("class %s: funnel %s, %d of %d needed kept (EMA weights of step %d); thresholds %s", name,
                 stats.funnel, len(synthetic), needed, sampler.step, stats.filters)
-    if message := shortfall_message(label, stats, len(synthetic), generate.budget_factor):
+    if message := shortfall_message(name, stats, len(synthetic), generate.budget_factor):
         logger.warning(message)
     return GeneratedClass.of(str(run.generated(label)), len(synthetic), stats, sampler,
                              worker=f"{socket.gethostname()}:{os.getpid()}", device=device)
@@ -183,8 +190,8 @@ def accept_task(generated: list[str], train_path: str, extractor_path: str, filt
     if found.message:
         logger.warning(found.message)
     acceptance.accepted.save(run.accepted)
-    logger.info("per-class matched FD / floor (%s): %s", found.extractor, {
-        k: f"{fmt(q['fd_matched'])} / {fmt(q['fd_floor'])} {found.status[k]}" for k, q in found.quality.items()})
+    logger.info("per-class matched FD / floor (%s): %s", found.extractor, _by_name(train, {
+        k: f"{fmt(q['fd_matched'])} / {fmt(q['fd_floor'])} {found.status[k]}" for k, q in found.quality.items()}))
     return str(run.accepted), found
 
 
@@ -201,7 +208,7 @@ def usefulness_task(split: SplitRecord, accepted_path: str, samplers: list[Class
     found = assess(train, val, test, SyntheticSet.load(accepted_path), cas_rows,
                    DomainExtractor(load_extractor(extractor_path, device)), settings, device=device)
     logger.info("label agreement of the accepted rows per class: %s; CAS %s against %.3f for the real rows",
-                {k: f"{v:.2f}" for k, v in found.label_agreement.items()},
+                _by_name(train, {k: f"{v:.2f}" for k, v in found.label_agreement.items()}),
                 "—" if found.cas is None else f"{np.mean(found.cas):.3f}", np.mean(found.real_recall))
     return found
 

@@ -6,6 +6,7 @@ import pytest
 
 from gan_aug.checkpoint import load_checkpoint
 from gan_aug.config import FilterConfig, GANConfig, GenerateConfig
+from gan_aug.data.imageset import ImageSet
 from gan_aug.metrics.extractors import DomainExtractor
 from gan_aug.metrics.features import train_domain_extractor
 from gan_aug.stages import GANJob, accept, generate_filtered, plan_gans, shortfall_message, train_job
@@ -84,3 +85,18 @@ def test_shortfall_message_says_how_far_the_class_got(tmp_path):
         "class 'b': only 6 of 10 synthetic samples passed the filters within the budget (30 generated, "
         "generate.budget_factor 3); duplicated real rows make up the rest of its target")
     assert shortfall_message(4, stats, 10, 3.0) is None
+
+
+def test_the_few_validation_images_warning_names_the_classes_as_the_user_does(tmp_path, tiny_set):
+    """Labels reach train_job as numpy ints from the library API: the warning still says 'dog', never
+    np.int64(1)."""
+    named = ImageSet(tiny_set.images, tiny_set.labels, ("cat", "dog", "bird"))
+    val = named.subset(np.flatnonzero(named.labels > 0)[::2])  # 3 'dog' and 2 'bird' images: under 5 each
+    domain = DomainExtractor(train_domain_extractor(named, steps=2))
+    warnings = []
+    for classes, expected in (((1, 2), "classes 'dog', 'bird' have"), ((2,), "class 'bird' has")):
+        (job,) = plan_gans("shared", list(np.array(classes, dtype=np.int64)))
+        train_job(job, named, val, GANConfig(steps=2, eval_every=2, eval_samples=4, **TINY),
+                  tmp_path / f"{len(classes)}.pt", base_hash="h", domain=domain, warn=warnings.append)
+        assert len(warnings) == 1 and expected in warnings[0] and "np." not in warnings[0], warnings
+        warnings.clear()

@@ -42,7 +42,7 @@ class GANJob:
         return "shared" if self.shared else str(self.single_class)
 
     def name(self, class_names: Sequence[str]) -> str:
-        return "GAN" if self.shared else f"GAN of class {class_names[self.single_class]!r}"
+        return "GAN" if self.shared else f"GAN of class {str(class_names[self.single_class])!r}"
 
     def model_label(self, label: int) -> int:
         """The class as the networks know it: a one-class GAN is trained with the single label 0."""
@@ -112,9 +112,11 @@ def train_job(job: GANJob, train: ImageSet, val: ImageSet, cfg: GANConfig, check
         monitor = build_monitor(domain, val, train, job.classes, samples=cfg.eval_samples,
                                 model_labels={label: job.model_label(label) for label in job.classes})
         short = [label for label, source in monitor.reference_source.items() if source != "val"]
-        if short and warn is not None:
-            warn(f"{job.name(train.class_names)}: classes {short} have fewer than {MIN_REFERENCE} validation "
-                 "images; their FD checks also use training images")
+        if short and warn is not None:  # named as the user names them (a list's repr shows np.int64(1))
+            names = ", ".join(repr(str(train.class_names[int(label)])) for label in short)
+            which = (f"classes {names} have", "their") if len(short) > 1 else (f"class {names} has", "its")
+            warn(f"{job.name(train.class_names)}: {which[0]} fewer than {MIN_REFERENCE} validation images; "
+                 f"{which[1]} FD checks also use training images")
     data = job.training_set(train)
     # A loss record every 50 steps, or each tenth of a shorter run, so progress has ten lines to show.
     log_every = max(1, min(50, budget(cfg, torch.device(device), len(data), data.image_size).steps // 10))
