@@ -9,6 +9,8 @@ host. The loop knows nothing about its caller: progress goes through a callback.
 from __future__ import annotations
 
 import copy
+import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +20,7 @@ import numpy as np
 import torch
 
 from gan_aug.checkpoint import Architecture, CheckpointError, load_checkpoint, save_checkpoint
+from gan_aug.code_digest import code_digest
 from gan_aug.config import GANConfig
 from gan_aug.data.imageset import ImageSet
 from gan_aug.device import autocast, to_model_input
@@ -30,6 +33,7 @@ from gan_aug.train.loss import HingeLoss, group_spectral_penalty
 from gan_aug.train.plan import Budget, amp_dtype, budget, network_width
 
 ProgressFn = Callable[[int, int, dict], None]  # (step, total_steps, latest record)
+log = logging.getLogger("gan_aug.train")
 
 
 @dataclass(frozen=True)
@@ -170,21 +174,44 @@ class _Trainer:
         self.stop_reason = None if reason == "steps" else reason
 
 
-def _checkpoint(trainer: _Trainer, config_hash: str) -> dict:
-    return {"arch": vars(trainer.arch), "config_hash": config_hash, **trainer.state_dict()}
+def _checkpoint(trainer: _Trainer, made_by: tuple[str, str]) -> dict:
+    """``made_by``: the config hash and the code digest that a resume must match."""
+    config_hash, code = made_by
+    return {"arch": vars(trainer.arch), "config_hash": config_hash, "code_digest": code, **trainer.state_dict()}
 
 
-def _resume(trainer: _Trainer, path: Path, config_hash: str) -> None:
+def _resume(trainer: _Trainer, path: Path, made_by: tuple[str, str], warn: Callable[[str], None]) -> None:
+    """Continue from ``path``. Other settings are an error (the folder is another run's); other code
+    is not: that checkpoint is kept beside, renamed, and training starts anew."""
+    config_hash, code = made_by
     state = load_checkpoint(path, map_location=trainer.device)
     if state.get("config_hash") != config_hash or state["arch"] != vars(trainer.arch):
         raise CheckpointError(
             f"{path}: made with other data or GAN settings than this run's; "
             "use a new output folder, or delete the checkpoint to retrain"
         )
+    if state.get("code_digest") != code:
+        _set_aside(path, state.get("code_digest"), code, warn)
+        return
     try:
         trainer.load_state_dict(state)
     except (KeyError, RuntimeError, ValueError) as error:
         raise CheckpointError(f"{path}: checkpoint is incomplete ({error}); delete it to retrain") from None
+
+
+def _set_aside(path: Path, old: str | None, new: str, warn: Callable[[str], None]) -> Path:
+    """Rename a checkpoint of other code to ``<stem>.<its digest>.stale<suffix>``, never over another."""
+    tag = old[:12] if old else "no-digest"  # made before checkpoints recorded their code
+    stale = path.with_name(f"{path.stem}.{tag}.stale{path.suffix}")
+    for n in range(1, 1000):
+        if not stale.exists():
+            break
+        stale = path.with_name(f"{path.stem}.{tag}-{n}.stale{path.suffix}")
+    os.replace(path, stale)
+    made = f"by gan-aug code {old[:12]}" if old else "before checkpoints recorded their code"
+    warn(f"{path}: made {made}, not by this code ({new[:12]}): it would not train the same GAN; kept as "
+         f"{stale}, training anew")
+    return stale
 
 
 def _save(path: Path, state: dict, step: int, saved: int | None) -> int:
@@ -207,7 +234,7 @@ def _log_record(losses: dict, since: tuple[int, float], batch_size: int) -> dict
     return record
 
 
-def _run(trainer: _Trainer, data: tuple[torch.Tensor, ...], path: Path, config_hash: str, limit: Budget,
+def _run(trainer: _Trainer, data: tuple[torch.Tensor, ...], path: Path, made_by: tuple[str, str], limit: Budget,
          progress: ProgressFn | None, monitor: QualityMonitor | None, log_every: int) -> None:
     """Step until the budget ends or the checks stop improving, logging, checking and saving on schedule.
     A finished run (its checkpoint names why it stopped) is never continued."""
@@ -231,7 +258,7 @@ def _run(trainer: _Trainer, data: tuple[torch.Tensor, ...], path: Path, config_h
                 progress(step, limit.expected_steps(step, trainer.train_seconds), record)
             last_log = (step, time.perf_counter())  # checks do not count against images/s
         if step % cfg.checkpoint_every == 0 or trainer.stop_reason:
-            saved = _save(path, _checkpoint(trainer, config_hash), step, saved)
+            saved = _save(path, _checkpoint(trainer, made_by), step, saved)
 
 
 def train_gan(
@@ -244,6 +271,8 @@ def train_gan(
     progress: ProgressFn | None = None,
     monitor: QualityMonitor | None = None,
     log_every: int = 50,
+    code: str | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """Train (or resume, or reuse) a conditional GAN on ``train``; the checkpoint is the only output.
 
@@ -252,6 +281,11 @@ def train_gan(
     ``eval_every`` steps: the best EMA weights per class are kept in the checkpoint
     (``load_sampler(path, label=...)`` uses them) and training stops after
     ``cfg.early_stop_patience`` checks in which no class improved.
+
+    A checkpoint is resumed only if made with the same ``config_hash`` (else CheckpointError) and
+    by the same ``code`` (default: ``code_digest(train_gan)``; a caller that prepares the data passes
+    its own). One of other code is renamed beside, ``warn`` (default: this module's logger) says so,
+    and training starts anew.
     """
     checkpoint_path, device, started = Path(checkpoint_path), torch.device(device), time.perf_counter()
     limit = budget(cfg, device, len(train), train.image_size)
@@ -259,14 +293,15 @@ def train_gan(
                         network_width(cfg, train.image_size))
     trainer = _Trainer(arch, cfg, device, limit.steps)
     remove_stale_temps(checkpoint_path)  # a run killed mid-save left a partial copy; the checkpoint is whole
+    made_by = (config_hash, code or code_digest(train_gan))
     if checkpoint_path.exists():
-        _resume(trainer, checkpoint_path, config_hash)
+        _resume(trainer, checkpoint_path, made_by, warn or log.warning)
     resumed_from = trainer.step
     weights = class_sampling_weights(train.labels, train.num_classes, cfg.class_sampling).to(device)
     data = (torch.from_numpy(train.images).to(device), torch.from_numpy(train.labels).to(device), weights)
     checking = monitor is not None and cfg.eval_every > 0 and bool(monitor.classes)
     trainer.g.train(), trainer.d.train()
-    _run(trainer, data, checkpoint_path, config_hash, limit, progress, monitor if checking else None, log_every)
+    _run(trainer, data, checkpoint_path, made_by, limit, progress, monitor if checking else None, log_every)
     tracker = trainer.tracker
     return TrainResult(
         checkpoint_path, sha256_file(checkpoint_path), trainer.step, time.perf_counter() - started, resumed_from,
