@@ -34,7 +34,8 @@ from gan_aug.data.imageset import ImageSet
 from gan_aug.data.load import load_source, make_splits
 from gan_aug.device import device_for_task, gpu_slot, resolve_device
 from gan_aug.generate import load_rejected, save_rejected
-from gan_aug.io import atomic_write_bytes, write_json
+from gan_aug.code_digest import code_digest
+from gan_aug.io import atomic_write_bytes, read_json, write_json
 from gan_aug.metrics.extractors import DomainExtractor, build_extractor
 from gan_aug.metrics.features import load_extractor
 from gan_aug.mix.policy import MixChoice, choose_mix, most_wanted
@@ -48,7 +49,7 @@ from gan_aug.stages.records import GeneratedClass, SourceRecord, SplitRecord
 from gan_aug.synthetic import SyntheticSet
 from gan_aug.transient import is_transient
 
-from flows.caching import cached, call_fresh, map_fresh
+from flows.caching import cached, call_fresh, file_digest, map_fresh
 from flows.runners import build_task_runner
 
 
@@ -112,8 +113,13 @@ def analyse_task(train_path: str, target_count: int | None) -> dict:
 
 @stage(name="features")
 def features_task(train_path: str, steps: int, run: RunDir, device: str) -> str:
-    """The domain feature extractor, and every training image's features (the memorisation filter's index)."""
+    """The domain feature extractor, and every training image's features (the memorisation filter's index).
+
+    Files a run left are reused when ``run.features_origin`` says they were made by this code from these
+    training images; otherwise they are made again."""
     train = ImageSet.load(train_path)
+    _claim_features(run, {"code": code_digest(features_task.fn), "train": file_digest(Path(train_path)),
+                          "steps": steps})
     if not run.extractor.exists():
         domain_model(train, steps, device=device, path=run.extractor)
         get_run_logger().info("domain feature extractor trained (%d steps)", steps)
@@ -121,6 +127,25 @@ def features_task(train_path: str, steps: int, run: RunDir, device: str) -> str:
         features = DomainExtractor(load_extractor(run.extractor, device)).features(train.images)
         atomic_write_bytes(run.train_features, _npy_bytes(features))
     return str(run.extractor)
+
+
+def _claim_features(run: RunDir, origin: dict) -> None:
+    """Delete feature files of another origin, then record this one before any is made: a crash while
+    making them leaves a record that matches, so the rerun reuses what was finished."""
+    try:
+        previous = read_json(run.features_origin)
+    except (OSError, ValueError):
+        previous = None
+    if previous == origin:
+        return
+    stale = [path for path in (run.extractor, run.train_features) if path.exists()]
+    if stale:
+        why = "made before features.json recorded it" if previous is None else "another in features.json"
+        get_run_logger().warning("%s: their code or training images are not this run's (%s): making them again",
+                                 ", ".join(path.name for path in stale), why)
+    for path in stale:
+        path.unlink()
+    write_json(run.features_origin, origin)
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:

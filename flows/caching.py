@@ -1,4 +1,5 @@
-"""Task cache keys from content: the config sections a stage is given and the sha256 of its input files.
+"""Task cache keys from content: the config sections a stage is given, the sha256 of its input files,
+and the code that computes the stage.
 
 Prefect's default policy hashes every task input on every call, whole arrays included; these
 stages pass paths, so the key hashes the files behind them instead (each file once per size and
@@ -8,6 +9,10 @@ results they point to live in the run folder's ``.cache/`` (Prefect's default wo
 under its home, where another PREFECT_HOME refuses to read them), so the cache goes when the run
 folder goes. A rerun after a crash finds every stage that finished with the same inputs and
 continues from the first one that did not.
+
+The code is part of the key (``gan_aug.code_digest``: gan-aug's version and the source of every module
+the task can run, not only the task's body as Prefect's TASK_SOURCE): after an upgrade, a rerun of a
+run folder or a scheduled deployment run recomputes the stages whose code changed, and only those.
 
 A cache record says a stage finished, not that its files are still there: ``call_fresh`` and
 ``map_fresh`` run a cached stage again, refreshing its record, when files its result names in the
@@ -28,6 +33,7 @@ from prefect.cache_policies import NO_CACHE, CachePolicy
 from prefect.utilities.annotations import unmapped
 from pydantic import BaseModel
 
+from gan_aug.code_digest import code_digest
 from gan_aug.io import sha256_file
 from gan_aug.run_dir import RunDir
 
@@ -72,10 +78,11 @@ def _canonical(value: Any) -> Any:
 
 
 class ContentKey(CachePolicy):
-    """Key = stage name + its inputs, with sections, records and files replaced by their content."""
+    """Key = stage name + its inputs, with sections, records and files replaced by their content, + the
+    digest of the code the task runs (its body here is wiring: a fixed filter lives in gan_aug/)."""
 
     def compute_key(self, task_ctx, inputs: dict[str, Any], flow_parameters: dict[str, Any], **kwargs) -> str:
-        payload = {"stage": task_ctx.task.name, "inputs": _canonical(inputs)}
+        payload = {"stage": task_ctx.task.name, "inputs": _canonical(inputs), "code": code_digest(task_ctx.task.fn)}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 

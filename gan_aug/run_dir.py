@@ -38,6 +38,8 @@ class RunDir:
     extractor = property(lambda self: self.root / "checkpoints" / "features.pt")
     # Every training image's domain features: the memorisation filter's nearest-neighbour index.
     train_features = property(lambda self: self.root / "checkpoints" / "train-features.npy")
+    # What made the two above (code digest, training images): they are reused only for the same.
+    features_origin = property(lambda self: self.root / "checkpoints" / "features.json")
     accepted = property(lambda self: self.root / "generated" / "accepted.npz")
     metrics = property(lambda self: self.root / "metrics.json")
     report = property(lambda self: self.root / "report.html")
