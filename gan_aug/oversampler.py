@@ -12,20 +12,26 @@ import contextlib
 import functools
 import hashlib
 import logging
+import os
 import sys
 import tempfile
-import warnings
 from numbers import Integral, Real
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import torch
-from imblearn.utils import check_sampling_strategy
+from imblearn.over_sampling.base import BaseOverSampler
+from imblearn.utils import check_target_type
+from joblib import effective_n_jobs
 from pydantic import BaseModel, ValidationError
-from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import validate_data
 
+from gan_aug.code_digest import code_digest
 from gan_aug.config import EvaluateConfig, FilterConfig, GANConfig, GenerateConfig, MixConfig
+from gan_aug.data.arrays import CHANNEL_ORDERS, ImageLayout
 from gan_aug.data.imageset import ImageSet
 from gan_aug.device import resolve_device
 from gan_aug.metrics.extractors import DomainExtractor, build_extractor
@@ -47,6 +53,7 @@ from gan_aug.stages import (
     train_job,
 )
 from gan_aug.synthetic import SyntheticSet
+from gan_aug.warn import warn_caller
 
 logger = logging.getLogger("gan_aug.oversampler")
 
@@ -59,60 +66,102 @@ class Settings(NamedTuple):
     evaluate: EvaluateConfig
 
 
-class GANOverSampler(BaseEstimator):
+# The config sections GANOverSampler takes, by parameter name.
+SECTIONS = {"gan": GANConfig, "generate": GenerateConfig, "filter": FilterConfig, "mix": MixConfig,
+            "evaluate": EvaluateConfig}
+
+
+class GANOverSampler(BaseOverSampler):
     """Brings the classes ``sampling_strategy`` targets (imbalanced-learn's meanings) to their counts with
     GAN samples, at most ``mix.dose`` per real image of a class (chosen on held-out rows by default),
     and duplicated real rows for the rest; ``sample_weight_`` holds each returned row's loss weight.
 
+    X holds images as people load them: flattened rows (2-D, as an imbalanced-learn ``Pipeline`` passes
+    them; ``image_shape`` says how to fold a row, a square grayscale image by default), N×H×W, or
+    N×C×H×W (``channel_order="last"``: N×H×W×C, and (H, W, C) rows); uint8, other integers or floats,
+    whose ``pixel_range`` (black, white) maps onto 0..255 (detected, with a warning, when not given).
+    Generated rows come back in X's shape, dtype and units; real rows unchanged.
+
     ``gan``/``generate``/``filter``/``mix``/``evaluate``: the config sections (model or dict); ``evaluate``
     sets the classifier the mix is chosen with. ``val_fraction`` of each class is held out from the GAN to
     calibrate the discriminator filter, check FD and choose the mix (every real row is still returned).
-    ``random_state`` seeds that hold-out and the feature extractor; the GAN and sampling seeds are
-    ``gan.seed`` and ``generate.seed``. ``device`` overrides ``gan.device``. ``verbose`` as in
-    scikit-learn: 0 is silent (the ``gan_aug.oversampler`` logger still logs), 1 and more show progress
-    bars (terminal or notebook) and the log lines on stderr.
+    ``random_state`` seeds that hold-out and the feature extractor (an int; None or a RandomState draws
+    one); the GAN and sampling seeds are ``gan.seed`` and ``generate.seed``. ``device`` overrides
+    ``gan.device``. ``n_jobs`` as in scikit-learn: classifier runs of the mix grid side by side in that
+    many processes (None: one, unless a ``joblib.parallel_config`` block says otherwise; -1: every
+    core). ``verbose`` as in scikit-learn: 0 is silent (the ``gan_aug.oversampler`` logger still logs),
+    1 and more show progress bars (terminal or notebook) and the log lines on stderr.
     """
 
-    def __init__(self, sampling_strategy="auto", *, gan=None, generate=None, filter=None, mix=None, evaluate=None,
-                 val_fraction=0.15, device="auto", random_state=0, work_dir=None, verbose=0):
-        self.sampling_strategy, self.gan, self.generate, self.filter = sampling_strategy, gan, generate, filter
-        self.mix, self.evaluate, self.verbose = mix, evaluate, verbose
-        self.val_fraction, self.device, self.random_state, self.work_dir = val_fraction, device, random_state, work_dir
-        self._settings()  # fail at construction on a bad setting; the stored values stay as given (clone)
+    _parameter_constraints: dict = {
+        **BaseOverSampler._parameter_constraints,
+        "image_shape": [tuple, list, None],
+        "channel_order": [StrOptions(set(CHANNEL_ORDERS))],
+        "pixel_range": [tuple, list, None],
+        **{name: [dict, model, None] for name, model in SECTIONS.items()},
+        "val_fraction": [Interval(Real, 0, 1, closed="left")],
+        "device": [str],
+        "work_dir": [str, os.PathLike, None],
+        "n_jobs": [Integral, None],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(self, sampling_strategy="auto", *, image_shape=None, channel_order="first", pixel_range=None,
+                 gan=None, generate=None, filter=None, mix=None, evaluate=None, val_fraction=0.15, device="auto",
+                 random_state=0, work_dir=None, n_jobs=None, verbose=0):
+        super().__init__(sampling_strategy=sampling_strategy)
+        self.image_shape, self.channel_order, self.pixel_range = image_shape, channel_order, pixel_range
+        self.gan, self.generate, self.filter, self.mix, self.evaluate = gan, generate, filter, mix, evaluate
+        self.val_fraction, self.device, self.random_state = val_fraction, device, random_state
+        self.work_dir, self.n_jobs, self.verbose = work_dir, n_jobs, verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False  # pixels: a sparse matrix of images is not a use case
+        tags.input_tags.three_d_array = True  # N×H×W and 4-D image arrays too
+        tags.non_deterministic = False
+        return tags
 
     def _settings(self) -> Settings:
-        settings = Settings(_section(GANConfig, self.gan, "gan"), _section(GenerateConfig, self.generate, "generate"),
-                            _section(FilterConfig, self.filter, "filter"), _section(MixConfig, self.mix, "mix"),
-                            _section(EvaluateConfig, self.evaluate, "evaluate"))
+        settings = Settings(**{name: _section(model, getattr(self, name), name) for name, model in SECTIONS.items()})
         if settings.generate.target_count is not None:
             raise ValueError("generate.target_count is not used by GANOverSampler: give the targets as "
                              "sampling_strategy={class: count, ...}")
-        return settings
+        if _given(self.evaluate, "workers"):
+            raise ValueError("evaluate.workers is not used by GANOverSampler: set n_jobs (or a "
+                             "joblib.parallel_config block) for the processes of its classifier runs")
+        workers = effective_n_jobs(self.n_jobs)
+        return settings._replace(evaluate=settings.evaluate.model_copy(update={"workers": max(workers, 1)}))
 
-    def fit_resample(self, X, y):
+    def _check_X_y(self, X, y, accept_sparse=None):
+        """imbalanced-learn's checks, for image arrays too (N×H×W, 4-D), keeping X's numeric dtype."""
+        y, binarize_y = check_target_type(y, indicate_one_vs_all=True)
+        X, y = validate_data(self, X=X, y=y, reset=True, accept_sparse=False, allow_nd=True, dtype="numeric")
+        return X, y, binarize_y
+
+    def fit_resample(self, X, y, **params):
         """Real rows first (unchanged, in order), then the synthetic rows grouped by class, then the
         duplicated real rows grouped by class; their loss weights are in ``sample_weight_``."""
-        settings = self._settings()
-        X, y = np.asarray(X), np.asarray(y)
-        images, classes, encoded = _check_inputs(X, y)
-        if not isinstance(self.val_fraction, Real) or not 0 <= self.val_fraction < 1:
-            raise ValueError(f"val_fraction must be a number in [0, 1), got {self.val_fraction!r}")
-        if not isinstance(self.random_state, Integral):
-            raise TypeError(f"random_state must be an int, got {self.random_state!r}")
+        return super().fit_resample(X, y, **params)
+
+    def _fit_resample(self, X, y):
+        settings, self.random_state_ = self._settings(), _seed(self.random_state)
+        layout = ImageLayout.of(X, self.image_shape, self.channel_order, self.pixel_range)
+        classes, encoded = _classes(y)
         labels = classes.tolist()
-        targets = _targets(self.sampling_strategy, y, classes, encoded)
-        self.sampling_strategy_ = {labels[k]: int(n) for k, n in targets.items()}
+        self.sampling_strategy_ = {_plain(k): int(n) for k, n in self.sampling_strategy_.items()}
+        index = {label: i for i, label in enumerate(labels)}
+        needed = {index[k]: n for k, n in self.sampling_strategy_.items() if n > 0}
         self.generation_, self.gan_, self.quality_, self.acceptance_ = {}, None, {}, {}
         self.usefulness_, self.mix_, self.sample_weight_ = {}, None, np.ones(len(y), np.float32)
-        needed = {k: int(n) for k, n in targets.items() if n > 0}
         if not needed:
             return X.copy(), y.copy()
-        full = ImageSet(np.ascontiguousarray(images), encoded, tuple(map(str, labels)))
+        full = ImageSet(np.ascontiguousarray(layout.to_images(X)), encoded, tuple(map(str, labels)))
         with tempfile.TemporaryDirectory(prefix="gan-aug-") as tmp, _shown(bool(self.verbose)), shared_pools():
             mix = self._synthesise(full, labels, needed, settings, Path(self.work_dir or tmp))
         self.sample_weight_ = mix.weights
-        new = mix.data().images[len(full):]
-        return (np.concatenate([X, new if X.ndim == 4 else new[:, 0]]),
+        # Duplicates are the caller's own rows, unchanged; only the synthetic ones are converted.
+        return (np.concatenate([X, layout.from_images(mix.synthetic.images), X[mix.duplicates]]),
                 np.concatenate([y, classes[mix.labels[len(full):]]]))
 
     def _synthesise(self, full: ImageSet, labels: list, needed: dict[int, int], settings: Settings,
@@ -121,16 +170,16 @@ class GANOverSampler(BaseEstimator):
         usefulness → the mix chosen on the held-out rows."""
         gan, gen, filt = settings.gan, settings.generate, settings.filter
         check_extractor(filt)  # before training: missing Inception weights fail now rather than after it
-        val_rows = _hold_out(full.labels, self.val_fraction, int(self.random_state))
+        val_rows = _hold_out(full.labels, self.val_fraction, self.random_state_)
         train, val = full.subset(np.setdiff1d(np.arange(len(full)), val_rows)), full.subset(val_rows)
         if str(self.device).startswith("cuda") and not torch.cuda.is_available():  # resolve_device names gan.device
             raise RuntimeError(f"device={self.device!r} but no CUDA device is available; use 'auto' or 'cpu'")
         device = str(resolve_device(self.device))
         # In work_dir, files are named by what made them: a rerun reuses them, other data never does.
         digest = _sha(full.images.shape, full.images, full.labels, val_rows) if self.work_dir else "temporary"
-        model = domain_model(train, filt.feature_steps, seed=int(self.random_state), device=device,
-                             path=folder / f"extractor-{_sha(digest, filt.feature_steps, self.random_state)[:16]}.pt"
-                             if self.work_dir else None)
+        made_by = (digest, filt.feature_steps, self.random_state_, code_digest(domain_model))
+        model = domain_model(train, filt.feature_steps, seed=self.random_state_, device=device,
+                             path=folder / f"extractor-{_sha(*made_by)[:16]}.pt" if self.work_dir else None)
         judge = build_extractor(filt.extractor, domain_model=model, inception_weights=filt.inception_weights,
                                 device=device)
         domain, names = DomainExtractor(model), full.class_names
@@ -172,7 +221,7 @@ class GANOverSampler(BaseEstimator):
         base_hash, trained = _sha(digest, gan.model_dump_json()), {}
         for job in jobs:
             name = job.name(train.class_names)
-            path = folder / f"gan-{_sha(job.config_hash(base_hash))[:16]}.pt"
+            path = folder / f"gan-{_sha(job.config_hash(base_hash), code_digest(train_job))[:16]}.pt"
             run = train_job(job, train, val, gan, path, base_hash=base_hash, domain=domain, device=device,
                             progress=training_log(logger, name), warn=logger.warning)
             logger.info("%s ready after %d steps (%d of them from %s) in %.1f s", name, run.result.steps,
@@ -187,7 +236,7 @@ class GANOverSampler(BaseEstimator):
         report, shipped = acceptance.report, mix.class_counts("synthetic")
         if report.message:
             logger.warning(report.message)
-            warnings.warn(report.message, stacklevel=4)
+            warn_caller(report.message)
         runs = {labels[k]: {**run.result.to_dict(), "checkpoint": str(run.result.checkpoint) if self.work_dir else None}
                 for k, run in trained.items()}  # a temporary checkpoint is gone by now
         self.gan_ = next(iter(runs.values())) if next(iter(trained.values())).job.shared else runs
@@ -200,7 +249,7 @@ class GANOverSampler(BaseEstimator):
                                            "duplicates": int(duplicates[k])}
             message = shortfall_message(repr(labels[k]), stats[k], kept, budget_factor)
             if k not in report.dropped and message:
-                warnings.warn(message, stacklevel=4)
+                warn_caller(message)
 
 
 @contextlib.contextmanager
@@ -234,47 +283,33 @@ def _section(model: type[BaseModel], value, name: str) -> BaseModel:
         raise ValueError(f"invalid {name} settings: {problems}") from None
 
 
-def _check_inputs(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """N×C×H×W images, the sorted classes (y's dtype) and y encoded 0..K-1; errors say what to change."""
-    if X.dtype != np.uint8:
-        raise ValueError(f"X must be uint8 pixels 0..255, got {X.dtype}; convert it first, e.g. "
-                         "np.clip(np.rint(X * 255), 0, 255).astype(np.uint8) for floats in [0, 1]")
-    if not (X.ndim == 3 or (X.ndim == 4 and X.shape[1] in (1, 3))):
-        hint = "; channels last? pass X.transpose(0, 3, 1, 2)" if X.ndim == 4 and X.shape[3] in (1, 3) else ""
-        raise ValueError(f"X must be N×H×W (grayscale) or N×C×H×W with C = 1 or 3 channels, got shape {X.shape}{hint}")
-    images = X[:, None] if X.ndim == 3 else X
-    if images.shape[2] != images.shape[3]:
-        raise ValueError(f"images must be square (H = W), got {images.shape[2]}×{images.shape[3]}")
-    if y.ndim != 1 or len(y) != len(X):
-        raise ValueError(f"y must be 1-D with one label per image: len(X) = {len(X)}, y has shape {y.shape}")
+def _classes(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The sorted classes (y's dtype) and y encoded 0..K-1; every class needs two images."""
     classes, encoded, counts = np.unique(y, return_inverse=True, return_counts=True)
     if (counts < 2).any():
-        few = {c: int(n) for c, n in zip(classes.tolist(), counts) if n < 2}
+        few = {_plain(c): int(n) for c, n in zip(classes, counts) if n < 2}
         raise ValueError(f"every class needs at least 2 images (one is held out, and a GAN cannot learn a class "
                          f"from none); too few: {few}")
-    return images, classes, encoded.reshape(-1).astype(np.int64)
+    return classes, encoded.reshape(-1).astype(np.int64)
 
 
-def _targets(strategy, y: np.ndarray, classes: np.ndarray, encoded: np.ndarray) -> dict[int, int]:
-    """Encoded class → samples to add, by imblearn's rules; user labels are translated first so that
-    errors name them (a callable, as in imblearn, sees the user's ``y``)."""
-    index = {label: i for i, label in enumerate(classes.tolist())}
-    if callable(strategy):
-        strategy = strategy(y)
-    if isinstance(strategy, dict):
-        unknown = [k for k in strategy if k not in index]
-        if unknown:
-            raise ValueError(f"sampling_strategy names class(es) {unknown} not in y; y's classes: {list(index)}")
-        counts = np.bincount(encoded, minlength=len(classes))
-        for label, target in strategy.items():
-            if target < counts[index[label]]:
-                raise ValueError(f"sampling_strategy asks for {target} images of class {label!r}, which already "
-                                 f"has {counts[index[label]]}; an over-sampler can only add images")
-        strategy = {index[k]: v for k, v in strategy.items()}
-    try:
-        return dict(check_sampling_strategy(strategy, encoded, "over-sampling"))
-    except ValueError as error:
-        raise ValueError(f"sampling_strategy: {error}") from None
+def _plain(label):
+    """A numpy scalar label as the Python value it holds, so messages and dict keys read as the user's."""
+    return label.item() if isinstance(label, np.generic) else label
+
+
+def _seed(random_state) -> int:
+    """An int as it is; None or a RandomState draws one (scikit-learn's meanings)."""
+    if isinstance(random_state, Integral):
+        return int(random_state)
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+def _given(section, name: str) -> bool:
+    """Whether the caller set ``name`` in a config section (a dict's key, or a model's set field)."""
+    if isinstance(section, BaseModel):
+        return name in section.model_fields_set
+    return isinstance(section, dict) and name in section
 
 
 def _hold_out(encoded: np.ndarray, fraction: float, seed: int) -> np.ndarray:

@@ -234,9 +234,10 @@ def test_clone_and_get_params_round_trip(tmp_path):
     sampler = GANOverSampler("minority", gan=GANConfig(steps=7), filter={"filters": []}, val_fraction=0.2,
                              random_state=3, work_dir=str(tmp_path))
     params = sampler.get_params()
-    assert params == {"sampling_strategy": "minority", "gan": GANConfig(steps=7), "generate": None,
-                      "filter": {"filters": []}, "mix": None, "evaluate": None, "val_fraction": 0.2, "device": "auto",
-                      "random_state": 3, "work_dir": str(tmp_path), "verbose": 0}
+    assert params == {"sampling_strategy": "minority", "image_shape": None, "channel_order": "first",
+                      "pixel_range": None, "gan": GANConfig(steps=7), "generate": None, "filter": {"filters": []},
+                      "mix": None, "evaluate": None, "val_fraction": 0.2, "device": "auto", "random_state": 3,
+                      "work_dir": str(tmp_path), "n_jobs": None, "verbose": 0}
     copy = clone(sampler)
     assert copy is not sampler and copy.get_params() == params and copy.gan is not sampler.gan
     assert GANOverSampler(**params).get_params() == params
@@ -248,11 +249,19 @@ def test_clone_and_get_params_round_trip(tmp_path):
     (dict(gan={"stepz": 10}), ValueError, r"gan\.stepz: Extra inputs are not permitted"),
     (dict(filter={"fd_policy": "maybe"}), ValueError, r"filter\.fd_policy"),
     (dict(generate={"target_count": 50}), ValueError, r"generate\.target_count .* sampling_strategy"),
-    (dict(gan="fast"), TypeError, r"gan must be a GANConfig or a dict"),
+    (dict(evaluate={"workers": 2}), ValueError, r"evaluate\.workers is not used .* n_jobs"),
+    (dict(gan="fast"), ValueError, r"'gan' parameter of GANOverSampler must be"),
+    (dict(channel_order="middle"), ValueError, r"'channel_order' parameter .* \{'first', 'last'\}|'last', 'first'"),
+    (dict(val_fraction=1.0), ValueError, r"'val_fraction' parameter .* range \[0(\.0)?, 1(\.0)?\)"),
+    (dict(val_fraction="0.2"), ValueError, r"'val_fraction' parameter"),
+    (dict(n_jobs="all"), ValueError, r"'n_jobs' parameter"),
 ])
-def test_bad_settings_are_named_at_construction(kwargs, error, message):
+def test_bad_settings_are_named_before_any_work(kwargs, error, message):
+    """scikit-learn's convention: the constructor only stores (clone and set_params rely on it); the
+    first fit_resample names a bad setting before it touches the data."""
+    sampler = GANOverSampler(**kwargs)
     with pytest.raises(error, match=message):
-        GANOverSampler(**kwargs)
+        sampler.fit_resample(*_digits_like())
 
 
 def _digits_like(n=40, classes=2):
@@ -261,36 +270,46 @@ def _digits_like(n=40, classes=2):
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda X, y: (X.astype(np.float32) / 255, y), r"X must be uint8 .* float32.*astype\(np\.uint8\)"),
-    (lambda X, y: (X.reshape(len(X), -1), y), r"N×H×W .* got shape \(40, 64\)"),
-    (lambda X, y: (np.stack([X, X], axis=1), y), r"C = 1 or 3 channels, got shape \(40, 2, 8, 8\)"),
-    (lambda X, y: (np.stack([X] * 3, axis=-1), y), r"channels last\? pass X\.transpose\(0, 3, 1, 2\)"),
+    (lambda X, y: (X.reshape(len(X), -1)[:, :60], y), r"60 values per row, which is not a square grayscale image: pass image_shape=\(H, W\)"),
+    (lambda X, y: (np.stack([X, X], axis=1), y), r"1 \(grayscale\) or 3 \(RGB\) channels, got 2"),
+    (lambda X, y: (np.stack([X] * 3, axis=-1), y), r"channels last\? pass channel_order='last'"),
     (lambda X, y: (X[:, :, :6], y), r"square .* 8×6"),
-    (lambda X, y: (X, y[:-1]), r"len\(X\) = 40, y has shape \(39,\)"),
+    (lambda X, y: (X, y[:-1]), r"inconsistent numbers of samples: \[40, 39\]"),
     (lambda X, y: (X, np.where(np.arange(len(y)) == 0, 7, y)), r"at least 2 images .* \{7: 1\}"),
+    (lambda X, y: (X.astype(str), y), r"dtype='numeric' is not compatible with arrays of bytes/strings"),
 ])
 def test_bad_inputs_are_named(change, message):
     with pytest.raises(ValueError, match=message):
-        GANOverSampler().fit_resample(*change(*_digits_like()))
+        GANOverSampler(mix=FILL).fit_resample(*change(*_digits_like()))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(image_shape=(8, 9)), r"image_shape=\(8, 9\) does not fit X's 64 values per row"),
+    (dict(pixel_range=(1, 1)), r"pixel_range must be \(low, high\) with high > low, got \(1, 1\)"),
+])
+def test_bad_image_settings_are_named(kwargs, message):
+    X, y = _digits_like()
+    with pytest.raises(ValueError, match=message):
+        GANOverSampler(**kwargs).fit_resample(X.reshape(len(X), -1), y)
 
 
 @pytest.mark.parametrize("strategy, message", [
-    ({5: 30}, r"class\(es\) \[5\] not in y; y's classes: \[0, 1, 2\]"),
-    ({0: 3}, r"asks for 3 images of class 0, which already has 14"),
-    ("bogus", r"sampling_strategy: When 'sampling_strategy' is a string"),
-    (0.5, r"sampling_strategy: .*float"),
+    ({5: 30}, r"The \{5\} target class is/are not present in the data"),
+    ({0: 3}, r"Originally, there is 14 samples and 3 samples are asked"),
+    ("bogus", r"'sampling_strategy' parameter of GANOverSampler must be"),
+    (0.5, r"float.* binary"),
 ])
 def test_bad_sampling_strategies_are_named(strategy, message):
     with pytest.raises(ValueError, match=message):
         GANOverSampler(strategy).fit_resample(*_digits_like(classes=3))
 
 
-def test_bad_val_fraction_and_random_state():
-    for bad in (1.0, -0.1, "0.2"):
-        with pytest.raises(ValueError, match=rf"val_fraction must be a number in \[0, 1\), got {bad!r}"):
-            GANOverSampler(val_fraction=bad).fit_resample(*_digits_like())
-    with pytest.raises(TypeError, match="random_state must be an int"):
-        GANOverSampler(random_state=None).fit_resample(*_digits_like())
+def test_random_state_none_or_a_generator_draws_a_seed():
+    X, y = _digits_like()
+    for state in (None, np.random.RandomState(1)):
+        sampler = GANOverSampler("minority", random_state=state)
+        sampler.fit_resample(X, y)  # balanced: nothing to train
+        assert isinstance(sampler.random_state_, int)
 
 
 def test_package_exports_the_sampler_lazily():

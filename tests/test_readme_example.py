@@ -1,0 +1,76 @@
+"""The README's GANOverSampler example, unchanged, as people run it: a plain script with no
+``if __name__ == "__main__":`` guard, piped into ``python -`` from stdin, and as the cells of
+examples/oversampler.ipynb in a real Jupyter kernel. Spawned worker processes used to re-run the
+caller's script and die (BrokenProcessPool); these runs share one folder, so the script's run trains
+the GAN and the other two reuse it from ``work_dir``, as a user's rerun would."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "examples" / "oversampler.ipynb"
+BALANCED = "[178 182  15] -> [182 182 182]"
+
+
+def readme_example() -> str:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## As a library"):]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("readme-example")
+
+
+def _run(args: list[str], folder: Path, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(args, cwd=folder, input=stdin, capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "PYTHONWARNINGS": "default"})
+
+
+@pytest.mark.slow
+def test_the_readme_example_runs_as_a_plain_script(folder):
+    script = folder / "example.py"
+    script.write_text(readme_example(), encoding="utf-8")
+    done = _run([sys.executable, str(script)], folder)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert BALANCED in done.stdout and "'used': 15" in done.stdout
+    assert "GAN ready after 300 steps" in done.stderr  # verbose=1: the log lines on stderr
+    assert (folder / "runs" / "example").is_dir()
+
+
+@pytest.mark.slow
+def test_the_readme_example_runs_from_stdin(folder):
+    done = _run([sys.executable, "-"], folder, stdin=readme_example())
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert BALANCED in done.stdout and "Traceback" not in done.stderr
+
+
+def test_the_notebook_holds_the_readme_example_cell_by_cell():
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    code = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
+    assert "\n\n".join(code) + "\n" == readme_example()
+    assert all(not cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code")  # saved clean
+
+
+@pytest.mark.slow
+def test_the_notebook_runs_in_a_real_kernel_and_shows_progress(folder):
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    NotebookClient(notebook, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(folder)}}).execute()
+    outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
+    text = "".join(output.get("text", "") for output in outputs if output.output_type == "stream")
+    assert BALANCED in text and not [o for o in outputs if o.output_type == "error"]
+    assert re.search(r"\d\d:\d\d:\d\d  class 2: \d+/15 accepted", text)  # the log lines, in the notebook
+    # rich draws the progress bars into a Jupyter widget (ipywidgets); without it, it only warns.
+    widgets = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert widgets, "no progress bars in the notebook"
+    assert "ipywidgets" not in text + str(outputs)
