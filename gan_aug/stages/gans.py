@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 import torch
 
 from gan_aug.checkpoint import best_snapshot_step, load_checkpoint, load_sampler
+from gan_aug.code_digest import code_digest
 from gan_aug.config import GANConfig
 from gan_aug.data.imageset import ImageSet
 from gan_aug.metrics.extractors import DomainExtractor
@@ -106,7 +107,9 @@ def train_job(job: GANJob, train: ImageSet, val: ImageSet, cfg: GANConfig, check
     """Train (or resume, or reuse) one job's GAN; with ``gan.eval_every`` and a ``domain`` extractor,
     FD is checked per class on held-out images and each class keeps its best weights.
 
-    ``warn`` hears about classes whose FD checks must fall back on training images."""
+    ``warn`` hears about classes whose FD checks must fall back on training images, and about a
+    checkpoint of other code set aside; the checkpoint records this function's code (its digest
+    covers the one-class relabelling and monitor set-up here as well as the training loop)."""
     monitor = None
     if cfg.eval_every and domain is not None:
         monitor = build_monitor(domain, val, train, job.classes, samples=cfg.eval_samples,
@@ -121,5 +124,6 @@ def train_job(job: GANJob, train: ImageSet, val: ImageSet, cfg: GANConfig, check
     # A loss record every 50 steps, or each tenth of a shorter run, so progress has ten lines to show.
     log_every = max(1, min(50, budget(cfg, torch.device(device), len(data), data.image_size).steps // 10))
     result = train_gan(data, cfg, checkpoint, config_hash=job.config_hash(base_hash), device=device,
-                       progress=progress, monitor=monitor, log_every=log_every)
+                       progress=progress, monitor=monitor, log_every=log_every, warn=warn,
+                       code=code_digest(train_job))
     return TrainedGAN(job, result, samplers_of(job, result))
