@@ -41,7 +41,9 @@ def test_the_readme_example_runs_as_a_plain_script(folder):
     script.write_text(readme_example(), encoding="utf-8")
     done = _run([sys.executable, str(script)], folder)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert BALANCED in done.stdout and "'used': 15" in done.stdout
+    # Up to one synthetic row per real two (mix.dose 1): how many pass the filters varies with the
+    # machine's thread count, which changes the GAN's floating-point sums.
+    assert BALANCED in done.stdout and 0 < int(re.search(r"'used': (\d+)", done.stdout).group(1)) <= 15
     assert "GAN ready after 300 steps" in done.stderr  # verbose=1: the log lines on stderr
     assert (folder / "runs" / "example").is_dir()
 
