@@ -76,3 +76,33 @@ def test_the_notebook_runs_in_a_real_kernel_and_shows_progress(folder):
     widgets = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
     assert widgets, "no progress bars in the notebook"
     assert "ipywidgets" not in text + str(outputs)
+
+
+# The validation grid on two joblib workers, in a script with no __main__ guard: the workers must not
+# re-run it (spawned processes did, and died with BrokenProcessPool).
+GRID_SCRIPT = '''
+import os
+import numpy as np
+from sklearn.datasets import load_digits
+from gan_aug import GANOverSampler
+
+X, y = load_digits(n_class=3, return_X_y=True)
+keep = np.concatenate([np.flatnonzero(y == k)[:n] for k, n in enumerate([40, 40, 10])])
+sampler = GANOverSampler(image_shape=(8, 8), pixel_range=(0, 16), n_jobs=2, work_dir="runs/grid",
+                         gan={"steps": 20, "eval_every": 0}, filter={"filters": [], "feature_steps": 20},
+                         mix={"doses": [1.0], "weights": [1.0], "seeds": 2, "steps": 20, "bootstrap_rounds": 50},
+                         evaluate={"steps": 20})
+X_res, y_res = sampler.fit_resample(X[keep], y[keep])
+print("ran in", os.getpid(), "balanced", np.bincount(y_res).tolist(), "grid", len(sampler.mix_["curve"]))
+'''
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["script", "stdin"])
+def test_worker_processes_never_rerun_an_unguarded_script(folder, how):
+    script = folder / "grid.py"
+    script.write_text(GRID_SCRIPT, encoding="utf-8")
+    args, stdin = ([sys.executable, str(script)], None) if how == "script" else ([sys.executable, "-"], GRID_SCRIPT)
+    done = _run(args, folder, stdin)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("ran in") == 1 and "balanced [40, 40, 40] grid 2" in done.stdout, done.stdout
