@@ -76,9 +76,11 @@ from gan_aug.evaluate.runner import summarise_runs
 from gan_aug.io import read_json, write_json
 from gan_aug.metrics.extractors import DomainExtractor, build_extractor
 from gan_aug.mix import TrainingMix, build_mix
-from gan_aug.mix.policy import MixChoice, choose_mix, class_doses, most_wanted
+from gan_aug.mix.policy import MixChoice, choose_mix, class_doses
 from gan_aug.progress import generation_log, training_log
-from gan_aug.stages import TrainedGAN, accept, assess, domain_model, generate_filtered, plan_gans, train_job
+from gan_aug import pipeline
+from gan_aug.stages import (ClassSampler, GANJob, TrainedGAN, Usefulness, accept, assess, domain_model,
+                            generate_filtered, train_job)
 from gan_aug.synthetic import SyntheticSet
 
 STEP_COUNTS = [4000, 2000, 1000, 750, 500, 350, 200, 100, 60, 40]
@@ -217,7 +219,7 @@ def test_set(per_class: int | None) -> ImageSet:
                                                for k in range(test.num_classes)])))
 
 
-# --- the GAN and its rows -------------------------------------------------------------------------
+# --- the GAN and its rows: the pipeline's stages, each kept in results.json ----------------------
 
 @dataclass
 class Synthesis:
@@ -231,95 +233,112 @@ class Synthesis:
     accepted: dict[float, SyntheticSet]
 
 
-def train_gan(protocol: str, train: ImageSet, val: ImageSet, s: Settings, folder: Path, device: str,
-              results: Results) -> tuple[DomainExtractor, TrainedGAN]:
-    """The domain classifier and the shared GAN over the minority classes, both reused from ``folder``."""
-    started = time.perf_counter()
-    model = domain_model(train, s.filters.feature_steps, device=device, path=folder / "domain.pt")
-    domain, balance = DomainExtractor(model), analyse(train)
-    (job,) = plan_gans("shared", list(balance.minority_classes))
-    run = train_job(job, train, val, s.gan, folder / "gan.pt", base_hash=f"gain:{protocol}:{s.gan.model_dump_json()}",
-                    domain=domain, device=device, progress=training_log(logger, f"{protocol} GAN"), warn=print)
-    result = run.result
-    reason = result.stop_reason or ("reused" if result.resumed_from == result.steps else "?")
-    print(f"  GAN: {result.steps} steps ({reason}), {result.train_seconds:.0f} s of training in all, "
-          f"{time.perf_counter() - started:.0f} s here; sha256 {result.sha256[:12]}", flush=True)
-    results.bind_gan(protocol, result.sha256)
-    results.put("protocols", protocol, "gan", value={k: v for k, v in result.to_dict().items() if k != "history"})
-    return domain, run
+@dataclass
+class KeptSteps:
+    """How the benchmark runs each step of gan_aug.pipeline.synthesise (which decides what runs, in what
+    order, as for a run): the domain classifier and the GAN reused from ``folder``; generation and FD
+    acceptance as one piece of results.json per label threshold (their rows in ``folder``), run in
+    ``accept`` so that a rerun skips both; label agreement and the policy's grid as pieces too."""
+
+    protocol: str
+    train: ImageSet
+    val: ImageSet
+    targets: np.ndarray
+    s: Settings
+    folder: Path
+    device: str
+    results: Results
+
+    def features(self) -> DomainExtractor:
+        return DomainExtractor(domain_model(self.train, self.s.filters.feature_steps, device=self.device,
+                                            path=self.folder / "domain.pt"))
+
+    def train_gans(self, jobs: list[GANJob], domain: DomainExtractor) -> list[TrainedGAN]:
+        return [self.train_one(job, domain) for job in jobs]
+
+    def train_one(self, job: GANJob, domain: DomainExtractor) -> TrainedGAN:
+        started, s = time.perf_counter(), self.s
+        run = train_job(job, self.train, self.val, s.gan, self.folder / "gan.pt",
+                        base_hash=f"gain:{self.protocol}:{s.gan.model_dump_json()}", domain=domain, device=self.device,
+                        progress=training_log(logger, f"{self.protocol} GAN"), warn=print)
+        result = run.result
+        reason = result.stop_reason or ("reused" if result.resumed_from == result.steps else "?")
+        print(f"  GAN: {result.steps} steps ({reason}), {result.train_seconds:.0f} s of training in all, "
+              f"{time.perf_counter() - started:.0f} s here; sha256 {result.sha256[:12]}", flush=True)
+        self.results.bind_gan(self.protocol, result.sha256)
+        self.results.put("protocols", self.protocol, "gan",
+                         value={k: v for k, v in result.to_dict().items() if k != "history"})
+        return run
+
+    def generate(self, asks: list[tuple[ClassSampler, int]], domain: DomainExtractor):
+        return asks  # generated in ``accept``, with the acceptance, as one kept piece
+
+    def accept(self, asks: list[tuple[ClassSampler, int]], domain: DomainExtractor, threshold: float = 0.9):
+        """Every class's rows through the run's filters at this label threshold, then FD acceptance."""
+        path = self.folder / f"accepted-t{threshold:g}.npz"
+        keys = ("protocols", self.protocol, "generation", f"{threshold:g}")
+        if self.results.get(*keys) is not None:
+            if path.exists():
+                print(f"  rows at label threshold {threshold:g}: from {path}", flush=True)
+                return SyntheticSet.load(path), None
+            self.results.put(*keys, value=None)  # recorded, but the rows are gone: make them again
+        filters, train = self.s.filters.model_copy(update={"label_threshold": threshold}), self.train
+        features = functools.cache(lambda: domain.features(train.images))
+
+        def compute() -> dict:
+            parts, stats = [], {}
+            for sampler, wanted in asks:
+                part, stats[sampler.label] = generate_filtered(
+                    sampler, wanted, filters=filters, generate=self.s.generate, val=self.val, train=train,
+                    domain=domain, train_features=features, device=self.device,
+                    progress=generation_log(logger, f"{train.class_names[sampler.label]} at {threshold:g}"))
+                parts.append(part)
+            judge = build_extractor(filters.extractor, domain_model=domain.model, device=self.device)
+            candidates = SyntheticSet.concat(parts) if parts else SyntheticSet.empty(train.images.shape[1:], "")
+            acceptance = accept(candidates, train, judge, filters, seed=self.s.generate.seed)
+            acceptance.accepted.save(path)
+            return {"classes": {str(k): {**stats[k].to_dict(), "kept": int(np.sum(acceptance.accepted.labels == k)),
+                                         "acceptance": acceptance.report.status.get(k)} for k in stats}}
+
+        found = self.results.piece(keys, f"rows at label threshold {threshold:g}", compute)
+        print("    per class kept / needed (generated): " + ", ".join(
+            f"{k} {c['kept']}/{c['needed']} ({c['generated']})" for k, c in found["classes"].items()), flush=True)
+        return SyntheticSet.load(path), None  # the acceptance report lives in results.json
+
+    def usefulness(self, accepted: SyntheticSet, samplers: list[ClassSampler], domain: DomainExtractor) -> Usefulness:
+        """Label agreement of the 0.9 rows per class (the gate the pipeline applies)."""
+        found = self.results.piece(("protocols", self.protocol, "usefulness"), "label agreement", lambda: assess(
+            self.train, self.val, None, accepted, None, domain, self.s.evaluate, device=self.device).to_dict())
+        useful = Usefulness.from_dict(found)
+        print(f"    agreement per class {({k: round(v, 2) for k, v in useful.label_agreement.items()})}; gate "
+              f">= {self.s.mix.min_agreement:g}", flush=True)
+        return useful
+
+    def choose_mix(self, accepted: SyntheticSet, eligible: list[int]) -> MixChoice:
+        found = self.results.piece(
+            ("protocols", self.protocol, "policy"), "the policy's grid on validation", lambda: choose_mix(
+                self.train, self.val, accepted, self.targets, eligible, self.s.mix, self.s.evaluate,
+                device=self.device).to_dict())
+        fields = {k: v for k, v in found.items() if k != "seconds"}
+        return MixChoice(**{**fields, "doses": {int(k): v for k, v in fields["doses"].items()}})
 
 
-def generate(protocol: str, threshold: float, synth: Synthesis, run: TrainedGAN, s: Settings, folder: Path,
-             device: str, results: Results) -> SyntheticSet:
-    """Every class's rows through the run's filters at this label threshold, then FD acceptance."""
-    path = folder / f"accepted-t{threshold:g}.npz"
-    keys = ("protocols", protocol, "generation", f"{threshold:g}")
-    if results.get(*keys) is not None:
-        if path.exists():
-            print(f"  rows at label threshold {threshold:g}: from {path}", flush=True)
-            return SyntheticSet.load(path)
-        results.put(*keys, value=None)  # recorded, but the rows are gone: make them again
-    filters, train = s.filters.model_copy(update={"label_threshold": threshold}), synth.train
-    wanted = most_wanted(train.class_counts(), synth.targets, s.mix)
-    features = functools.cache(lambda: synth.domain.features(train.images))
-
-    def compute() -> dict:
-        parts, stats = [], {}
-        for k in synth.makes:
-            part, stats[k] = generate_filtered(
-                run.samplers[k], int(wanted[k]), filters=filters, generate=s.generate, val=synth.val, train=train,
-                domain=synth.domain, train_features=features, device=device,
-                progress=generation_log(logger, f"{train.class_names[k]} at {threshold:g}"))
-            parts.append(part)
-        judge = build_extractor(filters.extractor, domain_model=synth.domain.model, device=device)
-        candidates = SyntheticSet.concat(parts) if parts else SyntheticSet.empty(train.images.shape[1:], "")
-        acceptance = accept(candidates, train, judge, filters, seed=s.generate.seed)
-        acceptance.accepted.save(path)
-        return {"classes": {str(k): {**stats[k].to_dict(), "kept": int(np.sum(acceptance.accepted.labels == k)),
-                                     "acceptance": acceptance.report.status.get(k)} for k in stats}}
-
-    found = results.piece(keys, f"rows at label threshold {threshold:g}", compute)
-    print("    per class kept / needed (generated): " + ", ".join(
-        f"{k} {c['kept']}/{c['needed']} ({c['generated']})" for k, c in found["classes"].items()), flush=True)
-    return SyntheticSet.load(path)
-
-
-def synthesise(protocol: str, s: Settings, out: Path, device: str, results: Results) -> Synthesis:
+def synthesise(protocol: str, s: Settings, out: Path, device: str,
+               results: Results) -> tuple[Synthesis, list[int], MixChoice]:
+    """The pipeline's stages on the protocol's split (as a run composes them), then the label-threshold
+    lever's rows at 0.5 from the same asks; the rows, the eligible classes and the policy's choice."""
     data = long_tailed(protocol)
     train, val = split(data)
     print(f"\n## {protocol}: {len(data)} images, {len(train)} train {train.class_counts().tolist()}, "
           f"{len(val)} validation {val.class_counts().tolist()}", flush=True)
-    folder = out / protocol
-    domain, run = train_gan(protocol, train, val, s, folder, device, results)
     balance = analyse(train)
     targets = np.asarray(balance.targets)
-    wanted = most_wanted(train.class_counts(), targets, s.mix)
-    synth = Synthesis(train, val, targets, [k for k in balance.minority_classes if wanted[k] > 0], domain, {})
-    for threshold in THRESHOLDS:
-        synth.accepted[threshold] = generate(protocol, threshold, synth, run, s, folder, device, results)
-    return synth
-
-
-# --- the policy and the levers --------------------------------------------------------------------
-
-def usefulness(protocol: str, synth: Synthesis, s: Settings, device: str, results: Results) -> list[int]:
-    """Label agreement of the 0.9 rows per class, and the classes the gate lets through."""
-    found = results.piece(("protocols", protocol, "usefulness"), "label agreement", lambda: assess(
-        synth.train, synth.val, None, synth.accepted[0.9], None, synth.domain, s.evaluate, device=device).to_dict())
-    agreement = {int(k): v for k, v in found["label_agreement"].items()}
-    eligible = [k for k in synth.makes if agreement.get(k, 0.0) >= s.mix.min_agreement]
-    print(f"    agreement per class {({k: round(v, 2) for k, v in agreement.items()})}; eligible (>= "
-          f"{s.mix.min_agreement:g}): {eligible}", flush=True)
-    return eligible
-
-
-def policy(protocol: str, synth: Synthesis, eligible: list[int], s: Settings, device: str,
-           results: Results) -> MixChoice:
-    found = results.piece(("protocols", protocol, "policy"), "the policy's grid on validation", lambda: choose_mix(
-        synth.train, synth.val, synth.accepted[0.9], synth.targets, eligible, s.mix, s.evaluate,
-        device=device).to_dict())
-    fields = {k: v for k, v in found.items() if k != "seconds"}
-    return MixChoice(**{**fields, "doses": {int(k): v for k, v in fields["doses"].items()}})
+    steps = KeptSteps(protocol, train, val, targets, s, out / protocol, device, results)
+    found = pipeline.synthesise(steps, train.class_counts(), targets, list(balance.minority_classes), "shared",
+                                s.mix)
+    print(f"    eligible: {found.eligible}", flush=True)
+    accepted = {0.9: found.accepted, 0.5: steps.accept(found.generated, found.features, threshold=0.5)[0]}
+    return Synthesis(train, val, targets, found.makes, found.features, accepted), found.eligible, found.choice
 
 
 @dataclass(frozen=True)
@@ -493,9 +512,7 @@ def verdict(protocol: str, policy_entry: dict, best: dict, best_name: str, oracl
 
 def run_protocol(protocol: str, test: ImageSet, oracle_runs: dict, s: Settings, out: Path, device: str,
                  results: Results) -> None:
-    synth = synthesise(protocol, s, out, device, results)
-    eligible = usefulness(protocol, synth, s, device, results)
-    choice = policy(protocol, synth, eligible, s, device, results)
+    synth, eligible, choice = synthesise(protocol, s, out, device, results)
     print_curve(choice)
     baselines = results.piece(("protocols", protocol, "baselines"), "baselines", lambda: evaluate_downstream(
         synth.train, None, test, s.evaluate, device=device, methods=BASELINES))

@@ -1,12 +1,15 @@
-"""The `augment` flow: load → split → analyse → features → train GAN(s) → generate and filter per class →
-accept (FD policy) → usefulness → choose the mix on validation → shards → evaluate on test → report.
+"""The `augment` flow: load → split → analyse → the synthesis stages (gan_aug.pipeline: features → train
+GAN(s) → generate and filter per class → accept (FD policy) → usefulness → choose the mix on validation)
+→ shards → evaluate on test → report.
 
-Wiring only: each task calls the library's stage functions (gan_aug.stages and friends) and adds what
-Prefect needs: logs, artifacts, GPU slots, run-folder paths, retries and caching. Tasks pass paths and
-small typed records, never arrays: Prefect would hash large inputs on every call, and paths let any
-stage be rerun or inspected on its own. Each task receives only the config sections it reads, so a
-cached task's key (flows/caching.py) hashes exactly those, with the content of every file it is given.
-Per-class tasks run on the configured task runner (flows/runners.py), each holding its GPU alone.
+Wiring only: gan_aug.pipeline decides which synthesis stages run and in what order; ``_AsTasks`` says
+how each runs here: a task that calls the library's stage functions (gan_aug.stages and friends) and
+adds what Prefect needs: logs, artifacts, GPU slots, run-folder paths, retries and caching. Tasks pass
+paths and small typed records, never arrays: Prefect would hash large inputs on every call, and paths
+let any stage be rerun or inspected on its own. Each task receives only the config sections it reads,
+so a cached task's key (flows/caching.py) hashes exactly those, with the content of every file it is
+given and the code it runs. Per-class tasks run on the configured task runner (flows/runners.py), each
+holding its GPU alone.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import io
 import os
 import socket
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,12 +42,13 @@ from gan_aug.code_digest import code_digest
 from gan_aug.io import atomic_write_bytes, read_json, write_json
 from gan_aug.metrics.extractors import DomainExtractor, build_extractor
 from gan_aug.metrics.features import load_extractor
-from gan_aug.mix.policy import MixChoice, choose_mix, most_wanted
+from gan_aug.mix.policy import MixChoice, choose_mix
 from gan_aug.parallel import shared_pools
 from gan_aug.progress import MIX_STAGE, fmt, generation_log, publish, published, training_log
+from gan_aug.pipeline import synthesise
 from gan_aug.run_dir import RunDir
 from gan_aug.stages import ClassSampler, GANJob, TrainedGAN, Usefulness, accept, assess, check_extractor, \
-    domain_model, generate_filtered, plan_gans, sample_unfiltered, shortfall_message, train_job
+    domain_model, generate_filtered, sample_unfiltered, shortfall_message, train_job
 from gan_aug.stages.acceptance import AcceptanceReport
 from gan_aug.stages.records import GeneratedClass, SourceRecord, SplitRecord
 from gan_aug.synthetic import SyntheticSet
@@ -339,53 +344,81 @@ def augment(out_dir: str, config: AugmentConfig | None = None) -> dict:
         return _run_stages(config, run)
 
 
+def _configured(stage_task, config: AugmentConfig, run: RunDir, cache: bool = False):
+    """The stage with the run's retry settings, and content-keyed caching when asked for."""
+    runner = config.runner
+    configured = stage_task.with_options(retries=runner.retries, retry_delay_seconds=runner.retry_delay_s)
+    return cached(configured, runner.cache, run) if cache else configured
+
+
+@dataclass(frozen=True)
+class _AsTasks:
+    """The flow's way of running each pipeline step (gan_aug.pipeline decides which run, in what order):
+    a Prefect task with the run's retries, content-keyed caching where a step's result is worth keeping,
+    per-class steps mapped on the task runner; steps pass run-folder paths and small records."""
+
+    config: AugmentConfig
+    run: RunDir
+    split: SplitRecord
+    targets: list[int]
+    device: str
+
+    def task(self, stage_task, cache: bool = False):
+        return _configured(stage_task, self.config, self.run, cache)
+
+    def features(self) -> str:
+        return self.task(features_task)(self.split.paths["train"], self.config.filter.feature_steps, self.run,
+                                        self.device)
+
+    def train_gans(self, jobs: list[GANJob], extractor_path: str) -> list[TrainedGAN]:
+        return self.task(train_gan_task).map(
+            jobs, list(range(len(jobs))), unmapped(self.split), unmapped(extractor_path), unmapped(self.config.gan),
+            unmapped(self.config.section_hash("data", "gan")), unmapped(self.run), unmapped(self.device)).result()
+
+    def generate(self, asks: list[tuple[ClassSampler, int]], extractor_path: str) -> list[GeneratedClass]:
+        c = self.config
+        return map_fresh(self.task(generate_task, cache=True), self.run, [sampler for sampler, _ in asks],
+                         list(range(len(asks))), [wanted for _, wanted in asks], unmapped(self.split),
+                         unmapped(extractor_path), unmapped(c.filter), unmapped(c.generate), unmapped(self.run),
+                         unmapped(self.device))
+
+    def accept(self, generated: list[GeneratedClass], extractor_path: str) -> tuple[str, AcceptanceReport]:
+        return call_fresh(self.task(accept_task, cache=True), self.run, [g.path for g in generated],
+                          self.split.paths["train"], extractor_path, self.config.filter, self.config.generate.seed,
+                          self.run, self.device)
+
+    def usefulness(self, accepted_path: str, samplers: list[ClassSampler], extractor_path: str) -> Usefulness:
+        c = self.config
+        return call_fresh(self.task(usefulness_task, cache=True), self.run, self.split, accepted_path, samplers,
+                          extractor_path, c.evaluate, c.mix.cas_samples, c.generate.seed, self.run, self.device)
+
+    def choose_mix(self, accepted_path: str, eligible: list[int]) -> MixChoice:
+        return call_fresh(self.task(mix_task, cache=True), self.run, self.split, accepted_path, self.targets,
+                          eligible, self.config.mix, self.config.evaluate, self.run, self.device)
+
+
 def _run_stages(config: AugmentConfig, run: RunDir) -> dict:
-    """The stages in order, inside the flow run. Cached stages go through ``call_fresh``/``map_fresh``:
-    a stage whose record survived but whose files were deleted runs again."""
+    """Load, split and analyse; the pipeline's stages (gan_aug.pipeline) as tasks; then shards, the
+    evaluation on test and the report. Cached stages go through ``call_fresh``/``map_fresh``: a stage
+    whose record survived but whose files were deleted runs again."""
     started = time.perf_counter()
     device = str(resolve_device(config.gan.device))
-    retry = {"retries": config.runner.retries, "retry_delay_seconds": config.runner.retry_delay_s}
-
-    def step(stage_task, cache: bool = False):
-        """The stage with the run's retry settings, and content-keyed caching when asked for."""
-        configured = stage_task.with_options(**retry)
-        return cached(configured, config.runner.cache, run) if cache else configured
-
-    source = step(load_task)(config.data, run)
-    split = call_fresh(step(split_task, cache=True), run, source.path, config.data, run)
-    balance = step(analyse_task)(split.paths["train"], config.generate.target_count)
-    minority = balance["minority_classes"]
-    extractor_path = step(features_task)(split.paths["train"], config.filter.feature_steps, run, device)
-    jobs = plan_gans(config.gan.strategy, minority)
-    trained = step(train_gan_task).map(jobs, list(range(len(jobs))), unmapped(split), unmapped(extractor_path),
-                                       unmapped(config.gan), unmapped(config.section_hash("data", "gan")),
-                                       unmapped(run), unmapped(device)).result()
-    samplers = {label: sampler for gan in trained for label, sampler in gan.samplers.items()}
-    wanted = most_wanted(np.asarray(balance["counts"]), np.asarray(balance["targets"]), config.mix)
-    makes = [label for label in minority if wanted[label] > 0]
-    generations = map_fresh(
-        step(generate_task, cache=True), run,
-        [samplers[label] for label in makes], list(range(len(makes))), [int(wanted[label]) for label in makes],
-        unmapped(split), unmapped(extractor_path), unmapped(config.filter), unmapped(config.generate),
-        unmapped(run), unmapped(device))
-    accepted_path, acceptance = call_fresh(
-        step(accept_task, cache=True), run, [g.path for g in generations], split.paths["train"], extractor_path,
-        config.filter, config.generate.seed, run, device)
-    usefulness = call_fresh(
-        step(usefulness_task, cache=True), run, split, accepted_path, [samplers[k] for k in sorted(samplers)],
-        extractor_path, config.evaluate, config.mix.cas_samples, config.generate.seed, run, device)
-    eligible = usefulness.eligible(makes, config.mix.min_agreement)
-    choice = call_fresh(step(mix_task, cache=True), run, split, accepted_path, balance["targets"], eligible,
-                        config.mix, config.evaluate, run, device)
-    manifest = step(write_shards_task)(split, accepted_path, balance["targets"], choice, config.mix.seed,
-                                       config.shards, summary.provenance(config), run)
-    downstream = call_fresh(step(evaluate_task, cache=True), run, split, str(run.root / shards.MANIFEST),
+    source = _configured(load_task, config, run)(config.data, run)
+    split = call_fresh(_configured(split_task, config, run, cache=True), run, source.path, config.data, run)
+    balance = _configured(analyse_task, config, run)(split.paths["train"], config.generate.target_count)
+    steps = _AsTasks(config, run, split, balance["targets"], device)
+    found = synthesise(steps, np.asarray(balance["counts"]), np.asarray(balance["targets"]),
+                       balance["minority_classes"], config.gan.strategy, config.mix)
+    manifest = steps.task(write_shards_task)(split, found.accepted, balance["targets"], found.choice, config.mix.seed,
+                                             config.shards, summary.provenance(config), run)
+    downstream = call_fresh(steps.task(evaluate_task, cache=True), run, split, str(run.root / shards.MANIFEST),
                             config.evaluate, run, device)
     metrics = summary.run_metrics(
-        config=config, source=source, balance=balance, split=split, runs={g.job.key: g.result for g in trained},
-        generations=generations, acceptance=acceptance, usefulness=usefulness, choice=choice, manifest=manifest,
+        config=config, source=source, balance=balance, split=split,
+        runs={g.job.key: g.result for g in found.trained}, generations=found.generated,
+        acceptance=found.acceptance, usefulness=found.usefulness, choice=found.choice, manifest=manifest,
         downstream=downstream, device=device, duration_s=time.perf_counter() - started)
-    outputs = step(report_task)(metrics, split.paths["train"], accepted_path, run)
+    outputs = steps.task(report_task)(metrics, split.paths["train"], found.accepted, run)
     return {**outputs, "manifest": str(run.root / shards.MANIFEST)}
 
 

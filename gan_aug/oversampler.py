@@ -15,6 +15,7 @@ import logging
 import os
 import sys
 import tempfile
+from dataclasses import dataclass
 from numbers import Integral, Real
 from pathlib import Path
 from typing import NamedTuple
@@ -36,11 +37,13 @@ from gan_aug.data.imageset import ImageSet
 from gan_aug.device import resolve_device
 from gan_aug.metrics.extractors import DomainExtractor, build_extractor
 from gan_aug.mix import TrainingMix
-from gan_aug.mix.policy import choose_mix, most_wanted
+from gan_aug.mix.policy import MixChoice, choose_mix
 from gan_aug.parallel import shared_pools
+from gan_aug.pipeline import synthesise
 from gan_aug.progress import MIX_STAGE, generation_log, progress_bars, publish, training_log
 from gan_aug.stages import (
-    Acceptance,
+    AcceptanceReport,
+    ClassSampler,
     GANJob,
     TrainedGAN,
     accept,
@@ -48,7 +51,6 @@ from gan_aug.stages import (
     check_extractor,
     domain_model,
     generate_filtered,
-    plan_gans,
     shortfall_message,
     train_job,
 )
@@ -166,74 +168,35 @@ class GANOverSampler(BaseOverSampler):
 
     def _synthesise(self, full: ImageSet, labels: list, needed: dict[int, int], settings: Settings,
                     folder: Path) -> TrainingMix:
-        """The library's stages in memory: features → GAN(s) → generate and filter per class → acceptance →
-        usefulness → the mix chosen on the held-out rows."""
-        gan, gen, filt = settings.gan, settings.generate, settings.filter
-        check_extractor(filt)  # before training: missing Inception weights fail now rather than after it
+        """The pipeline's stages (gan_aug.pipeline) in memory on a held-out split, then the mix built over
+        every real row."""
+        check_extractor(settings.filter)  # before training: missing Inception weights fail now, not after it
         val_rows = _hold_out(full.labels, self.val_fraction, self.random_state_)
         train, val = full.subset(np.setdiff1d(np.arange(len(full)), val_rows)), full.subset(val_rows)
         if str(self.device).startswith("cuda") and not torch.cuda.is_available():  # resolve_device names gan.device
             raise RuntimeError(f"device={self.device!r} but no CUDA device is available; use 'auto' or 'cpu'")
-        device = str(resolve_device(self.device))
         # In work_dir, files are named by what made them: a rerun reuses them, other data never does.
         digest = _sha(full.images.shape, full.images, full.labels, val_rows) if self.work_dir else "temporary"
-        made_by = (digest, filt.feature_steps, self.random_state_, code_digest(domain_model))
-        model = domain_model(train, filt.feature_steps, seed=self.random_state_, device=device,
-                             path=folder / f"extractor-{_sha(*made_by)[:16]}.pt" if self.work_dir else None)
-        judge = build_extractor(filt.extractor, domain_model=model, inception_weights=filt.inception_weights,
-                                device=device)
-        domain, names = DomainExtractor(model), full.class_names
         counts = full.class_counts()
         targets = counts + np.array([needed.get(k, 0) for k in range(len(counts))])
-        wanted = most_wanted(counts, targets, settings.mix)
-        makes = [k for k in needed if wanted[k] > 0]
-        trained = self._train(plan_gans(gan.strategy, makes), train, val, gan, domain, folder, digest, device)
-        # Index and class rows over every real row (train=full): no sample may copy a row the caller gets back.
-        features = functools.cache(lambda: domain.features(full.images))
-        parts, stats = [], {}
-        for k in makes:  # in label order, so the output is grouped by class
-            part, stats[k] = generate_filtered(
-                trained[k].samplers[k], int(wanted[k]), filters=filt, generate=gen, val=val, train=full, domain=domain,
-                train_features=features, device=device, progress=generation_log(logger, names[k]))
-            parts.append(part)
-        empty = SyntheticSet.empty(full.images.shape[1:], "")
-        acceptance = accept(SyntheticSet.concat(parts) if parts else empty, full, judge, filt, seed=gen.seed)
-        mix = self._choose(full, train, val, acceptance.accepted, targets, makes, domain, settings, device)
-        self._record(full, labels, needed, trained, stats, acceptance, mix, gen.budget_factor)
+        steps = _InMemory(full, train, val, targets, settings, str(resolve_device(self.device)), folder,
+                          digest if self.work_dir else None, self.random_state_)
+        found = synthesise(steps, counts, targets, list(needed), settings.gan.strategy, settings.mix)
+        logger.info("mix: %s", found.choice.reason)
+        self.usefulness_, self.mix_ = found.usefulness.to_dict(), found.choice.to_dict()
+        mix = found.choice.build(full, found.accepted, targets, settings.mix.seed)
+        trained = {label: gan for gan in found.trained for label in gan.job.classes}
+        stats = {label: made for label, (_, made) in zip(found.makes, found.generated)}
+        self._record(full, labels, needed, trained, stats, found.acceptance, found.accepted, mix,
+                     settings.generate.budget_factor)
         return mix
 
-    def _choose(self, full: ImageSet, train: ImageSet, val: ImageSet, accepted: SyntheticSet, targets: np.ndarray,
-                makes: list[int], domain: DomainExtractor, settings: Settings, device: str) -> TrainingMix:
-        """Usefulness gates the classes, the validation grid (or the fixed dose) picks the dose; the mix is
-        then built over every real row."""
-        found = assess(train, val, None, accepted, None, domain, settings.evaluate, device=device)
-        eligible = found.eligible(makes, settings.mix.min_agreement)
-        choice = choose_mix(train, val, accepted, targets - (full.class_counts() - train.class_counts()), eligible,
-                            settings.mix, settings.evaluate, device=device,
-                            progress=lambda done, total: publish(MIX_STAGE, done, total))
-        logger.info("mix: %s", choice.reason)
-        self.usefulness_, self.mix_ = found.to_dict(), choice.to_dict()
-        return choice.build(full, accepted, targets, settings.mix.seed)
-
-    def _train(self, jobs: list[GANJob], train: ImageSet, val: ImageSet, gan: GANConfig, domain: DomainExtractor,
-               folder: Path, digest: str, device: str) -> dict[int, TrainedGAN]:
-        """Each planned GAN, its checkpoint named by the data and settings; class → the GAN that makes it."""
-        base_hash, trained = _sha(digest, gan.model_dump_json()), {}
-        for job in jobs:
-            name = job.name(train.class_names)
-            path = folder / f"gan-{_sha(job.config_hash(base_hash), code_digest(train_job))[:16]}.pt"
-            run = train_job(job, train, val, gan, path, base_hash=base_hash, domain=domain, device=device,
-                            progress=training_log(logger, name), warn=logger.warning)
-            logger.info("%s ready after %d steps (%d of them from %s) in %.1f s", name, run.result.steps,
-                        run.result.resumed_from, path, run.result.seconds)
-            trained.update({label: run for label in job.classes})
-        return trained
-
     def _record(self, full: ImageSet, labels: list, needed: dict[int, int], trained: dict[int, TrainedGAN],
-                stats: dict, acceptance: Acceptance, mix: TrainingMix, budget_factor: float) -> None:
+                stats: dict, report: AcceptanceReport, accepted: SyntheticSet, mix: TrainingMix,
+                budget_factor: float) -> None:
         """The fitted attributes (keyed by the caller's labels), and a warning for each class the filters
         left short of what it asked for."""
-        report, shipped = acceptance.report, mix.class_counts("synthetic")
+        shipped = mix.class_counts("synthetic")
         if report.message:
             logger.warning(report.message)
             warn_caller(report.message)
@@ -244,12 +207,75 @@ class GANOverSampler(BaseOverSampler):
         self.acceptance_ = {labels[k]: s for k, s in report.status.items()}
         duplicates = mix.class_counts("duplicate")
         for k in stats:
-            kept = int(np.sum(acceptance.accepted.labels == k))
+            kept = int(np.sum(accepted.labels == k))
             self.generation_[labels[k]] = {**stats[k].to_dict(), "used": int(shipped[k]), "kept": kept,
                                            "duplicates": int(duplicates[k])}
             message = shortfall_message(repr(labels[k]), stats[k], kept, budget_factor)
             if k not in report.dropped and message:
                 warn_caller(message)
+
+
+@dataclass(frozen=True)
+class _InMemory:
+    """``GANOverSampler``'s way of running each pipeline step: a plain call on arrays. GANs train on
+    ``training`` (the ``held_out`` rows check them); generation and acceptance index every real row (``full``),
+    so no sample may copy a row the caller gets back. With a ``digest`` (a work_dir), files are named by
+    the data, settings and code that made them."""
+
+    full: ImageSet
+    training: ImageSet
+    held_out: ImageSet
+    targets: np.ndarray
+    settings: Settings
+    device: str
+    folder: Path
+    digest: str | None
+    seed: int
+
+    def features(self) -> DomainExtractor:
+        filt = self.settings.filter
+        made_by = (self.digest, filt.feature_steps, self.seed, code_digest(domain_model))
+        path = self.folder / f"extractor-{_sha(*made_by)[:16]}.pt" if self.digest else None
+        return DomainExtractor(domain_model(self.training, filt.feature_steps, seed=self.seed, device=self.device,
+                                            path=path))
+
+    def train_gans(self, jobs: list[GANJob], domain: DomainExtractor) -> list[TrainedGAN]:
+        gan = self.settings.gan
+        base_hash, trained = _sha(self.digest or "temporary", gan.model_dump_json()), []
+        for job in jobs:
+            name = job.name(self.training.class_names)
+            path = self.folder / f"gan-{_sha(job.config_hash(base_hash), code_digest(train_job))[:16]}.pt"
+            run = train_job(job, self.training, self.held_out, gan, path, base_hash=base_hash, domain=domain,
+                            device=self.device, progress=training_log(logger, name), warn=logger.warning)
+            logger.info("%s ready after %d steps (%d of them from %s) in %.1f s", name, run.result.steps,
+                        run.result.resumed_from, path, run.result.seconds)
+            trained.append(run)
+        return trained
+
+    def generate(self, asks: list[tuple[ClassSampler, int]], domain: DomainExtractor):
+        features = functools.cache(lambda: domain.features(self.full.images))
+        return [generate_filtered(sampler, wanted, filters=self.settings.filter, generate=self.settings.generate,
+                                  val=self.held_out, train=self.full, domain=domain, train_features=features,
+                                  device=self.device, progress=generation_log(logger, self.full.class_names[sampler.label]))
+                for sampler, wanted in asks]
+
+    def accept(self, generated: list, domain: DomainExtractor) -> tuple[SyntheticSet, AcceptanceReport]:
+        filt = self.settings.filter
+        judge = build_extractor(filt.extractor, domain_model=domain.model, inception_weights=filt.inception_weights,
+                                device=self.device)
+        parts = [part for part, _ in generated]
+        rows = SyntheticSet.concat(parts) if parts else SyntheticSet.empty(self.full.images.shape[1:], "")
+        acceptance = accept(rows, self.full, judge, filt, seed=self.settings.generate.seed)
+        return acceptance.accepted, acceptance.report
+
+    def usefulness(self, accepted: SyntheticSet, samplers: list[ClassSampler], domain: DomainExtractor):
+        return assess(self.training, self.held_out, None, accepted, None, domain, self.settings.evaluate, device=self.device)
+
+    def choose_mix(self, accepted: SyntheticSet, eligible: list[int]) -> MixChoice:
+        held_out = self.full.class_counts() - self.training.class_counts()
+        return choose_mix(self.training, self.held_out, accepted, self.targets - held_out, eligible, self.settings.mix,
+                          self.settings.evaluate, device=self.device,
+                          progress=lambda done, total: publish(MIX_STAGE, done, total))
 
 
 @contextlib.contextmanager

@@ -35,6 +35,12 @@ class Usefulness:
     cas: list[float] | None  # per class: the classifier trained on samples only, on the test split
     cas_samples: int  # per class
 
+    @classmethod
+    def from_dict(cls, found: dict) -> "Usefulness":
+        """Back from ``to_dict`` (a benchmark keeps it in JSON)."""
+        return cls({int(k): v for k, v in found["label_agreement"].items()}, found["filter_val_recall"],
+                   found["real_recall"], found["cas"], found["cas_samples"])
+
     def eligible(self, classes: list[int], min_agreement: float) -> list[int]:
         """The classes whose accepted rows are recognised often enough to ship."""
         return [k for k in classes if self.label_agreement.get(k, 0.0) >= min_agreement]
