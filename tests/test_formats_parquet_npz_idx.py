@@ -19,9 +19,10 @@ from PIL import Image
 from gan_aug.data.decode import DecodeOptions
 from gan_aug.data.errors import DataError
 from gan_aug.data.formats import ReadOptions
-from gan_aug.data.formats.idx import IMAGES_MAGIC, read_idx, write_idx
+from gan_aug.data.formats.idx import IMAGES_MAGIC, read_idx
 from gan_aug.data.formats.npz import read_npz
 from gan_aug.data.formats.parquet import read_parquet
+from idx_writer import write_idx
 
 OPTS = ReadOptions(decode=DecodeOptions(workers=2))
 IMAGE_STRUCT = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
