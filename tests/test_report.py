@@ -599,7 +599,7 @@ def _verdict(html: str) -> str:
 
 def _set_balanced_accuracy(metrics: dict, ci: list | None, mean: float) -> None:
     comparison = metrics["downstream"]["comparison"]["gan"]
-    comparison.update(mean_diff=mean, ci=ci, excludes_zero=ci is not None and (ci[0] > 0 or ci[1] < 0))
+    comparison.update(mean_diff=mean, ci=ci)
 
 
 @pytest.mark.parametrize("ci, mean, words, tone", [
