@@ -35,7 +35,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from gan_aug.checkpoint import Architecture
 from gan_aug.config import GANConfig
 from gan_aug.device import resolve_device
-from gan_aug.train import _Trainer, class_sampling_weights, network_width
+from gan_aug.train import class_sampling_weights, network_width
+from gan_aug.train.loop import _Trainer  # the bare step, timed without the loop around it
 
 NUM_CLASSES = 10
 

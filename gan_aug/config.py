@@ -247,8 +247,7 @@ class EvaluateConfig(_Section):
     methods: list[Annotated[str, AfterValidator(_registered_method)]] = Field(
         default_factory=lambda: list(_method_registry()), min_length=1,
         description="names in gan_aug.evaluate's method registry; default: all of them (plain, class-weighted loss, "
-        "random oversampling, SMOTE on pixels, oversampling with shifts/flips, the GAN's balanced set, and that "
-        "set with class weights)",
+        "random oversampling, SMOTE on pixels, oversampling with shifts/flips, and the GAN's mix)",
     )
     seeds: int = Field(3, ge=1, le=50, description="runs per method (seeds seed, seed+1, ...): means and 95% "
                        "intervals over them; 1 gives no interval")

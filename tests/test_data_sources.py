@@ -36,7 +36,7 @@ def _png(pixels: np.ndarray) -> bytes:
 
 def write_all_formats(root, images: np.ndarray, labels: np.ndarray, class_names) -> dict[str, str]:
     """The same set as an image folder, a CSV manifest, Parquet (HF image struct), .npz and IDX."""
-    from gan_aug.data.formats.idx import write_idx
+    from idx_writer import write_idx
 
     pngs = [_png(image) for image in images]
     names = [class_names[label] for label in labels]

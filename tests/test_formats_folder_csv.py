@@ -418,7 +418,8 @@ def test_fuzz_folder_reader_fails_only_with_data_error(content, with_valid, skip
             (root / "c" / "y.png").write_bytes(_VALID)
         try:
             source = read_folder(root, _opts(skip_unreadable=skip, image_size=size))
-        except DataError:
+        except DataError as error:
+            assert "c/x.png" in str(error) or str(root / "c") in str(error), error  # the file, or its folder
             return
         _well_formed(source)
         assert len(source.images) + len(source.problems) == 1 + with_valid
@@ -438,6 +439,7 @@ def test_fuzz_csv_reader_fails_only_with_data_error(text, header, skip):
         path.write_text(("path,label\ny.png,1\n" if header else "") + text, encoding="utf-8")
         try:
             source = read_csv_manifest(path, _opts(skip_unreadable=skip))
-        except DataError:
+        except DataError as error:
+            assert str(path) in str(error), error  # names the manifest (and the row, where one is at fault)
             return
         _well_formed(source)

@@ -5,6 +5,7 @@ import gzip
 import hashlib
 import io
 import json
+import re
 import tempfile
 from pathlib import Path
 
@@ -19,9 +20,10 @@ from PIL import Image
 from gan_aug.data.decode import DecodeOptions
 from gan_aug.data.errors import DataError
 from gan_aug.data.formats import ReadOptions
-from gan_aug.data.formats.idx import IMAGES_MAGIC, read_idx, write_idx
+from gan_aug.data.formats.idx import IMAGES_MAGIC, read_idx
 from gan_aug.data.formats.npz import read_npz
 from gan_aug.data.formats.parquet import read_parquet
+from idx_writer import write_idx
 
 OPTS = ReadOptions(decode=DecodeOptions(workers=2))
 IMAGE_STRUCT = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
@@ -328,11 +330,11 @@ def test_idx_reads_debian_fashion_mnist():
 # --- Fuzz: anything odd is a DataError, never another exception ----------------------------------
 
 def _assert_refused(reader, name: str, data: bytes) -> None:
-    """Bytes written as file ``name`` must be refused with a DataError, never another exception."""
+    """Bytes written as file ``name`` must be refused with a DataError naming the file, never another exception."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / name
         path.write_bytes(data)
-        with pytest.raises(DataError):
+        with pytest.raises(DataError, match=re.escape(str(path))):
             reader(path, OPTS)
 
 
@@ -353,9 +355,11 @@ def test_fuzz_damaged_parquet(cut, flips):
             data[where % len(data)] ^= value
         path.write_bytes(bytes(data[: len(data) - cut % len(data)]))
         try:
-            read_parquet(path, OPTS)
-        except DataError:
-            pass
+            raw = read_parquet(path, OPTS)
+        except DataError as error:
+            assert str(error).startswith(str(path)), error  # the message names the file (and row, if one)
+            return
+        assert raw.images.shape == (4, 1, 4, 4) and raw.images.dtype == np.uint8 and len(raw.labels) == 4
 
 
 @FUZZ
@@ -386,9 +390,12 @@ def test_fuzz_random_bytes_as_idx(images, labels, zipped):
         img.write_bytes(gzip.compress(images) if zipped else images)
         lab.write_bytes(labels)
         try:
-            read_idx(img, OPTS)
-        except DataError:
-            pass
+            raw = read_idx(img, OPTS)
+        except DataError as error:
+            assert str(error).startswith((str(img), str(lab))), error  # the message names the faulty file
+            return
+        assert raw.images.dtype == np.uint8 and len(raw.images) == len(raw.labels) > 0
+        assert raw.origins == [f"{img}:{i}" for i in range(len(raw.labels))]
 
 
 @FUZZ

@@ -185,8 +185,7 @@ def test_the_validation_policy_chooses_a_dose_and_returns_weights(data, auto_fit
     assert "mix: " in capfd.readouterr().err
     mix = sampler.mix_
     assert [(p["dose"], p["weight"]) for p in mix["curve"]] == [(0.0, 1.0), (1.0, 1.0), (1.0, 0.5)]
-    assert mix["policy"] == "validation" and mix["reason"] and (mix["dose"], mix["weight"]) in {
-        (p["dose"], p["weight"]) for p in mix["curve"]}
+    assert mix["policy"] == "validation" and mix["reason"]  # the rule itself: tests/test_mix_policy.py
     shipped = sampler.generation_[9]["used"]
     assert shipped == (12 if mix["dose"] == 1.0 and 9 in mix["eligible"] else 0)  # at most 1 per real image
     assert (y_res == 9).sum() == 60 and sampler.generation_[9]["duplicates"] == 48 - shipped

@@ -25,10 +25,7 @@ def mean_interval(values: list[float] | np.ndarray, level: float = 0.95) -> dict
 
 
 def paired_comparison(ours: list[float], baseline: list[float], level: float = 0.95) -> dict:
-    """Per-seed differences ``ours - baseline``: their mean, t interval, paired t-test p-value and wins.
-
-    ``excludes_zero`` is True only when the whole interval lies above zero (a gain) or below (a loss).
-    """
+    """Per-seed differences ``ours - baseline``: their mean, t interval, paired t-test p-value and wins."""
     ours, baseline = np.asarray(ours, dtype=np.float64), np.asarray(baseline, dtype=np.float64)
     if ours.shape != baseline.shape:
         raise ValueError(f"paired runs need the same seeds: {ours.size} values against {baseline.size}")
@@ -37,12 +34,10 @@ def paired_comparison(ours: list[float], baseline: list[float], level: float = 0
     p_value = None
     if diffs.size >= 2:
         p_value = 1.0 if np.all(diffs == diffs[0]) and diffs[0] == 0 else float(stats.ttest_rel(ours, baseline).pvalue)
-    ci = summary["ci"]
     return {
         "mean_diff": summary["mean"],
-        "ci": ci,
+        "ci": summary["ci"],
         "p_value": None if p_value is None or math.isnan(p_value) else p_value,
         "per_seed": [float(d) for d in diffs],
         "wins": int((diffs > 0).sum()),
-        "excludes_zero": bool(ci is not None and (ci[0] > 0 or ci[1] < 0)),
     }

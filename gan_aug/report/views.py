@@ -119,25 +119,21 @@ def mix_text(metrics: dict) -> str | None:
     return text + (f" Not allowed (recognised too rarely): {view['ineligible']}." if view["ineligible"] else "")
 
 
-def _budget_text(budget: dict | None) -> str:
-    if not budget:
-        return ""
-    steps = f"{budget['steps']} steps" if budget.get("steps") else "no step limit"
-    seconds = f"{fmt(budget['seconds'], 0)} s" if budget.get("seconds") else "no time limit"
+def _budget_text(budget: dict) -> str:
+    steps = f"{budget['steps']} steps" if budget["steps"] else "no step limit"
+    seconds = f"{fmt(budget['seconds'], 0)} s" if budget["seconds"] else "no time limit"
     return f" (budget: {steps}, {seconds})"
 
 
 def training_line(name: str, run: dict, class_name: str) -> str:
     """'Shared GAN stopped early at step 200 of 1500, after 12.5 s of training: … (budget: …).'"""
     who = "Shared GAN" if name == "shared" else f"GAN of class {class_name}"
-    seconds = run.get("train_seconds") or run.get("seconds")
-    budget = run.get("budget") or {}
-    of = f" of {budget['steps']}" if budget.get("steps") else ""
-    reason = run.get("stop_reason") or ("early stop" if run.get("stopped_early") else None)
+    budget, reason = run["budget"], run["stop_reason"]
+    of = f" of {budget['steps']}" if budget["steps"] else ""
     how, why = STOP_TEXT.get(reason, (f"stopped ({reason})" if reason else "trained", ""))
-    text = (f"{who} {how} at step {run.get('steps')}{of}, after {fmt(seconds, 1)} s of training{why}"
+    text = (f"{who} {how} at step {run['steps']}{of}, after {fmt(run['train_seconds'], 1)} s of training{why}"
             f"{_budget_text(budget)}")
-    if run.get("resumed_from"):
+    if run["resumed_from"]:
         text += f"; resumed from step {run['resumed_from']}"
     return text + "."
 

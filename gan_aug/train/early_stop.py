@@ -77,4 +77,4 @@ class EarlyStopTracker:
         self.best = {int(k): dict(v) for k, v in state["best"].items()}
         self.snapshots = {int(k): v for k, v in state["snapshots"].items()}
         self.checks_without_gain, self.stopped_early = int(state["checks_without_gain"]), bool(state["stopped_early"])
-        self.best_agreement = {int(k): float(v) for k, v in state.get("best_agreement", {}).items()}
+        self.best_agreement = {int(k): float(v) for k, v in state["best_agreement"].items()}

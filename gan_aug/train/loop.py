@@ -167,11 +167,9 @@ class _Trainer:
         for piece in (self.loss, self.augment, self.tracker):
             piece.load_state_dict(state)
         self.step, self.history = int(state["step"]), list(state["history"])
-        self.train_seconds = float(state.get("train_seconds", 0.0))
-        # A time budget or an early stop ended the run for good; a step count is judged again against
-        # this run's (checkpoints from before time budgets have no reason: their early stop stands).
-        reason = state.get("stop_reason", "early stop" if self.tracker.stopped_early else None)
-        self.stop_reason = None if reason == "steps" else reason
+        self.train_seconds = float(state["train_seconds"])
+        # A time budget or an early stop ended the run for good; a step count is judged again against this run's.
+        self.stop_reason = None if state["stop_reason"] == "steps" else state["stop_reason"]
 
 
 def _checkpoint(trainer: _Trainer, made_by: tuple[str, str]) -> dict:
@@ -190,27 +188,25 @@ def _resume(trainer: _Trainer, path: Path, made_by: tuple[str, str], warn: Calla
             f"{path}: made with other data or GAN settings than this run's; "
             "use a new output folder, or delete the checkpoint to retrain"
         )
-    if state.get("code_digest") != code:
-        _set_aside(path, state.get("code_digest"), code, warn)
-        return
     try:
-        trainer.load_state_dict(state)
+        if state["code_digest"] == code:
+            trainer.load_state_dict(state)
+            return
     except (KeyError, RuntimeError, ValueError) as error:
         raise CheckpointError(f"{path}: checkpoint is incomplete ({error}); delete it to retrain") from None
+    _set_aside(path, state["code_digest"], code, warn)
 
 
-def _set_aside(path: Path, old: str | None, new: str, warn: Callable[[str], None]) -> Path:
+def _set_aside(path: Path, old: str, new: str, warn: Callable[[str], None]) -> Path:
     """Rename a checkpoint of other code to ``<stem>.<its digest>.stale<suffix>``, never over another."""
-    tag = old[:12] if old else "no-digest"  # made before checkpoints recorded their code
-    stale = path.with_name(f"{path.stem}.{tag}.stale{path.suffix}")
+    stale = path.with_name(f"{path.stem}.{old[:12]}.stale{path.suffix}")
     for n in range(1, 1000):
         if not stale.exists():
             break
-        stale = path.with_name(f"{path.stem}.{tag}-{n}.stale{path.suffix}")
+        stale = path.with_name(f"{path.stem}.{old[:12]}-{n}.stale{path.suffix}")
     os.replace(path, stale)
-    made = f"by gan-aug code {old[:12]}" if old else "before checkpoints recorded their code"
-    warn(f"{path}: made {made}, not by this code ({new[:12]}): it would not train the same GAN; kept as "
-         f"{stale}, training anew")
+    warn(f"{path}: made by gan-aug code {old[:12]}, not by this code ({new[:12]}): it would not train the same GAN; "
+         f"kept as {stale}, training anew")
     return stale
 
 

@@ -17,7 +17,6 @@ import numpy as np
 from gan_aug.data.decode import ProgressFn, conform_array
 from gan_aug.data.errors import DataError
 from gan_aug.data.formats import ReadOptions, RawSource
-from gan_aug.io import atomic_write_bytes
 
 IMAGES_MAGIC = 0x00000803
 LABELS_MAGIC = 0x00000801
@@ -41,23 +40,6 @@ def read_idx(path: Path, options: ReadOptions, progress: ProgressFn | None = Non
         progress(len(pixels), len(pixels))
     origins = [f"{images_path}:{i}" for i in range(len(pixels))]
     return RawSource(pixels, [str(v) for v in labels.tolist()], origins, formats=formats)
-
-
-def write_idx(images: np.ndarray, labels: np.ndarray, images_path: Path, labels_path: Path) -> None:
-    """Write N×H×W uint8 images and N labels (0..255) as IDX; a path ending in .gz is gzipped."""
-    images, labels = np.asarray(images), np.asarray(labels)
-    if images.ndim != 3 or images.dtype != np.uint8:
-        raise ValueError(f"images must be N×H×W uint8, got {images.dtype} {images.shape}")
-    if labels.ndim != 1 or len(labels) != len(images) or labels.min(initial=0) < 0 or labels.max(initial=0) > 255:
-        raise ValueError(f"labels must be {len(images)} integers in 0..255, got {labels.dtype} {labels.shape}")
-    _write(Path(images_path), IMAGES_MAGIC, images)
-    _write(Path(labels_path), LABELS_MAGIC, labels.astype(np.uint8))
-
-
-def _write(path: Path, magic: int, values: np.ndarray) -> None:
-    header = np.array([magic, *values.shape], dtype=">u4").tobytes()
-    data = header + np.ascontiguousarray(values).tobytes()
-    atomic_write_bytes(path, gzip.compress(data, mtime=0) if path.name.endswith(".gz") else data)
 
 
 def _images_file(path: Path) -> Path:
