@@ -182,3 +182,24 @@ def test_a_second_generator_runs_generation_filters_acceptance_and_the_mix(halve
     synthetic = table.column("is_synthetic").to_numpy()
     assert table.column("d_score").null_count == len(table)  # no critic: null on every row
     assert set(table.column("generator_sha256").to_numpy(zero_copy_only=False)[synthetic]) <= {"n" * 64}
+
+
+def test_the_gan_is_a_conditional_generator_saved_as_its_checkpoint(tiny_set, tmp_path):
+    from gan_aug.config import GANConfig
+    from gan_aug.generators.gan import GANGenerator
+
+    gan = GANGenerator.fit(tiny_set, tiny_set, tmp_path / "g.pt", config=GANConfig(
+        steps=2, eval_every=0, z_dim=8, base_channels=8, batch_size=8, checkpoint_every=5))
+    samples = gan.sample(2, np.arange(3))
+    assert samples.images.shape == (3, 1, 8, 8) and samples.images.dtype == np.uint8
+    assert list(samples.scores) == ["d_score"] and samples.scores["d_score"].shape == (3,)
+    again = GANGenerator.load(gan.save(tmp_path / "copy.pt"))
+    assert again.sha256 == gan.sha256  # the same checkpoint bytes
+    np.testing.assert_array_equal(again.sample(2, np.arange(3)).images, samples.images)
+    assert gan.score_real("d_score", tiny_set.images[:2], tiny_set.labels[:2]).shape == (2,)
+    with pytest.raises(ValueError, match="cannot score images with 'brightness'"):
+        gan.score_real("brightness", tiny_set.images[:2], tiny_set.labels[:2])
+    one = GANGenerator(gan.generator, gan.discriminator, gan.sha256, single_class=2)
+    assert not one.shared_scale and one.model_labels(np.array([2, 2])).tolist() == [0, 0]
+    with pytest.raises(ValueError, match="makes class 2 only"):
+        one.sample(1, np.arange(2))

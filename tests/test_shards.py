@@ -550,8 +550,10 @@ def test_read_mix_round_trips_the_mix(tmp_path):
     np.testing.assert_array_equal(back.real.labels[back_order], mix.real.labels[real_order])
     seeds = np.argsort(mix.synthetic.seeds)
     syn = back.synthetic.select(np.argsort(back.synthetic.seeds))
-    for column in ("images", "labels", "seeds", "d_scores", "label_probs", "nn_distances", "generator_sha256"):
+    for column in ("images", "labels", "seeds", "generator_sha256"):
         np.testing.assert_array_equal(getattr(syn, column), getattr(mix.synthetic.select(seeds), column))
+    for name, values in mix.synthetic.select(seeds).scores.items():
+        np.testing.assert_array_equal(syn.scores[name], values)
     # Each duplicate copies the same original (class by class, in mix order within a class).
     order = np.argsort(mix.real.labels[mix.duplicates], kind="stable")
     np.testing.assert_array_equal(back.real.source_index[back.duplicates],
