@@ -93,8 +93,10 @@ def class_mix_table(metrics: dict) -> Table:
 
 
 def filters_table(metrics: dict) -> Table:
-    short = {"passed_discriminator": "D", "passed_label": "label", "passed_memorisation": "memo", "generated": "made",
-             "acceptance": "FD"}  # narrow headers: a terminal is 80 columns wide
+    from gan_aug.filters.registry import filters
+
+    short = {"generated": "made", "acceptance": "FD",  # narrow headers: a terminal is 80 columns wide
+             **{f"passed_{name}": spec.short for name, spec in filters().items()}}
     return _table("Filters: candidates made, then kept after each filter", [
         {short.get(k, k): v for k, v in row.items()
          if k in ("name", "asked", "generated", "used", "acceptance") or k.startswith("passed_")}

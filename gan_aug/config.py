@@ -134,9 +134,10 @@ class GenerateConfig(_Section):
 
 
 class FilterConfig(_Section):
-    filters: list[Literal["discriminator", "label", "memorisation"]] = Field(
+    filters: list[str] = Field(
         ["discriminator", "label", "memorisation"],
-        description="per-sample filters, applied in this order during generation (rejections are made up for)",
+        description="per-sample filters, applied in this order during generation (rejections are made up for); "
+        "any registered filter (gan_aug.filters.registry): discriminator, label, memorisation",
     )
     d_quantile: float = Field(
         0.05, ge=0.0, lt=1.0,
@@ -170,6 +171,18 @@ class FilterConfig(_Section):
     )
     feature_steps: int = Field(600, ge=1, description="training steps of the domain feature extractor")
     bootstrap_rounds: int = Field(50, ge=2, description="resamples for each class's FD and KID intervals")
+
+    @field_validator("filters")
+    @classmethod
+    def _registered(cls, names: list[str]) -> list[str]:
+        """Each name a registered filter (a plug-in registers itself on import), each once."""
+        from gan_aug.filters.registry import filter_spec  # imports the built-in filters, hence torch: only here
+
+        for name in names:
+            filter_spec(name)
+        if len(set(names)) != len(names):
+            raise ValueError(f"each filter may appear once; got {names}")
+        return names
 
 
 class MixConfig(_Section):

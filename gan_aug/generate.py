@@ -1,6 +1,6 @@
-"""Sample a class from the generator and keep what the filters let through, making up for rejections.
+"""Sample a class from its generator and keep what the filters let through, making up for rejections.
 
-Every sample has its own latent seed, so (checkpoint, label, seed) regenerates it exactly.
+Every sample has its own seed, so (generator weights, label, seed) regenerates it exactly.
 """
 from __future__ import annotations
 
@@ -10,18 +10,14 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import torch
 
-from gan_aug.device import to_uint8
 from gan_aug.filters import Candidates, FilterChain
+from gan_aug.filters.registry import filters
+from gan_aug.generators.base import ConditionalGenerator
 from gan_aug.io import atomic_write
-from gan_aug.models.discriminator import Discriminator
-from gan_aug.models.generator import Generator
 from gan_aug.synthetic import SyntheticSet
 
 ProgressFn = Callable[[int, int, int], None]  # (accepted, needed, generated)
-# Which SyntheticSet column keeps which filter's per-row score (the discriminator's is d_scores).
-SCORE_OF_FILTER = {"label": "label_probs", "memorisation": "nn_distances"}
 
 
 @dataclass(frozen=True)
@@ -50,36 +46,15 @@ def sample_seeds(base_seed: int, label: int, start: int, count: int) -> np.ndarr
     return base_seed * 10**12 + label * 10**8 + np.arange(start, start + count, dtype=np.int64)
 
 
-def latents(seeds: np.ndarray, z_dim: int) -> torch.Tensor:
-    return torch.stack([torch.randn(z_dim, generator=torch.Generator().manual_seed(int(s))) for s in seeds])
-
-
-@torch.no_grad()
-def sample_class(
-    generator: Generator, discriminator: Discriminator, label: int, seeds: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Images (uint8 N×C×H×W) and their discriminator scores for one class, ``label`` being the
-    class as the networks know it (0 for a one-class GAN)."""
-    device = next(generator.parameters()).device
-    z = latents(seeds, generator.z_dim).to(device)
-    y = torch.full((len(seeds),), label, dtype=torch.long, device=device)
-    fake = generator(z, y)
-    scores = discriminator(fake, y)
-    return to_uint8(fake).numpy(), scores.float().cpu().numpy()
-
-
 def generate_class(
-    generator: Generator,
-    discriminator: Discriminator,
+    generator: ConditionalGenerator,
     label: int,
     needed: int,
     *,
     chain: FilterChain,
-    generator_sha256: str,
     batch_size: int,
     budget_factor: float,
     seed: int,
-    model_label: int | None = None,
     progress: ProgressFn | None = None,
     keep_rejected: int = 16,
 ) -> tuple[SyntheticSet, ClassGeneration]:
@@ -87,10 +62,11 @@ def generate_class(
     the budget (``budget_factor × needed`` generated samples) is spent.
 
     Memory stays bounded: only accepted rows (at most ``needed`` plus one batch) and
-    ``keep_rejected`` examples per filter are held. ``model_label`` is the class as the networks
-    know it when that differs from ``label`` (a per-class GAN is trained with the single label 0).
+    ``keep_rejected`` examples per filter are held. A row keeps the generator's scores and each
+    filter's, under the filter's score name (a filter that is off leaves its score NaN).
     """
-    condition = label if model_label is None else model_label
+    registered = filters()  # a chain may hold an unregistered filter (a test's); its score is not kept
+    score_of = {name: registered[name].score for name in chain.names if name in registered}
     budget = math.ceil(needed * budget_factor)
     kept: list[SyntheticSet] = []
     generated = accepted = 0
@@ -98,18 +74,19 @@ def generate_class(
     rejected: dict[str, list[np.ndarray]] = {name: [] for name in chain.names}
     while accepted < needed and generated < budget:
         seeds = sample_seeds(seed, label, generated, min(batch_size, budget - generated))
-        images, d_scores = sample_class(generator, discriminator, condition, seeds)
-        result = chain.apply(Candidates(label, images, d_scores))
+        samples = generator.sample(label, seeds)
+        images = samples.images
+        result = chain.apply(Candidates(label, images, samples.scores))
         survivors += np.asarray(result.survivors, dtype=np.int64)
         for index, name in enumerate(chain.names):
             held = sum(len(r) for r in rejected[name])
             if held < keep_rejected:
                 rejected[name].append(images[result.first_rejection == index][: keep_rejected - held])
         if result.keep.any():
-            scores = {column: result.scores[name][result.keep] for name, column in SCORE_OF_FILTER.items()
-                      if name in result.scores}  # a filter that is off leaves its column NaN
+            scores = {**samples.scores, **{score_of[name]: result.scores[name] for name in score_of}}
             kept.append(SyntheticSet(images[result.keep], np.full(int(result.keep.sum()), label, np.int64),
-                                     d_scores[result.keep], seeds[result.keep], generator_sha256, **scores))
+                                     seeds[result.keep], generator.sha256,
+                                     {name: values[result.keep] for name, values in scores.items()}))
         generated += len(seeds)
         accepted += int(result.keep.sum())
         if progress is not None:
@@ -117,8 +94,7 @@ def generate_class(
     funnel = {"generated": generated, **dict(zip(chain.names, survivors.tolist()))}
     stats = ClassGeneration(label, needed, generated, accepted, funnel, chain.describe(),
                             {name: np.concatenate(parts) for name, parts in rejected.items() if parts})
-    shape = (generator.channels, generator.image_size, generator.image_size)
-    synthetic = SyntheticSet.concat(kept) if kept else SyntheticSet.empty(shape, generator_sha256)
+    synthetic = SyntheticSet.concat(kept) if kept else SyntheticSet.empty(generator.image_shape, generator.sha256)
     return synthetic.select(np.arange(min(len(synthetic), needed))), stats
 
 

@@ -16,7 +16,8 @@ import torch
 
 from gan_aug.data.imageset import ImageSet
 from gan_aug.device import to_uint8
-from gan_aug.generate import latents, sample_seeds
+from gan_aug.generate import sample_seeds
+from gan_aug.generators.gan import latents
 from gan_aug.metrics.extractors import DomainExtractor, FeatureExtractor
 from gan_aug.metrics.fid import frechet_distance
 from gan_aug.models.generator import Generator

@@ -5,6 +5,7 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 from gan_aug.config import AugmentConfig, FilterConfig
+from gan_aug.filters.registry import filters
 from gan_aug.metrics.per_class import QUALITY_KEYS
 
 if TYPE_CHECKING:
@@ -60,10 +61,11 @@ def training_summary(strategy: str, runs: dict[str, dict]) -> dict:
 
 
 def filter_summary(config: FilterConfig, acceptance: dict) -> dict:
-    """metrics.json's ``filters``: the order and the FD policy, and which classes it flagged or dropped."""
+    """metrics.json's ``filters``: the order, every registered filter's settings, the FD policy, and
+    which classes it flagged or dropped."""
     by_status = lambda status: sorted(int(k) for k, v in acceptance.items() if v == status)  # noqa: E731
-    return {"order": list(config.filters), "d_quantile": config.d_quantile, "label_threshold": config.label_threshold,
-            "memorisation_quantile": config.memorisation_quantile, "extractor": config.extractor,
+    settings = {setting: getattr(config, setting) for spec in filters().values() for setting in spec.settings}
+    return {"order": list(config.filters), **settings, "extractor": config.extractor,
             "fd_policy": config.fd_policy, "fd_max_ratio": config.fd_max_ratio, "fd_min_real": config.fd_min_real,
             "flagged": by_status("flagged"), "dropped": by_status("dropped"), "unjudged": by_status("unjudged")}
 

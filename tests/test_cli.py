@@ -28,8 +28,8 @@ def test_verify_exits_0_on_intact_shards_and_1_naming_each_mismatch(tmp_path, ti
     from gan_aug.shards import write_shards
     from gan_aug.synthetic import SyntheticSet
 
-    synthetic = SyntheticSet(tiny_set.images[:4].copy(), np.array([1, 2, 2, 2]), np.ones(4, np.float32),
-                             np.arange(4), "ab" * 32)
+    synthetic = SyntheticSet(tiny_set.images[:4].copy(), np.array([1, 2, 2, 2]), np.arange(4), "ab" * 32,
+                             {"d_score": np.ones(4, np.float32)})
     write_shards(tmp_path, TrainingMix(tiny_set, synthetic, np.zeros(0, np.int64)), ShardConfig(rows_per_shard=10),
                  validation=tiny_set)
     good = CliRunner().invoke(app, ["verify", str(tmp_path)])

@@ -74,7 +74,8 @@ def evaluated(digits):
     keep = np.concatenate([np.flatnonzero(full.labels == k)[: 15 if k >= 7 else None] for k in range(10)])
     train = full.subset(np.sort(keep))
     spare = np.flatnonzero(full.labels == 9)[15:30]
-    synthetic = SyntheticSet(full.images[spare], full.labels[spare], np.zeros(15, np.float32), np.arange(15), "sha")
+    synthetic = SyntheticSet(full.images[spare], full.labels[spare], np.arange(15), "sha",
+                             {"d_score": np.zeros(15, np.float32)})
     augmented = TrainingMix(train, synthetic, np.flatnonzero(train.labels == 0), synthetic_weight=0.5)
     calls: list[tuple[str, int, int, float]] = []
     result = evaluate_downstream(train, augmented, test, CONFIG,

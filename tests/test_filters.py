@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from sklearn.model_selection import train_test_split
 
-from gan_aug.checkpoint import load_sampler
 from gan_aug.config import FilterConfig, GANConfig
 from gan_aug.filters import (
     Candidates,
@@ -23,7 +22,8 @@ from gan_aug.filters import (
     memorisation_radius,
 )
 from gan_aug.filters.build import build_chain
-from gan_aug.generate import generate_class, load_rejected, sample_class, sample_seeds, save_rejected
+from gan_aug.generate import generate_class, load_rejected, sample_seeds, save_rejected
+from gan_aug.generators.gan import GANGenerator, sample_class
 from gan_aug.metrics.extractors import DomainExtractor
 from gan_aug.metrics.features import train_domain_extractor
 from gan_aug.train import train_gan
@@ -40,10 +40,10 @@ def parts(digits_set, tmp_path_factory):
     domain = DomainExtractor(train_domain_extractor(train, steps=200))
     result = train_gan(train, GANConfig(steps=150, eval_every=0, z_dim=32, base_channels=16),
                        tmp_path_factory.mktemp("gan") / "gan.pt", config_hash="filters")
-    generator, discriminator = load_sampler(result.checkpoint)
-    nearest = NearestReal(domain.features(train.images))
-    return {"train": train, "val": val, "domain": domain, "generator": generator, "D": discriminator,
-            "nearest": nearest, "sha": result.sha256}
+    gan = GANGenerator.load(result.checkpoint)
+    features = domain.features(train.images)
+    return {"train": train, "val": val, "domain": domain, "generator": gan.generator, "D": gan.discriminator,
+            "gan": gan, "features": features, "nearest": NearestReal(features), "sha": result.sha256}
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +58,7 @@ def planted(parts):
 
 
 def _kept(sample_filter, parts, images: np.ndarray, label: int = LABEL) -> float:
-    batch = Candidates(label, images, discriminator_scores(parts["D"], images, np.full(len(images), label)))
+    batch = Candidates(label, images, {"d_score": discriminator_scores(parts["D"], images, np.full(len(images), label))})
     return float(sample_filter.keep(sample_filter.score(batch)).mean())
 
 
@@ -112,12 +112,12 @@ def test_memorisation_radius_stays_above_zero_when_the_real_data_hold_duplicates
 
 
 def test_chain_counts_a_sequential_funnel_and_who_rejected_first(parts, planted):
-    chain = build_chain(FilterConfig(), LABEL, discriminator=parts["D"], model_label=LABEL, shared=True,
-                        val=parts["val"], train=parts["train"], domain=parts["domain"], nearest=parts["nearest"])
+    chain = build_chain(FilterConfig(), LABEL, generator=parts["gan"], val=parts["val"], train=parts["train"],
+                        domain=parts["domain"], train_features=lambda: parts["features"])
     assert chain.names == ["discriminator", "label", "memorisation"]
     images = np.concatenate([planted["noise"], planted["other class"], planted["copies"], planted["good"]])
     d_scores = discriminator_scores(parts["D"], images, np.full(len(images), LABEL))
-    result = chain.apply(Candidates(LABEL, images, d_scores))
+    result = chain.apply(Candidates(LABEL, images, {"d_score": d_scores}))
     keeps = [f.keep(result.scores[f.name]) for f in chain.filters]
     assert result.survivors == [int(np.logical_and.reduce(keeps[: i + 1]).sum()) for i in range(3)]
     assert (result.keep == np.logical_and.reduce(keeps)).all()
@@ -142,8 +142,7 @@ def test_generation_makes_up_for_rejections_within_the_budget(parts, tmp_path):
         MemorisationFilter(parts["domain"], parts["nearest"], rows, 0.05),
     ])
     calls = []
-    synthetic, stats = generate_class(parts["generator"], parts["D"], LABEL, 40, chain=chain,
-                                      generator_sha256=parts["sha"], batch_size=32, budget_factor=20, seed=0,
+    synthetic, stats = generate_class(parts["gan"], LABEL, 40, chain=chain, batch_size=32, budget_factor=20, seed=0,
                                       progress=lambda *args: calls.append(args), keep_rejected=5)
     assert len(synthetic) == 40 and stats.accepted >= 40 and stats.generated > 40  # rejections were made up for
     assert list(stats.funnel) == ["generated", "discriminator", "label", "memorisation"]
@@ -151,9 +150,10 @@ def test_generation_makes_up_for_rejections_within_the_budget(parts, tmp_path):
     assert stats.generated <= 800 and stats.generated % 32 == 0
     assert calls[-1] == (40, 40, stats.generated)
     # Every kept row clears every threshold, and its scores are the ones written to the shards.
-    assert (synthetic.d_scores >= stats.filters["discriminator"]["threshold"]).all()
-    assert (synthetic.label_probs >= 0.0).all() and not np.isnan(synthetic.label_probs).any()
-    assert (synthetic.nn_distances > stats.filters["memorisation"]["threshold"]).all()
+    assert (synthetic.scores["d_score"] >= stats.filters["discriminator"]["threshold"]).all()
+    label_probs = synthetic.scores["label_prob"]
+    assert (label_probs >= 0.0).all() and not np.isnan(label_probs).any()
+    assert (synthetic.scores["nn_distance"] > stats.filters["memorisation"]["threshold"]).all()
     assert all(len(images) <= 5 for images in stats.rejected.values()) and stats.rejected
     save_rejected(tmp_path / "r.npz", stats.rejected)
     assert {k: v.shape for k, v in load_rejected(tmp_path / "r.npz").items()} == \
@@ -162,8 +162,8 @@ def test_generation_makes_up_for_rejections_within_the_budget(parts, tmp_path):
 
 def test_generation_ends_short_when_the_budget_runs_out(parts):
     impossible = LabelConsistencyFilter(parts["domain"], 1.0)  # no sample is ever certain enough
-    synthetic, stats = generate_class(parts["generator"], parts["D"], LABEL, 10, chain=FilterChain([impossible]),
-                                      generator_sha256=parts["sha"], batch_size=8, budget_factor=3, seed=0)
+    synthetic, stats = generate_class(parts["gan"], LABEL, 10, chain=FilterChain([impossible]), batch_size=8,
+                                      budget_factor=3, seed=0)
     assert len(synthetic) == 0 and stats.generated == 30 and stats.funnel == {"generated": 30, "label": 0}
     assert synthetic.images.shape[1:] == (1, 8, 8)
 

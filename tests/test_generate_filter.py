@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from gan_aug.checkpoint import load_sampler
 from gan_aug.config import GANConfig
 from gan_aug.filters import DiscriminatorFilter, FilterChain
-from gan_aug.generate import generate_class, sample_class, sample_seeds
+from gan_aug.generate import generate_class, sample_seeds
+from gan_aug.generators.gan import GANGenerator, sample_class
 from gan_aug.metrics.fid import frechet_distance
 from gan_aug.synthetic import SyntheticSet
 from gan_aug.train import train_gan
@@ -18,7 +18,9 @@ def sampler(tmp_path_factory):
     data = ImageSet(rng.integers(0, 256, (20, 1, 8, 8), dtype=np.uint8), np.repeat(np.arange(2), 10), ("a", "b"))
     cfg = GANConfig(steps=3, z_dim=8, base_channels=8, batch_size=8)
     result = train_gan(data, cfg, tmp_path_factory.mktemp("g") / "g.pt", config_hash="h")
-    return (*load_sampler(result.checkpoint), result.sha256)
+    gan = GANGenerator.load(result.checkpoint)
+    assert gan.sha256 == result.sha256
+    return gan.generator, gan.discriminator, gan
 
 
 def test_seeds_are_distinct_across_classes_and_batches():
@@ -41,34 +43,33 @@ def _d_filter(threshold: float) -> FilterChain:
 
 
 def test_generate_class_keeps_only_samples_above_threshold(sampler):
-    generator, discriminator, sha = sampler
+    generator, discriminator, gan = sampler
+    sha = gan.sha256
     scores = sample_class(generator, discriminator, 1, sample_seeds(0, 1, 0, 64))[1]
     threshold = float(np.median(scores))
-    synthetic, stats = generate_class(generator, discriminator, 1, 30, chain=_d_filter(threshold),
-                                      generator_sha256=sha, batch_size=16, budget_factor=5, seed=0)
+    synthetic, stats = generate_class(gan, 1, 30, chain=_d_filter(threshold), batch_size=16, budget_factor=5, seed=0)
     assert len(synthetic) == 30 and (synthetic.labels == 1).all()
-    assert (synthetic.d_scores >= stats.d_threshold).all() and stats.d_threshold == threshold
+    assert (synthetic.scores["d_score"] >= stats.d_threshold).all() and stats.d_threshold == threshold
     assert stats.accepted >= 30 and stats.generated >= 48  # about half pass per batch
     assert (synthetic.generator_sha256 == sha).all() and synthetic.generators == {1: sha}
-    assert np.isnan(synthetic.label_probs).all()  # that filter was off
+    assert np.isnan(synthetic.scores["label_prob"]).all()  # that filter was off
     # Rejected samples exist: the same seeds scored below the threshold were dropped.
     all_seeds = sample_seeds(0, 1, 0, stats.generated)
     assert len(np.setdiff1d(all_seeds, synthetic.seeds)) > 0
 
 
 def test_budget_bounds_generation(sampler):
-    generator, discriminator, sha = sampler
+    generator, discriminator, gan = sampler
     scores = sample_class(generator, discriminator, 0, sample_seeds(0, 0, 0, 64))[1]
-    synthetic, stats = generate_class(generator, discriminator, 0, 40, chain=_d_filter(float(np.median(scores))),
-                                      generator_sha256=sha, batch_size=8, budget_factor=1.0, seed=0)
+    synthetic, stats = generate_class(gan, 0, 40, chain=_d_filter(float(np.median(scores))), batch_size=8,
+                                      budget_factor=1.0, seed=0)
     assert stats.generated == 40  # budget = needed × 1.0
     assert len(synthetic) < 40  # half were rejected and the budget ran out: the class ends short
 
 
 def test_no_filters_keeps_every_sample(sampler):
-    generator, discriminator, sha = sampler
-    synthetic, stats = generate_class(generator, discriminator, 0, 20, chain=FilterChain([]),
-                                      generator_sha256=sha, batch_size=8, budget_factor=1.0, seed=0)
+    gan = sampler[2]
+    synthetic, stats = generate_class(gan, 0, 20, chain=FilterChain([]), batch_size=8, budget_factor=1.0, seed=0)
     assert len(synthetic) == 20 and stats.funnel == {"generated": 20} and stats.d_threshold is None
 
 
@@ -118,8 +119,8 @@ def test_quality_per_class_ranks_good_samples_closer(digits_set):
     wrong = held.of_class(8)[:60]
     sha = "x" * 64
     synthetic = SyntheticSet(
-        np.concatenate([good, wrong]), np.array([3] * 60 + [4] * 60), np.zeros(120, np.float32),
-        np.arange(120), sha,
+        np.concatenate([good, wrong]), np.array([3] * 60 + [4] * 60), np.arange(120), sha,
+        {"d_score": np.zeros(120, np.float32)},
     )
     quality = quality_per_class(DomainExtractor(extractor), train, synthetic, bootstrap_rounds=10)
     assert set(quality) == {3, 4} and set(quality[3]) >= set(QUALITY_KEYS)

@@ -40,8 +40,9 @@ def make_sets(channels: int = 1, size: int = 8, seed: int = 0) -> tuple[ImageSet
     syn_labels = np.array([1, 2, 1, 2, 2, 1, 2], dtype=np.int64)
     synthetic = SyntheticSet(
         rng.integers(0, 256, (7, channels, size, size), dtype=np.uint8), syn_labels,
-        rng.random(7).astype(np.float32), np.arange(500, 507, dtype=np.int64), SHA,
-        label_probs=np.linspace(0.5, 1.0, 7), nn_distances=np.array([1.0, 2.0, np.nan, 4.0, 5.0, 6.0, 7.0]),
+        np.arange(500, 507, dtype=np.int64), SHA,
+        {"d_score": rng.random(7).astype(np.float32), "label_prob": np.linspace(0.5, 1.0, 7),
+         "nn_distance": np.array([1.0, 2.0, np.nan, 4.0, 5.0, 6.0, 7.0])},
     )
     return real, synthetic
 
@@ -63,15 +64,17 @@ def all_rows(run_dir) -> pd.DataFrame:
 def test_synthetic_set_keeps_filter_scores_and_reads_files_without_them(tmp_path):
     _, synthetic = make_sets()
     back = SyntheticSet.load(synthetic.save(tmp_path / "s.npz"))
-    np.testing.assert_array_equal(back.label_probs, synthetic.label_probs)
-    np.testing.assert_array_equal(back.nn_distances, synthetic.nn_distances)  # NaN where the filter was off
+    assert list(back.scores) == ["d_score", "label_prob", "nn_distance"]  # the registry's score columns
+    np.testing.assert_array_equal(back.scores["label_prob"], synthetic.scores["label_prob"])
+    np.testing.assert_array_equal(back.scores["nn_distance"], synthetic.scores["nn_distance"])  # NaN: filter off
     np.testing.assert_array_equal(back.select(back.labels == 2).seeds, [501, 503, 504, 506])
-    np.savez(tmp_path / "old.npz", images=synthetic.images, labels=synthetic.labels, d_scores=synthetic.d_scores,
-             seeds=synthetic.seeds, generator_sha256=synthetic.generator_sha256)
-    old = SyntheticSet.load(tmp_path / "old.npz")  # written before the other filters existed
-    assert np.isnan(old.label_probs).all() and np.isnan(old.nn_distances).all()
-    with pytest.raises(ValueError, match="label_probs must have 7 entries"):
-        SyntheticSet(synthetic.images, synthetic.labels, synthetic.d_scores, synthetic.seeds, SHA, np.zeros(3))
+    np.savez(tmp_path / "old.npz", images=synthetic.images, labels=synthetic.labels,
+             d_scores=synthetic.scores["d_score"], seeds=synthetic.seeds, generator_sha256=synthetic.generator_sha256)
+    old = SyntheticSet.load(tmp_path / "old.npz")  # written before the other filters existed (plural key)
+    np.testing.assert_array_equal(old.scores["d_score"], synthetic.scores["d_score"])
+    assert np.isnan(old.scores["label_prob"]).all() and np.isnan(old.scores["nn_distance"]).all()
+    with pytest.raises(ValueError, match="label_prob must have 7 entries"):
+        SyntheticSet(synthetic.images, synthetic.labels, synthetic.seeds, SHA, {"label_prob": np.zeros(3)})
 
 
 def test_columns_and_types_with_pyarrow_and_pandas(tmp_path):
@@ -98,7 +101,7 @@ def test_columns_and_types_with_pyarrow_and_pandas(tmp_path):
     assert frame["image"].iloc[0]["bytes"].startswith(b"\x89PNG")
     # Each synthetic row carries its filter scores (a filter that was off: null); real rows none.
     by_seed = frame[frame.is_synthetic].set_index("seed")
-    np.testing.assert_allclose(by_seed.loc[synthetic.seeds, "label_prob"], synthetic.label_probs)
+    np.testing.assert_allclose(by_seed.loc[synthetic.seeds, "label_prob"], synthetic.scores["label_prob"])
     assert by_seed.loc[502, "nn_distance"] is None or np.isnan(by_seed.loc[502, "nn_distance"])
     assert table.column("nn_distance").null_count == 1 + len(real)
     assert frame.loc[~frame.is_synthetic, ["label_prob", "nn_distance"]].isna().all().all()
@@ -162,7 +165,7 @@ def test_provenance_columns_are_null_exactly_where_they_should_be(tmp_path):
     assert (syn["generator_sha256"] == SHA).all() and syn["d_score"].notna().all()
     assert rl["d_score"].isna().all() and rl["seed"].isna().all() and rl["generator_sha256"].isna().all()
     assert sorted(rl["source_index"].astype(int)) == list(range(100, 110))
-    by_seed = dict(zip(synthetic.seeds.tolist(), synthetic.d_scores.tolist()))
+    by_seed = dict(zip(synthetic.seeds.tolist(), synthetic.scores["d_score"].tolist()))
     assert all(np.float32(by_seed[int(s)]) == np.float32(d) for s, d in zip(syn["seed"], syn["d_score"]))
     paths = frame["image"].map(lambda image: image["path"])
     assert all(p.startswith("synthetic/") for p in paths[frame.is_synthetic])
@@ -328,10 +331,10 @@ def test_invalid_inputs_are_refused_before_writing(tmp_path):
     _, rgb = make_sets(channels=3)
     with pytest.raises(ValueError, match=r"synthetic images are \[3, 8, 8\].*\[1, 8, 8\]"):
         write_shards(tmp_path, plain(real, rgb), ShardConfig(rows_per_shard=4))
-    bad = SyntheticSet(synthetic.images, synthetic.labels + 1, synthetic.d_scores, synthetic.seeds, SHA)
+    bad = SyntheticSet(synthetic.images, synthetic.labels + 1, synthetic.seeds, SHA, synthetic.scores)
     with pytest.raises(ValueError, match=r"synthetic labels must lie in \[0, 3\)"):
         write_shards(tmp_path, plain(real, bad), ShardConfig(rows_per_shard=4))
-    dup = SyntheticSet(synthetic.images, synthetic.labels, synthetic.d_scores, np.full(7, 5, np.int64), SHA)
+    dup = SyntheticSet(synthetic.images, synthetic.labels, np.full(7, 5, np.int64), SHA, synthetic.scores)
     with pytest.raises(ValueError, match="duplicate seed"):
         write_shards(tmp_path, plain(real, dup), ShardConfig(rows_per_shard=4))
     slashed = ImageSet(real.images, real.labels, ("a/b", "rare", "rarer"), real.source_index)
@@ -360,7 +363,7 @@ def digit_sets(n_synthetic: int = 300):
 
     data = digits()
     synthetic = SyntheticSet(data.images[:n_synthetic].copy(), data.labels[:n_synthetic].copy(),
-                             np.ones(n_synthetic, np.float32), np.arange(n_synthetic, dtype=np.int64), SHA)
+                             np.arange(n_synthetic, dtype=np.int64), SHA, {"d_score": np.ones(n_synthetic, np.float32)})
     return data, synthetic
 
 
@@ -547,8 +550,10 @@ def test_read_mix_round_trips_the_mix(tmp_path):
     np.testing.assert_array_equal(back.real.labels[back_order], mix.real.labels[real_order])
     seeds = np.argsort(mix.synthetic.seeds)
     syn = back.synthetic.select(np.argsort(back.synthetic.seeds))
-    for column in ("images", "labels", "seeds", "d_scores", "label_probs", "nn_distances", "generator_sha256"):
+    for column in ("images", "labels", "seeds", "generator_sha256"):
         np.testing.assert_array_equal(getattr(syn, column), getattr(mix.synthetic.select(seeds), column))
+    for name, values in mix.synthetic.select(seeds).scores.items():
+        np.testing.assert_array_equal(syn.scores[name], values)
     # Each duplicate copies the same original (class by class, in mix order within a class).
     order = np.argsort(mix.real.labels[mix.duplicates], kind="stable")
     np.testing.assert_array_equal(back.real.source_index[back.duplicates],

@@ -70,7 +70,8 @@ def test_generator_learns_the_classes(tmp_path, digits_set):
     (Measured: 0.91–0.97 per class, 0.99 after 1,000 steps; 400 steps leave class 0 at chance, so
     the bar is meaningful.)"""
     from gan_aug.classify import predict, train_classifier
-    from gan_aug.generate import sample_class, sample_seeds
+    from gan_aug.generate import sample_seeds
+    from gan_aug.generators.gan import sample_class
 
     subset = digits_set.subset(np.flatnonzero(digits_set.labels < 3))
     subset = type(subset)(subset.images, subset.labels, ("0", "1", "2"))

@@ -4,6 +4,9 @@ Per sample, in order: discriminator score (calibrated on real held-out images), 
 consistency (the domain classifier agrees with the intended class) and memorisation (no
 near-copies of training images), run as a FilterChain inside generation so rejections are made
 up for. Per class, afterwards: FD acceptance against the real-vs-real floor.
+
+Each per-sample filter's module registers it (registry.py): its name, its score column, the
+settings it reads, its report labels and the generator scores it needs. A new filter is one module.
 """
 from gan_aug.filters.acceptance import FD_POLICIES, AcceptanceDecision, FDAcceptanceError, decide, judge_class
 from gan_aug.filters.base import Candidates, ChainResult, FilterChain, SampleFilter

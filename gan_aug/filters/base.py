@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -13,10 +13,16 @@ class Candidates:
 
     label: int  # the data-set class the samples are meant to show
     images: np.ndarray  # uint8 N×C×H×W
-    d_scores: np.ndarray  # the discriminator's score of each sample, from sampling
+    scores: dict[str, np.ndarray] = field(default_factory=dict)  # the generator's per-sample scores by name
 
     def __len__(self) -> int:
         return len(self.images)
+
+    def score(self, name: str) -> np.ndarray:
+        """The generator's score ``name`` of each sample (check_needs refuses a chain that lacks one)."""
+        if name not in self.scores:
+            raise KeyError(f"the generator gave no {name!r} score (it gave: {', '.join(self.scores) or 'none'})")
+        return self.scores[name]
 
 
 class SampleFilter(ABC):

@@ -1,48 +1,34 @@
-"""Calibrate one class's filter chain from the settings, the class's real images and the GAN."""
+"""Calibrate one class's filter chain from the settings, the class's real images and its generator."""
 from __future__ import annotations
+
+from typing import Callable
 
 import numpy as np
 
 from gan_aug.config import FilterConfig
 from gan_aug.data.imageset import ImageSet
-from gan_aug.filters.base import FilterChain, SampleFilter
-from gan_aug.filters.discriminator import calibrate_discriminator
-from gan_aug.filters.label import LabelConsistencyFilter
-from gan_aug.filters.memorisation import MemorisationFilter, NearestReal
+from gan_aug.filters.base import FilterChain
+from gan_aug.filters.registry import FilterContext, check_needs, filter_spec
+from gan_aug.generators.base import ConditionalGenerator
 from gan_aug.metrics.extractors import DomainExtractor
-from gan_aug.models.discriminator import Discriminator
 
 
 def build_chain(
     config: FilterConfig,
     label: int,
     *,
-    discriminator: Discriminator,
-    model_label: int,
-    shared: bool,
+    generator: ConditionalGenerator,
     val: ImageSet,
     train: ImageSet,
     domain: DomainExtractor,
-    nearest: NearestReal | None = None,
+    train_features: Callable[[], np.ndarray] | None = None,
 ) -> FilterChain:
-    """The filters ``config.filters`` names, in that order, each calibrated on real images.
+    """The filters ``config.filters`` names, in that order, each built by its registered module and
+    calibrated on real images; a filter needing a score ``generator`` does not give is refused first.
 
-    ``shared``: the GAN is the conditional one over every class, so its discriminator scores all
-    held-out images on one scale and can pool them when the class has too few; a one-class GAN's
-    cannot, and falls back to the class's training images. ``nearest`` is the index over every
-    training image's domain features (built once per run; built here when not given).
+    ``train_features()``: every training image's domain features in ``train``'s order (computed once
+    per run; computed here when not given and a filter needs them).
     """
-    filters: list[SampleFilter] = []
-    for name in config.filters:
-        if name == "discriminator":
-            pooled = (val.images, val.labels) if shared else None
-            filters.append(calibrate_discriminator(
-                discriminator, val.of_class(label), model_label, config.d_quantile, pooled=pooled,
-                fallback=train.of_class(label)))
-        elif name == "label":
-            filters.append(LabelConsistencyFilter(domain, config.label_threshold))
-        elif name == "memorisation":
-            index = nearest if nearest is not None else NearestReal(domain.features(train.images))
-            filters.append(MemorisationFilter(domain, index, np.flatnonzero(train.labels == label),
-                                              config.memorisation_quantile))
-    return FilterChain(filters)
+    check_needs(config.filters, generator.name, generator.scores)
+    context = FilterContext(config, label, generator, val, train, domain, train_features)
+    return FilterChain([filter_spec(name).build(context) for name in config.filters])

@@ -7,11 +7,16 @@ good or bad they are. Calibrated on real images the discriminator never trained 
 """
 from __future__ import annotations
 
+from functools import partial
+from typing import Callable
+
 import numpy as np
+from torch import nn
 
 from gan_aug.batched import batched, eval_mode, module_device
 from gan_aug.device import to_model_input
 from gan_aug.filters.base import Candidates, SampleFilter
+from gan_aug.filters.registry import FilterContext, register_filter
 from gan_aug.models.discriminator import Discriminator
 
 MIN_CALIBRATION = 5  # fewer held-out images than this: a class's own quantile is mostly noise
@@ -35,7 +40,7 @@ class DiscriminatorFilter(SampleFilter):
         self.calibration_images = calibration_images
 
     def score(self, batch: Candidates) -> np.ndarray:
-        return batch.d_scores
+        return batch.score("d_score")
 
     def describe(self) -> dict:
         return {"threshold": self.threshold, "quantile": self.quantile, "calibration": self.calibration,
@@ -43,7 +48,7 @@ class DiscriminatorFilter(SampleFilter):
 
 
 def calibrate_discriminator(
-    discriminator: Discriminator,
+    discriminator: Discriminator | Callable[[np.ndarray, np.ndarray], np.ndarray],
     class_images: np.ndarray,
     model_label: int,
     quantile: float,
@@ -53,6 +58,9 @@ def calibrate_discriminator(
     min_images: int = MIN_CALIBRATION,
 ) -> DiscriminatorFilter:
     """The threshold is the ``quantile`` of D's scores on the class's held-out real images.
+
+    ``discriminator``: the network, or a function scoring (images, labels) as a generator's critic
+    does (``model_label`` and ``pooled``'s labels are then the labels that function takes).
 
     With fewer than ``min_images`` of them, ``pooled`` (every held-out image with its own network
     label; a shared conditional D scores all classes on one scale) is used instead, or else
@@ -68,6 +76,21 @@ def calibrate_discriminator(
             labels, source = np.full(len(images), model_label), "val+train"
     if len(images) == 0:
         raise ValueError("cannot calibrate the discriminator filter: no real images of the class to score")
-    scores = discriminator_scores(discriminator, images, labels)
+    critic = partial(discriminator_scores, discriminator) if isinstance(discriminator, nn.Module) else discriminator
+    scores = critic(images, labels)
     return DiscriminatorFilter(float(np.quantile(scores, quantile)), quantile=quantile, calibration=source,
                                calibration_images=len(images))
+
+
+@register_filter(
+    "discriminator", score="d_score", short="D", threshold_name="D threshold", settings=("d_quantile",),
+    needs=("d_score",),
+    text="the discriminator's score must reach a threshold calibrated on real held-out images of the class "
+         "(a low quantile of their scores, so most real images would pass)")
+def build_discriminator_filter(context: FilterContext) -> DiscriminatorFilter:
+    """A generator whose scores share one scale across classes may pool every held-out image when the
+    class has too few; otherwise the class's training images top them up."""
+    generator, label = context.generator, context.label
+    pooled = (context.val.images, context.val.labels) if generator.shared_scale else None
+    return calibrate_discriminator(partial(generator.score_real, "d_score"), context.val.of_class(label), label,
+                                   context.config.d_quantile, pooled=pooled, fallback=context.train.of_class(label))

@@ -10,6 +10,7 @@ from typing import Protocol
 import numpy as np
 
 from gan_aug.filters.base import Candidates, SampleFilter
+from gan_aug.filters.registry import FilterContext, register_filter
 
 
 class ProbabilityModel(Protocol):
@@ -29,3 +30,10 @@ class LabelConsistencyFilter(SampleFilter):
     def score(self, batch: Candidates) -> np.ndarray:
         """The classifier's probability of the intended class."""
         return self.classifier.probabilities(batch.images)[:, batch.label]
+
+
+@register_filter(
+    "label", score="label_prob", short="label", threshold_name="τ (label)", settings=("label_threshold",),
+    text="label consistency: the domain classifier's probability for the intended class must be at least τ")
+def build_label_filter(context: FilterContext) -> LabelConsistencyFilter:
+    return LabelConsistencyFilter(context.domain, context.config.label_threshold)

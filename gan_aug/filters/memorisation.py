@@ -11,6 +11,7 @@ import numpy as np
 from sklearn.neighbors import NearestNeighbors
 
 from gan_aug.filters.base import Candidates, SampleFilter
+from gan_aug.filters.registry import FilterContext, register_filter
 from gan_aug.metrics.extractors import FeatureExtractor
 
 # A floor for the radius, relative to the typical neighbour distance: when the real data hold
@@ -71,3 +72,16 @@ class MemorisationFilter(SampleFilter):
 
     def describe(self) -> dict:
         return {"threshold": self.threshold, "quantile": self.quantile}
+
+
+@register_filter(
+    "memorisation", score="nn_distance", short="memo", threshold_name="memorisation radius",
+    settings=("memorisation_quantile",),
+    text="a sample whose nearest real training image is closer than a low quantile of the real-to-real "
+         "nearest-neighbour distances is rejected as a near-copy")
+def build_memorisation_filter(context: FilterContext) -> MemorisationFilter:
+    """The index covers every training image (any class); the radius comes from the class's own rows."""
+    train = context.train
+    features = context.train_features() if context.train_features is not None else context.domain.features(train.images)
+    return MemorisationFilter(context.domain, NearestReal(features), np.flatnonzero(train.labels == context.label),
+                              context.config.memorisation_quantile)

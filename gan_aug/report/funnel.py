@@ -8,17 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from gan_aug.filters.registry import RegistryView
 from gan_aug.report.formatting import fmt
 
 ACCEPTANCE_STATUSES = ("flagged", "dropped", "unjudged")
-FILTER_TEXT = {
-    "discriminator": "the discriminator's score must reach a threshold calibrated on real held-out images of the "
-                     "class (a low quantile of their scores, so most real images would pass)",
-    "label": "label consistency: the domain classifier's probability for the intended class must be at least τ",
-    "memorisation": "a sample whose nearest real training image is closer than a low quantile of "
-                    "the real-to-real nearest-neighbour distances is rejected as a near-copy",
-}
-THRESHOLD_NAMES = {"discriminator": "D threshold", "label": "τ (label)", "memorisation": "memorisation radius"}
+# Each filter's explanation and threshold name, as its module registered them (plug-ins included).
+FILTER_TEXT = RegistryView("text")
+THRESHOLD_NAMES = RegistryView("threshold_name")
 CALIBRATION_TEXT = {"val": "the class's held-out images", "pooled": "held-out images of every class",
                     "val+train": "the class's held-out and training images"}
 

@@ -8,7 +8,8 @@ A run folder ends up with::
         columns: image {bytes, path} (PNG), label (ClassLabel), label_name, is_synthetic,
         is_duplicate (a copy of a real row, added to balance its class), weight (loss weight:
         the mix's synthetic weight for synthetic rows, else 1), source_index (real and duplicate
-        rows), d_score / label_prob / nn_distance (filter scores), generator_sha256 / seed (synthetic)
+        rows), one score column per registered filter (d_score / label_prob / nn_distance), then
+        generator_sha256 / seed (synthetic)
     images/<split>/<class>/<real|syn|dup>-<id>.png   the same rows as torchvision ImageFolders
                                           (a duplicate: dup-<source_index>-<n>.png, its n-th copy)
     images/SHA256SUMS                     a checksum per image file (`sha256sum -c` reads it)

@@ -71,7 +71,6 @@ def content_key(splits: list[SplitRows], settings: dict, provenance: dict) -> st
         for array in (rows.real.images, rows.real.labels, rows.real.source_index, rows.mix.duplicates):
             _update(digest, array)
         syn = rows.synthetic
-        for array in (syn.images, syn.labels, syn.seeds, syn.d_scores, syn.label_probs, syn.nn_distances,
-                      syn.generator_sha256):
+        for array in (syn.images, syn.labels, syn.seeds, *syn.scores.values(), syn.generator_sha256):
             _update(digest, array)
     return digest.hexdigest()

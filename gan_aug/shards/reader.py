@@ -8,6 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from gan_aug.data.imageset import ImageSet
+from gan_aug.filters.registry import score_columns
 from gan_aug.io import read_json, sha256_file
 from gan_aug.mix import TrainingMix
 from gan_aug.shards.png import decode_png
@@ -97,9 +98,9 @@ def _synthetic_rows(table: pa.Table, rows: ImageSet, synthetic: np.ndarray) -> S
         return picked.column(column).to_numpy(zero_copy_only=False).astype(np.float32)  # null → NaN
 
     shas = np.asarray(picked.column("generator_sha256").to_pylist(), dtype="<U64").reshape(-1)
-    return SyntheticSet(rows.images[synthetic], rows.labels[synthetic], scores("d_score"),
-                        picked.column("seed").to_numpy().astype(np.int64), shas, scores("label_prob"),
-                        scores("nn_distance"))
+    return SyntheticSet(rows.images[synthetic], rows.labels[synthetic],
+                        picked.column("seed").to_numpy().astype(np.int64), shas,
+                        {name: scores(name) for name in score_columns() if name in picked.column_names})
 
 
 def _originals(real: ImageSet, copies: ImageSet) -> np.ndarray:

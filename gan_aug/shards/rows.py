@@ -118,9 +118,7 @@ class SplitRows:
             "is_duplicate": pa.array(duplicate, pa.bool_()),
             "weight": pa.array(np.where(synthetic, self.mix.synthetic_weight, 1.0).astype(np.float32), pa.float32()),
             "source_index": pa.array(source, pa.int64(), mask=synthetic),
-            "d_score": synthetic_only(syn.d_scores, pa.float32()),
-            "label_prob": synthetic_only(syn.label_probs, pa.float32()),
-            "nn_distance": synthetic_only(syn.nn_distances, pa.float32()),
+            **{name: synthetic_only(values, pa.float32()) for name, values in syn.scores.items()},
             "generator_sha256": shas,
             "seed": synthetic_only(syn.seeds, pa.int64()),
         }

@@ -17,6 +17,7 @@ from gan_aug.checkpoint import best_snapshot_step, load_checkpoint, load_sampler
 from gan_aug.code_digest import code_digest
 from gan_aug.config import GANConfig
 from gan_aug.data.imageset import ImageSet
+from gan_aug.generators.gan import GANGenerator
 from gan_aug.metrics.extractors import DomainExtractor
 from gan_aug.models.discriminator import Discriminator
 from gan_aug.models.generator import Generator
@@ -80,6 +81,11 @@ class ClassSampler:
 
     def load(self, device: torch.device | str = "cpu") -> tuple[Generator, Discriminator]:
         return load_sampler(self.checkpoint, device, label=self.label)
+
+    def generator(self, device: torch.device | str = "cpu") -> GANGenerator:
+        """The class's weights as a ConditionalGenerator: what generation and the filters use."""
+        return GANGenerator.load(self.checkpoint, device=device, label=self.label, sha256=self.sha256,
+                                 single_class=None if self.shared else self.label)
 
 
 @dataclass(frozen=True)

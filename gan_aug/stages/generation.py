@@ -1,4 +1,8 @@
-"""One class sampled from its generator and run through the filter chain until it is filled."""
+"""One class sampled from its generator and run through the filter chain until it is filled.
+
+``generate_filtered`` and ``sample_unfiltered`` take a GAN's ``ClassSampler``; ``generate_with`` and
+``sample_with`` take any ConditionalGenerator.
+"""
 from __future__ import annotations
 
 from typing import Callable
@@ -8,9 +12,10 @@ import torch
 
 from gan_aug.config import FilterConfig, GenerateConfig
 from gan_aug.data.imageset import ImageSet
-from gan_aug.filters import FilterChain, NearestReal
+from gan_aug.filters import FilterChain
 from gan_aug.filters.build import build_chain
 from gan_aug.generate import ClassGeneration, ProgressFn, generate_class
+from gan_aug.generators.base import ConditionalGenerator
 from gan_aug.metrics.extractors import DomainExtractor
 from gan_aug.stages.gans import ClassSampler
 from gan_aug.synthetic import SyntheticSet
@@ -30,29 +35,49 @@ def generate_filtered(
     progress: ProgressFn | None = None,
 ) -> tuple[SyntheticSet, ClassGeneration]:
     """Calibrate the class's filters on real images and generate until ``needed`` samples pass or the
-    budget is spent.
+    budget is spent, from the class's GAN (see ``generate_with``)."""
+    return generate_with(sampler.generator(device), sampler.label, needed, filters=filters, generate=generate,
+                         val=val, train=train, domain=domain, train_features=train_features, progress=progress)
+
+
+def generate_with(
+    generator: ConditionalGenerator,
+    label: int,
+    needed: int,
+    *,
+    filters: FilterConfig,
+    generate: GenerateConfig,
+    val: ImageSet,
+    train: ImageSet,
+    domain: DomainExtractor,
+    train_features: Callable[[], np.ndarray],
+    progress: ProgressFn | None = None,
+) -> tuple[SyntheticSet, ClassGeneration]:
+    """Class ``label`` from any generator: its filters calibrated on real images (a filter needing a
+    score the generator does not give is refused before anything is sampled), then generation until
+    ``needed`` samples pass or the budget is spent.
 
     ``train`` holds every real row a sample must not copy; ``train_features()`` gives their domain
-    features in the same order (asked for only when the memorisation filter is on).
+    features in the same order (asked for only by a filter that needs them: memorisation).
     """
-    generator, discriminator = sampler.load(device)
-    nearest = NearestReal(train_features()) if "memorisation" in filters.filters else None
-    chain = build_chain(filters, sampler.label, discriminator=discriminator, model_label=sampler.model_label,
-                        shared=sampler.shared, val=val, train=train, domain=domain, nearest=nearest)
-    return generate_class(generator, discriminator, sampler.label, needed, chain=chain,
-                          generator_sha256=sampler.sha256, batch_size=generate.batch_size,
-                          budget_factor=generate.budget_factor, seed=generate.seed,
-                          model_label=sampler.model_label, progress=progress)
+    chain = build_chain(filters, label, generator=generator, val=val, train=train, domain=domain,
+                        train_features=train_features)
+    return generate_class(generator, label, needed, chain=chain, batch_size=generate.batch_size,
+                          budget_factor=generate.budget_factor, seed=generate.seed, progress=progress)
 
 
 def sample_unfiltered(sampler: ClassSampler, count: int, *, seed: int, batch_size: int = 256,
                       device: torch.device | str = "cpu") -> SyntheticSet:
-    """``count`` samples of the class straight from its generator, no filter: what the Classification
+    """``count`` samples of the class straight from its GAN, no filter: what the Classification
     Accuracy Score measures."""
-    generator, discriminator = sampler.load(device)
-    rows, _ = generate_class(generator, discriminator, sampler.label, count, chain=FilterChain([]),
-                             generator_sha256=sampler.sha256, batch_size=batch_size, budget_factor=1.0, seed=seed,
-                             model_label=sampler.model_label)
+    return sample_with(sampler.generator(device), sampler.label, count, seed=seed, batch_size=batch_size)
+
+
+def sample_with(generator: ConditionalGenerator, label: int, count: int, *, seed: int,
+                batch_size: int = 256) -> SyntheticSet:
+    """``count`` samples of class ``label`` from any generator, no filter."""
+    rows, _ = generate_class(generator, label, count, chain=FilterChain([]), batch_size=batch_size,
+                             budget_factor=1.0, seed=seed)
     return rows
 
 
