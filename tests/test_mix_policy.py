@@ -30,8 +30,8 @@ def _images(labels: list[int]) -> ImageSet:
 TRAIN = _images([0] * 20 + [1] * 10)
 VAL = _images([0] * VAL_PER_CLASS + [1] * VAL_PER_CLASS)
 TARGETS = np.array([20, 40])
-ACCEPTED = SyntheticSet(np.zeros((30, 1, 2, 2), np.uint8), np.ones(30, np.int64), np.zeros(30, np.float32),
-                        np.arange(30, dtype=np.int64), "0" * 64)
+ACCEPTED = SyntheticSet(np.zeros((30, 1, 2, 2), np.uint8), np.ones(30, np.int64), np.arange(30, dtype=np.int64),
+                        "0" * 64)
 
 
 def _base() -> np.ndarray:
@@ -152,8 +152,8 @@ def test_classes_outside_eligible_get_no_synthetic_rows():
     # Class 0 needs rows too here; only class 1 is eligible.
     targets = np.array([40, 40])
     accepted = SyntheticSet.concat([ACCEPTED, SyntheticSet(np.zeros((20, 1, 2, 2), np.uint8),
-                                                           np.zeros(20, np.int64), np.zeros(20, np.float32),
-                                                           np.arange(20, dtype=np.int64), "0" * 64)])
+                                                           np.zeros(20, np.int64), np.arange(20, dtype=np.int64),
+                                                           "0" * 64)])
     correct = [_better_on(range(70, 100)) if dose == 2.0 else _base() for dose, _ in POINTS]
     choice = _pick(POINTS, correct, VAL, [1], CFG, accepted, TRAIN, targets)
     assert (choice.dose, choice.doses, choice.eligible) == (2.0, {0: 0.0, 1: 2.0}, [1])

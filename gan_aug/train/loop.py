@@ -188,25 +188,27 @@ def _resume(trainer: _Trainer, path: Path, made_by: tuple[str, str], warn: Calla
             f"{path}: made with other data or GAN settings than this run's; "
             "use a new output folder, or delete the checkpoint to retrain"
         )
+    if state.get("code_digest") != code:  # other code, or a checkpoint from before digests were recorded
+        _set_aside(path, state.get("code_digest"), code, warn)
+        return
     try:
-        if state["code_digest"] == code:
-            trainer.load_state_dict(state)
-            return
+        trainer.load_state_dict(state)
     except (KeyError, RuntimeError, ValueError) as error:
         raise CheckpointError(f"{path}: checkpoint is incomplete ({error}); delete it to retrain") from None
-    _set_aside(path, state["code_digest"], code, warn)
 
 
-def _set_aside(path: Path, old: str, new: str, warn: Callable[[str], None]) -> Path:
+def _set_aside(path: Path, old: str | None, new: str, warn: Callable[[str], None]) -> Path:
     """Rename a checkpoint of other code to ``<stem>.<its digest>.stale<suffix>``, never over another."""
-    stale = path.with_name(f"{path.stem}.{old[:12]}.stale{path.suffix}")
+    tag = old[:12] if old else "no-digest"  # run folders made before checkpoints recorded their code
+    stale = path.with_name(f"{path.stem}.{tag}.stale{path.suffix}")
     for n in range(1, 1000):
         if not stale.exists():
             break
-        stale = path.with_name(f"{path.stem}.{old[:12]}-{n}.stale{path.suffix}")
+        stale = path.with_name(f"{path.stem}.{tag}-{n}.stale{path.suffix}")
     os.replace(path, stale)
-    warn(f"{path}: made by gan-aug code {old[:12]}, not by this code ({new[:12]}): it would not train the same GAN; "
-         f"kept as {stale}, training anew")
+    made = f"by gan-aug code {old[:12]}" if old else "before checkpoints recorded their code"
+    warn(f"{path}: made {made}, not by this code ({new[:12]}): it would not train the same GAN; kept as "
+         f"{stale}, training anew")
     return stale
 
 
