@@ -15,7 +15,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS = 90
 
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
 
-.PHONY: install constraints demo test test-fast clean fashion-mnist chromium
+.PHONY: install constraints demo lint test test-fast clean fashion-mnist chromium
 
 install: $(STAMP)
 
@@ -40,7 +40,12 @@ constraints:
 demo: install
 	$(VENV)/bin/gan-aug demo --out $(OUT)
 
+# ruff.toml's rules; make test runs this first, so a lint failure fails the test run.
+lint: install
+	$(VENV)/bin/ruff check .
+
 test: install fashion-mnist chromium
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m pytest -n 2 --dist loadfile
 
 # The benchmark data set, from Debian (30 MB, MIT licence). Tests that need it skip without it.

@@ -64,23 +64,40 @@ from typing import Callable
 import numpy as np
 import torch
 
+from gan_aug import pipeline
 from gan_aug.config import EvaluateConfig, FilterConfig, GANConfig, GenerateConfig, MixConfig
 from gan_aug.data.analysis import analyse
 from gan_aug.data.builtin import FASHION_MNIST_DIR, fashion_mnist
 from gan_aug.data.imageset import ImageSet
 from gan_aug.data.longtail import subsample_counts, subsample_long_tail
 from gan_aug.device import resolve_device
-from gan_aug.evaluate import (GAN_METHODS, METHODS, TrainingSet, evaluate_downstream, evaluation_seeds,
-                              fit_and_score, paired_comparison, rarest_classes)
+from gan_aug.evaluate import (
+    GAN_METHODS,
+    METHODS,
+    TrainingSet,
+    evaluate_downstream,
+    evaluation_seeds,
+    fit_and_score,
+    paired_comparison,
+    rarest_classes,
+)
 from gan_aug.evaluate.runner import summarise_runs
 from gan_aug.io import read_json, write_json
 from gan_aug.metrics.extractors import DomainExtractor, build_extractor
 from gan_aug.mix import TrainingMix, build_mix
 from gan_aug.mix.policy import MixChoice, choose_mix, class_doses
 from gan_aug.progress import generation_log, training_log
-from gan_aug import pipeline
-from gan_aug.stages import (ClassSampler, GANJob, TrainedGAN, Usefulness, accept, assess, domain_model,
-                            generate_filtered, train_job)
+from gan_aug.stages import (
+    ClassSampler,
+    GANJob,
+    TrainedGAN,
+    Usefulness,
+    accept,
+    assess,
+    domain_model,
+    generate_filtered,
+    train_job,
+)
 from gan_aug.synthetic import SyntheticSet
 
 STEP_COUNTS = [4000, 2000, 1000, 750, 500, 350, 200, 100, 60, 40]

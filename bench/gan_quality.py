@@ -125,8 +125,8 @@ def main() -> None:
     domain = DomainExtractor(domain_model(train, args.feature_steps, device=device, path=out / "domain.pt"))
     cfg = gan_config(args)
     print(f"Fashion-MNIST-LT: {len(train)} images {counts.tolist()}; device {device} "
-          f"({platform.processor() or 'CPU'}, {torch.get_num_threads()} threads); GAN {cfg.model_dump(exclude_defaults=True)}",
-          flush=True)
+          f"({platform.processor() or 'CPU'}, {torch.get_num_threads()} threads); "
+          f"GAN {cfg.model_dump(exclude_defaults=True)}", flush=True)
 
     def progress(step: int, total: int, record: dict) -> None:
         if "fd" in record:
@@ -186,8 +186,8 @@ def report(rows, minority, cas, real, result, seconds, args, out: Path) -> None:
     print(f"\nminority classes with oracle agreement ≥ 0.90: {summary['minority_within_0.90']} of {len(tail)} "
           f"(lowest {summary['minority_agreement_min']:.3f}); within 2× their FD floor: "
           f"{summary['minority_within_2x_floor']} of {len(tail)}")
-    print(f"CAS (balanced accuracy on the real test set) {summary['cas']:.3f} against {summary['real_rows']:.3f} for the "
-          f"real long-tailed rows: {100 * summary['cas_gap']:.1f} points short (target: at most 10)")
+    print(f"CAS (balanced accuracy on the real test set) {summary['cas']:.3f} against {summary['real_rows']:.3f} "
+          f"for the real long-tailed rows: {100 * summary['cas_gap']:.1f} points short (target: at most 10)")
     (out / f"quality-{args.tag}.json").write_text(json.dumps({"args": vars(args), "rows": rows, "summary": summary},
                                                               indent=1))
 

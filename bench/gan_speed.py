@@ -52,7 +52,8 @@ class ReferenceLoop:
     def __init__(self, arch: Architecture, batch_size: int, device: torch.device):
         torch.manual_seed(0)
         g, d = arch.build()
-        self.g, self.d, self.device, self.batch_size, self.z_dim = g.to(device), d.to(device), device, batch_size, arch.z_dim
+        self.g, self.d = g.to(device), d.to(device)
+        self.device, self.batch_size, self.z_dim = device, batch_size, arch.z_dim
         self.opt_g = torch.optim.Adam(self.g.parameters(), lr=2e-4, betas=(0.0, 0.9))
         self.opt_d = torch.optim.Adam(self.d.parameters(), lr=2e-4, betas=(0.0, 0.9))
 
@@ -121,7 +122,8 @@ def main() -> None:
     batch = args.batch_size or (256 if cuda else 64)
     steps = args.steps or (200 if cuda else 10)
     warmup = args.warmup if args.warmup is not None else (20 if cuda else 2)
-    name = torch.cuda.get_device_name(device) if cuda else f"{platform.processor() or 'CPU'}, {torch.get_num_threads()} threads"
+    name = (torch.cuda.get_device_name(device) if cuda
+            else f"{platform.processor() or 'CPU'}, {torch.get_num_threads()} threads")
     print(f"device: {device} ({name}); torch {torch.__version__}; batch {batch}; "
           f"median of {args.rounds} rounds of {steps} timed steps after {warmup} warm-up")
     print()

@@ -30,32 +30,52 @@ from prefect.artifacts import (
 )
 from prefect.cache_policies import NO_CACHE
 
+from flows.caching import cached, call_fresh, file_digest, map_fresh
+from flows.runners import build_task_runner
 from gan_aug import evaluate, report, shards, summary
-from gan_aug.config import AugmentConfig, DataConfig, EvaluateConfig, FilterConfig, GANConfig, GenerateConfig, \
-    MixConfig, ShardConfig, demo_config
+from gan_aug.code_digest import code_digest
+from gan_aug.config import (
+    AugmentConfig,
+    DataConfig,
+    EvaluateConfig,
+    FilterConfig,
+    GANConfig,
+    GenerateConfig,
+    MixConfig,
+    ShardConfig,
+    demo_config,
+)
 from gan_aug.data.analysis import analyse
 from gan_aug.data.imageset import ImageSet
 from gan_aug.data.load import load_source, make_splits
 from gan_aug.device import device_for_task, gpu_slot, resolve_device
 from gan_aug.generate import load_rejected, save_rejected
-from gan_aug.code_digest import code_digest
 from gan_aug.io import atomic_write_bytes, read_json, write_json
 from gan_aug.metrics.extractors import DomainExtractor, build_extractor
 from gan_aug.metrics.features import load_extractor
 from gan_aug.mix.policy import MixChoice, choose_mix
 from gan_aug.parallel import shared_pools
-from gan_aug.progress import MIX_STAGE, fmt, generation_log, publish, published, training_log
 from gan_aug.pipeline import synthesise
+from gan_aug.progress import MIX_STAGE, fmt, generation_log, publish, published, training_log
 from gan_aug.run_dir import RunDir
-from gan_aug.stages import ClassSampler, GANJob, TrainedGAN, Usefulness, accept, assess, check_extractor, \
-    domain_model, generate_filtered, sample_unfiltered, shortfall_message, train_job
+from gan_aug.stages import (
+    ClassSampler,
+    GANJob,
+    TrainedGAN,
+    Usefulness,
+    accept,
+    assess,
+    check_extractor,
+    domain_model,
+    generate_filtered,
+    sample_unfiltered,
+    shortfall_message,
+    train_job,
+)
 from gan_aug.stages.acceptance import AcceptanceReport
 from gan_aug.stages.records import GeneratedClass, SourceRecord, SplitRecord
 from gan_aug.synthetic import SyntheticSet
 from gan_aug.transient import is_transient
-
-from flows.caching import cached, call_fresh, file_digest, map_fresh
-from flows.runners import build_task_runner
 
 
 def _transient(task, task_run, state) -> bool:
@@ -227,7 +247,8 @@ def accept_task(generated: list[str], train_path: str, extractor_path: str, filt
 
 @stage(name="usefulness")
 def usefulness_task(split: SplitRecord, accepted_path: str, samplers: list[ClassSampler], extractor_path: str,
-                    settings: EvaluateConfig, cas_samples: int | None, seed: int, run: RunDir, device: str) -> Usefulness:
+                    settings: EvaluateConfig, cas_samples: int | None, seed: int, run: RunDir,
+                    device: str) -> Usefulness:
     """Label agreement of each class's accepted rows, the label filter's validation recall, and CAS."""
     logger = get_run_logger()
     train, val, test = (ImageSet.load(split.paths[name]) for name in ("train", "val", "test"))
@@ -301,20 +322,23 @@ def evaluate_task(split: SplitRecord, manifest: str, settings: EvaluateConfig, r
     for name, comparison in result["comparison"].items():
         ci = comparison["ci"]
         logger.info("%s vs best baseline %s: balanced accuracy %+.4f%s over %d seeds", name, comparison["baseline"],
-                    comparison["mean_diff"], f" [{ci[0]:+.4f}, {ci[1]:+.4f}]" if ci else "", len(comparison["per_seed"]))
+                    comparison["mean_diff"], f" [{ci[0]:+.4f}, {ci[1]:+.4f}]" if ci else "",
+                    len(comparison["per_seed"]))
     return result
 
 
 ARTIFACT_TABLES = (  # key, rows, description
     ("gan-aug-downstream", report.downstream_table_rows, "downstream classifier on the real test set"),
-    ("gan-aug-comparison", report.comparison_table_rows, "each GAN method against the best baseline, paired over seeds"),
+    ("gan-aug-comparison", report.comparison_table_rows,
+     "each GAN method against the best baseline, paired over seeds"),
     ("gan-aug-classes", report.class_table_rows, "per-class counts, acceptance and Fréchet distance"),
     ("gan-aug-quality", report.quality_table_rows, "per-class sample quality beside its real-vs-real floor"),
     ("gan-aug-filters", report.filter_table_rows, "per-class counts through each filter and the FD acceptance status"),
     ("gan-aug-usefulness", report.usefulness_table_rows,
      "per class: label agreement of the synthetic rows, the label filter's validation recall, CAS beside real rows"),
     ("gan-aug-mix", report.mix_table_rows, "the synthetic-row doses and weights tried on validation, and the choice"),
-    ("gan-aug-shards", report.shard_table_rows, "the shard files as written: split, rows, size and sha256 (gan-aug verify)"),
+    ("gan-aug-shards", report.shard_table_rows,
+     "the shard files as written: split, rows, size and sha256 (gan-aug verify)"),
 )
 
 

@@ -23,8 +23,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import logging
+import os
 import threading
 from pathlib import Path
 from typing import Any

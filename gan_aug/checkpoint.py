@@ -48,7 +48,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"{path}: checkpoint not found")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as error:  # torch raises several types for corrupt archives
+    except Exception as error:  # noqa: BLE001 - torch raises several types for corrupt archives
         first_line = (str(error).strip().splitlines() or [""])[0][:200]  # torch's messages run to paragraphs
         raise CheckpointError(
             f"{path}: checkpoint is corrupt or not a gan-aug checkpoint ({type(error).__name__}: {first_line}); "

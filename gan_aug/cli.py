@@ -131,10 +131,9 @@ def print_run_summary(metrics: dict, to: Console | None = None) -> None:
 
 def _run(config: AugmentConfig, out: Path) -> None:
     from flows.augment import run_augment  # Prefect is imported here, not at `import gan_aug`
-    from gan_aug.io import read_json
-
     from gan_aug.checkpoint import CheckpointError
     from gan_aug.filters import FDAcceptanceError
+    from gan_aug.io import read_json
     from gan_aug.metrics.extractors import InceptionWeightsMissing
     from gan_aug.progress import progress_bars
 

@@ -45,7 +45,9 @@ class DataConfig(_Section):
     channels: Literal[1, 3] | None = Field(None, description="1 (grayscale) or 3 (RGB); unset: from the data")
     min_images_per_class: int = Field(5, ge=1, description="classes with fewer images follow small_class_policy")
     small_class_policy: Literal["error", "skip"] = Field("error", description="stop, or drop the class with a warning")
-    skip_unreadable: bool = Field(False, description="skip corrupt image files (counted in metrics) instead of stopping")
+    skip_unreadable: bool = Field(
+        False, description="skip corrupt image files (counted in metrics) instead of stopping"
+    )
     cache: bool = Field(True, description="keep decoded folders/Parquet as a memory-mapped array keyed by content hash")
     cache_dir: str | None = Field(None, description="default: $XDG_CACHE_HOME/gan-aug or ~/.cache/gan-aug")
     workers: int = Field(0, ge=0, description="decoding threads; 0 = one per CPU core")
@@ -232,7 +234,9 @@ class ShardConfig(_Section):
         16.0, gt=0, description="about this many MB per row group: the unit a streaming reader fetches"
     )
     rows_per_shard: int | None = Field(None, ge=1, description="exact rows per file instead of shard_size_mb")
-    image_folder: bool = Field(True, description="also write DIR/images/<split>/<class>/*.png (torchvision ImageFolder)")
+    image_folder: bool = Field(
+        True, description="also write DIR/images/<split>/<class>/*.png (torchvision ImageFolder)"
+    )
     workers: int = Field(0, ge=0, description="PNG-encoding processes; 0 = one per CPU core")
 
 
@@ -288,7 +292,8 @@ class RunnerConfig(_Section):
     reuses finished stages."""
 
     kind: Literal["threads", "dask", "ray"] = Field(
-        "threads", description="threads in the flow's process; a Dask cluster (prefect-dask); a Ray cluster (prefect-ray)"
+        "threads",
+        description="threads in the flow's process; a Dask cluster (prefect-dask); a Ray cluster (prefect-ray)",
     )
     address: str | None = Field(
         None, description="an existing Dask scheduler (tcp://host:8786) or Ray cluster (ray://host:10001); unset: "
@@ -298,7 +303,9 @@ class RunnerConfig(_Section):
         True, description="reuse finished stages (split, generation, acceptance, evaluation) when their config "
         "sections and input files are unchanged; keys are content hashes kept in the run folder's .cache/",
     )
-    retries: int = Field(2, ge=0, description="retries of a stage that failed transiently (I/O error, timeout, lost connection)")
+    retries: int = Field(
+        2, ge=0, description="retries of a stage that failed transiently (I/O error, timeout, lost connection)"
+    )
     retry_delay_s: float = Field(5.0, ge=0, description="wait before each retry")
 
 

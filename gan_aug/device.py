@@ -36,7 +36,9 @@ def gpu_index(device: str) -> int | None:
     """'cuda' / 'cuda:N' → the GPU's index; None for any other device."""
     if not device.startswith("cuda"):
         return None
-    return int(device.split(":", 1)[1]) if ":" in device else (torch.cuda.current_device() if torch.cuda.is_available() else 0)
+    if ":" in device:
+        return int(device.split(":", 1)[1])
+    return torch.cuda.current_device() if torch.cuda.is_available() else 0
 
 
 @contextlib.contextmanager

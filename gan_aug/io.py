@@ -15,7 +15,6 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
-
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 

@@ -256,7 +256,8 @@ class _InMemory:
         features = functools.cache(lambda: domain.features(self.full.images))
         return [generate_filtered(sampler, wanted, filters=self.settings.filter, generate=self.settings.generate,
                                   val=self.held_out, train=self.full, domain=domain, train_features=features,
-                                  device=self.device, progress=generation_log(logger, self.full.class_names[sampler.label]))
+                                  device=self.device,
+                                  progress=generation_log(logger, self.full.class_names[sampler.label]))
                 for sampler, wanted in asks]
 
     def accept(self, generated: list, domain: DomainExtractor) -> tuple[SyntheticSet, AcceptanceReport]:
@@ -269,7 +270,8 @@ class _InMemory:
         return acceptance.accepted, acceptance.report
 
     def usefulness(self, accepted: SyntheticSet, samplers: list[ClassSampler], domain: DomainExtractor):
-        return assess(self.training, self.held_out, None, accepted, None, domain, self.settings.evaluate, device=self.device)
+        return assess(self.training, self.held_out, None, accepted, None, domain, self.settings.evaluate,
+                      device=self.device)
 
     def choose_mix(self, accepted: SyntheticSet, eligible: list[int]) -> MixChoice:
         held_out = self.full.class_counts() - self.training.class_counts()

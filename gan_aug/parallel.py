@@ -126,7 +126,8 @@ def died_message(what: str, done: int, total: int | None, error: BaseException) 
     killed = [c for c in codes if c < 0]
     why = ", ".join(_signal_name(-c) for c in killed) or ", ".join(map(str, codes)) or "unknown exit code"
     hint = (" SIGKILL usually means the machine ran out of memory (see `dmesg`); fewer worker processes "
-            "(n_jobs, evaluate.workers) or a smaller batch need less." if signal.SIGKILL in [-c for c in killed] else "")
+            "(n_jobs, evaluate.workers) or a smaller batch need less."
+            if signal.SIGKILL in [-c for c in killed] else "")
     count = f"{done} of {total}" if total is not None else str(done)
     return (f"a worker process died while running {what}s ({why}) after {count} had finished; "
             f"work finished before it is kept, and a rerun resumes from it.{hint}")

@@ -11,8 +11,8 @@ from gan_aug.metrics.per_class import QUALITY_KEYS
 if TYPE_CHECKING:
     from gan_aug.mix.policy import MixChoice
     from gan_aug.stages.acceptance import AcceptanceReport
-    from gan_aug.stages.usefulness import Usefulness
     from gan_aug.stages.records import GeneratedClass, SourceRecord, SplitRecord
+    from gan_aug.stages.usefulness import Usefulness
     from gan_aug.train import TrainResult
 
 
@@ -117,7 +117,8 @@ def build_metrics(
 def shipped_per_class(usefulness: "Usefulness", choice: "MixChoice", manifest: dict) -> dict[int, dict]:
     """Per class: what shipped in the train split (from the manifest) and the usefulness measures."""
     train, names = manifest["splits"]["train"], manifest["class_names"]
-    return {label: {"used": train["synthetic_counts"][name], "duplicates": train.get("duplicate_counts", {}).get(name, 0),
+    return {label: {"used": train["synthetic_counts"][name],
+                    "duplicates": train.get("duplicate_counts", {}).get(name, 0),
                     "dose": choice.doses.get(label), "label_agreement": usefulness.label_agreement.get(label),
                     "filter_val_recall": usefulness.filter_val_recall[label],
                     "real_recall": None if usefulness.real_recall is None else usefulness.real_recall[label],

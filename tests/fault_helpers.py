@@ -138,8 +138,8 @@ def start_job(tmp_path: Path, *args: str) -> subprocess.Popen:
     """The job in the background, its output in a file (a full pipe would stall it)."""
     log = tmp_path / "killed.log"
     with open(log, "wb") as sink:
-        proc = subprocess.Popen([sys.executable, str(job_script(tmp_path)), *map(str, args)], cwd=tmp_path, env=job_env(),
-                                stdout=sink, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([sys.executable, str(job_script(tmp_path)), *map(str, args)], cwd=tmp_path,
+                                env=job_env(), stdout=sink, stderr=subprocess.STDOUT)
     proc.log = log
     return proc
 

@@ -123,7 +123,7 @@ def test_sources_are_never_modified(small_sources, tmp_path):
     sources, _, _ = small_sources
     before = _tree_hash(tmp_path)
     before = {k: v for k, v in before.items() if "/cache/" not in k}
-    for fmt, path in sources.items():
+    for _fmt, path in sources.items():
         load_source(DataConfig(source=path, cache_dir=str(tmp_path / "cache")))
     after = {k: v for k, v in _tree_hash(tmp_path).items() if "/cache/" not in k}
     assert after == before

@@ -86,7 +86,8 @@ def _distributions(module: str) -> set[str]:
 def _undeclared(folders: tuple[str, ...], groups: list[str]) -> list[str]:
     requirements = _requirements()
     declared = {_normalise(r.name) for group in groups for r in requirements.get(group, [])}
-    return [f"{module} (distribution {' or '.join(sorted(_distributions(module)))}), imported by {', '.join(sorted(files))}"
+    return [f"{module} (distribution {' or '.join(sorted(_distributions(module)))}), "
+            f"imported by {', '.join(sorted(files))}"
             for module, files in sorted(_third_party(folders).items()) if not _distributions(module) & declared]
 
 

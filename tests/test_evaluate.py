@@ -6,10 +6,9 @@ import json
 import numpy as np
 import pytest
 import torch
+from scipy import stats
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
-
-from scipy import stats
 
 from gan_aug.config import ConfigError, EvaluateConfig, parse_config
 from gan_aug.data.imageset import ImageSet

@@ -87,7 +87,7 @@ def test_module_extractor_flattens_and_learns_dim(images):
     module.train()
     extractor = ModuleExtractor(module, name="tiny")
     with pytest.raises(ValueError, match="probe"):
-        extractor.dim
+        _ = extractor.dim
     features = extractor.features(images)
     assert features.shape == (10, 72) and features.dtype == np.float64 and extractor.dim == 72
     assert module.training, "the caller's train/eval mode is restored"

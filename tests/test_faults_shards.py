@@ -21,15 +21,28 @@ import pyarrow.parquet as pq
 import pytest
 
 # The fixtures are used by name (source_untouched runs for every test here).
-from fault_helpers import (ROWS_PER_SHARD, TILE, disk_used, finish_job, kill9, kill9_mid_write,  # noqa: F401
-                           resize_disk, small_disk, snapshot, source, source_set, source_untouched, start_job,
-                           visible_entries, wait_for)
+from fault_helpers import (  # noqa: F401
+    ROWS_PER_SHARD,
+    TILE,
+    disk_used,
+    finish_job,
+    kill9,
+    kill9_mid_write,
+    resize_disk,
+    small_disk,
+    snapshot,
+    source,
+    source_set,
+    source_untouched,
+    start_job,
+    visible_entries,
+    wait_for,
+)
 from gan_aug.config import ShardConfig
 from gan_aug.data.imageset import ImageSet
 from gan_aug.io import DiskFullError, read_json, sha256_file
 from gan_aug.mix import real_only
 from gan_aug.shards import verify_shards, write_shards
-
 
 # --------------------------------------------------------------------------- 2. kill -9 during shard writing
 
@@ -240,7 +253,8 @@ def test_atomic_write_on_a_full_disk_leaves_no_temp_file_and_names_the_file(smal
 
     disk = small_disk(256)
     (disk / "keep.bin").write_bytes(b"old content")
-    with pytest.raises(DiskFullError, match=r"keep\.bin: the disk is full .*needs about 1\.0 MB.*keep\.bin is unchanged"):
+    with pytest.raises(DiskFullError,
+                       match=r"keep\.bin: the disk is full .*needs about 1\.0 MB.*keep\.bin is unchanged"):
         atomic_write_bytes(disk / "keep.bin", b"x" * 2**20)
     assert sorted(p.name for p in disk.iterdir()) == ["keep.bin"]
     assert (disk / "keep.bin").read_bytes() == b"old content"

@@ -22,14 +22,26 @@ import pytest
 import torch
 
 # The fixtures are used by name (source_untouched runs for every test here).
-from fault_helpers import (GAN, finish_job, job_env, kill9_mid_write, one_thread, resize_disk,  # noqa: F401
-                           small_disk, source, source_set, source_untouched, start_job, temp_files, wait_for)
+from fault_helpers import (  # noqa: F401
+    GAN,
+    finish_job,
+    job_env,
+    kill9_mid_write,
+    one_thread,
+    resize_disk,
+    small_disk,
+    source,
+    source_set,
+    source_untouched,
+    start_job,
+    temp_files,
+    wait_for,
+)
 from gan_aug.checkpoint import CheckpointError, load_checkpoint, load_sampler
 from gan_aug.config import GANConfig
 from gan_aug.io import DiskFullError, read_json
 from gan_aug.shards import verify_shards
 from gan_aug.train import train_gan
-
 
 # --------------------------------------------------------------------------- 1. kill -9 during training
 

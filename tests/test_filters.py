@@ -58,7 +58,8 @@ def planted(parts):
 
 
 def _kept(sample_filter, parts, images: np.ndarray, label: int = LABEL) -> float:
-    batch = Candidates(label, images, {"d_score": discriminator_scores(parts["D"], images, np.full(len(images), label))})
+    scores = discriminator_scores(parts["D"], images, np.full(len(images), label))
+    batch = Candidates(label, images, {"d_score": scores})
     return float(sample_filter.keep(sample_filter.score(batch)).mean())
 
 

@@ -31,7 +31,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 # class ships synthetic rows and the rarest ones duplicated real rows too (the validation policy has its own test).
 QUICK = {"name": "e2e", "data": {"source": "digits", "long_tail": {}}, "gan": {"steps": 150, "checkpoint_every": 100},
          "filter": {"feature_steps": 100, "filters": ["label", "memorisation"], "label_threshold": 0.0},
-         "mix": {"policy": "fixed", "dose": 2.0, "min_agreement": 0.0}, "evaluate": {"steps": 50, "batch_size": 64, "seeds": 2}}
+         "mix": {"policy": "fixed", "dose": 2.0, "min_agreement": 0.0},
+         "evaluate": {"steps": 50, "batch_size": 64, "seeds": 2}}
 # For tests about other stages: two methods, one seed, a short budget (the evaluation has its own tests).
 LEAN_EVAL = {"steps": 30, "batch_size": 64, "seeds": 1, "methods": ["plain", "gan"]}
 
@@ -415,7 +416,8 @@ def test_inception_features_without_local_weights_fail_before_training(tmp_path)
 def test_cli_run_prints_the_tables_and_paths(tmp_path):
     """`gan-aug run` as a user types it, in its own process with its own embedded Prefect server."""
     config_path = tmp_path / "tiny.yaml"
-    config_path.write_text(yaml.safe_dump({**QUICK, "gan": {"steps": 20}, "evaluate": {"steps": 20, "batch_size": 64, "seeds": 2}}))
+    config_path.write_text(yaml.safe_dump({**QUICK, "gan": {"steps": 20},
+                                           "evaluate": {"steps": 20, "batch_size": 64, "seeds": 2}}))
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home")}
     env.pop("PREFECT_API_URL", None)  # not the test harness's server: the CLI starts its own
     cli = Path(sys.executable).parent / "gan-aug"

@@ -258,7 +258,7 @@ def test_npz_bad_inputs(tmp_path):
     }
     for name, (arrays, parts) in cases.items():
         np.savez(tmp_path / f"{name}.npz", **arrays)
-        raises(lambda: read_npz(tmp_path / f"{name}.npz", OPTS), f"{name}.npz", *parts)
+        raises(lambda name=name: read_npz(tmp_path / f"{name}.npz", OPTS), f"{name}.npz", *parts)
     (tmp_path / "junk.npz").write_bytes(b"\x00junk" * 10)
     raises(lambda: read_npz(tmp_path / "junk.npz", OPTS), "junk.npz", "not a readable .npz")
     np.save(tmp_path / "one.npy", x)

@@ -269,7 +269,8 @@ def _digits_like(n=40, classes=2):
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda X, y: (X.reshape(len(X), -1)[:, :60], y), r"60 values per row, which is not a square grayscale image: pass image_shape=\(H, W\)"),
+    (lambda X, y: (X.reshape(len(X), -1)[:, :60], y),
+     r"60 values per row, which is not a square grayscale image: pass image_shape=\(H, W\)"),
     (lambda X, y: (np.stack([X, X], axis=1), y), r"1 \(grayscale\) or 3 \(RGB\) channels, got 2"),
     (lambda X, y: (np.stack([X] * 3, axis=-1), y), r"channels last\? pass channel_order='last'"),
     (lambda X, y: (X[:, :, :6], y), r"square .* 8×6"),
@@ -320,4 +321,4 @@ def test_package_exports_the_sampler_lazily():
     assert gan_aug.__all__ == ["GANOverSampler"] and gan_aug.GANOverSampler is oversampler.GANOverSampler
     assert config.GANConfig is GANConfig and "GANOverSampler" in dir(gan_aug)
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
-        gan_aug.nope
+        _ = gan_aug.nope

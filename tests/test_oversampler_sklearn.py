@@ -77,7 +77,7 @@ def test_imbalanced_learns_sampler_checks_pass_where_they_apply():
     outcome = _run(imblearn_checks.estimator_checks_generator(GANOverSampler(**FAST)))
     assert {name for name, why in outcome.items() if why == "passed"} == {
         "check_target_type", "check_samplers_one_label"}
-    for name, why in TABULAR.items():  # fails because the data are not images, and says so
+    for name, _why in TABULAR.items():  # fails because the data are not images, and says so
         assert "not a square grayscale image" in outcome[name] or "Sparse data" in outcome[name], (name, outcome[name])
 
 

@@ -26,7 +26,8 @@ class Recorded:
     def train_gans(self, jobs: list[GANJob], features):
         self.calls.append(("train_gans", [job.classes for job in jobs], features))
         return [TrainedGAN(job, None, {label: ClassSampler(label, f"gan-{job.key}.pt", "sha", job.model_label(label), 0,
-                                                           job.shared) for label in (range(4) if job.shared else job.classes)})
+                                                           job.shared)
+                                       for label in (range(4) if job.shared else job.classes)})
                 for job in jobs]
 
     def generate(self, asks, features):

@@ -118,8 +118,8 @@ def test_builtin_filters_keep_todays_names():
 def test_a_plugin_filter_runs_in_the_chain_and_shows_in_the_funnel_the_report_and_the_shards(
         brightness, halves, domain, tmp_path):
     from gan_aug import cli
-    from gan_aug.report import THRESHOLD_NAMES, FILTER_TEXT, filter_table_rows
     from gan_aug.mix import TrainingMix
+    from gan_aug.report import FILTER_TEXT, THRESHOLD_NAMES, filter_table_rows
 
     train, val = halves
     config = FilterConfig(filters=["label", "brightness"], label_threshold=0.0)

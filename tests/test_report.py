@@ -205,7 +205,7 @@ def test_summary_markdown_tables(metrics):
 
 def test_summary_markdown_keeps_table_shape_with_pipes_in_names(metrics):
     metrics["classes"][2]["name"] = "a|b <i>"
-    line = next(l for l in summary_markdown(metrics).splitlines() if l.startswith("| 2 |"))
+    line = next(row for row in summary_markdown(metrics).splitlines() if row.startswith("| 2 |"))
     assert "a\\|b &lt;i&gt;" in line
     assert len(re.findall(r"(?<!\\)\|", line)) == 14  # 13 columns
 

@@ -19,7 +19,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 QUICK = {"name": "scale", "data": {"source": "digits", "long_tail": {}}, "gan": {"steps": 100, "checkpoint_every": 100},
          "filter": {"feature_steps": 100, "filters": ["label", "memorisation"], "label_threshold": 0.0},
          "mix": {"policy": "fixed", "dose": 2.0, "min_agreement": 0.0},  # the validation grid has its own tests
-         "evaluate": {"steps": 50, "batch_size": 64, "seeds": 1, "methods": ["plain", "gan"]}, "runner": {"retry_delay_s": 0}}
+         "evaluate": {"steps": 50, "batch_size": 64, "seeds": 1, "methods": ["plain", "gan"]},
+         "runner": {"retry_delay_s": 0}}
 
 
 @pytest.fixture(scope="module")

@@ -237,8 +237,8 @@ def test_image_folder_has_one_png_per_row_in_its_class(tmp_path):
     root = tmp_path / "images" / "train"
     files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
     expected = sorted(
-        [f"{CLASSES[l]}/real-{i}.png" for l, i in zip(real.labels, real.source_index)]
-        + [f"{CLASSES[l]}/syn-{s}.png" for l, s in zip(synthetic.labels, synthetic.seeds)]
+        [f"{CLASSES[label]}/real-{i}.png" for label, i in zip(real.labels, real.source_index)]
+        + [f"{CLASSES[label]}/syn-{s}.png" for label, s in zip(synthetic.labels, synthetic.seeds)]
     )
     assert files == expected
     row = int(np.flatnonzero(real.labels == 2)[0])

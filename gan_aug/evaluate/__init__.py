@@ -29,5 +29,6 @@ from gan_aug.evaluate.scores import HEADLINE_METRICS, classification_metrics
 __all__ = [
     "GAN_METHODS", "HEADLINE_METRICS", "METHODS", "METHOD_REGISTRY", "PRIMARY_METRIC", "TrainingSet",
     "balanced_class_weights", "classification_metrics", "evaluate_downstream", "evaluation_seeds",
-    "fit_and_score", "fit_method", "mean_interval", "rarest_classes", "with_steps", "paired_comparison", "random_oversample", "register_method", "smote",
+    "fit_and_score", "fit_method", "mean_interval", "rarest_classes", "with_steps", "paired_comparison",
+    "random_oversample", "register_method", "smote",
 ]

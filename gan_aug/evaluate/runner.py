@@ -17,9 +17,9 @@ from gan_aug.evaluate.intervals import mean_interval, paired_comparison
 from gan_aug.evaluate.methods import GAN_METHODS, METHOD_REGISTRY, TrainingSet
 from gan_aug.evaluate.scores import FEW_SHOT, HEADLINE_METRICS, classification_metrics
 from gan_aug.mix import TrainingMix
-from gan_aug.parallel import classifier_workers, run_all
 from gan_aug.models.classifier import build_classifier
 from gan_aug.models.diffaugment import translation
+from gan_aug.parallel import classifier_workers, run_all
 
 # (method, seed, step, total_steps, loss): lets a caller log long work without this module knowing how.
 MethodProgressFn = Callable[[str, int, int, int, float], None]
@@ -191,7 +191,7 @@ def evaluate_downstream(
     runs: dict[str, list[dict]] = {name: [] for name in methods}
     workers = classifier_workers(config, device, len(jobs), train.images.shape[1:])
     runs_done = run_all(_run, jobs, workers, what="evaluation classifier run")
-    for (name, training, *_, seed, _, _), run in zip(jobs, runs_done):
+    for (name, _training, *_, seed, _, _), run in zip(jobs, runs_done):
         runs[name].append(run)
         if progress is not None:
             progress(name, seed, config.steps, config.steps, run["final_loss"])

@@ -178,7 +178,7 @@ def _build_fid_inception(weights_path: Path) -> nn.Module:
         for name, block in _fid_blocks(fid).items():
             setattr(inception, name, block)
         inception.load_state_dict(torch.load(weights_path, map_location="cpu", weights_only=True))
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - torch raises many types for a corrupt or mismatched file
         raise ValueError(f"{weights_path}: not a usable copy of {INCEPTION_WEIGHTS_FILE} ({error})") from None
     network = fid.InceptionV3.__new__(fid.InceptionV3)
     nn.Module.__init__(network)

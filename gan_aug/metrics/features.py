@@ -9,13 +9,12 @@ from pathlib import Path
 
 import torch
 
-from gan_aug.checkpoint import CheckpointError
+from gan_aug.checkpoint import CheckpointError, save_checkpoint
 from gan_aug.classify import train_classifier
 from gan_aug.data.imageset import ImageSet
 from gan_aug.data.resample import random_oversample
-from gan_aug.models.diffaugment import translation
-from gan_aug.checkpoint import save_checkpoint
 from gan_aug.models.classifier import SmallCNN
+from gan_aug.models.diffaugment import translation
 
 
 def train_domain_extractor(
@@ -44,6 +43,6 @@ def load_extractor(path: str | Path, device: torch.device | str = "cpu") -> Smal
         state = torch.load(path, map_location=device, weights_only=True)
         model = SmallCNN(state["num_classes"], channels=state["channels"])
         model.load_state_dict(state["state_dict"])
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - torch raises many types for a corrupt or mismatched file
         raise CheckpointError(f"{path}: cannot load the feature extractor ({error}); delete it to retrain") from None
     return model.to(device).eval()

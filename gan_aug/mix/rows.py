@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gan_aug.data.resample import duplicate_rows
 from gan_aug.data.imageset import ImageSet
+from gan_aug.data.resample import duplicate_rows
 from gan_aug.synthetic import SyntheticSet
 
 KINDS = ("real", "synthetic", "duplicate")

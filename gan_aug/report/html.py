@@ -15,7 +15,6 @@ from jinja2 import Environment, StrictUndefined, Template
 
 from gan_aug.data.imageset import ImageSet
 from gan_aug.io import atomic_write_text
-from gan_aug.synthetic import SyntheticSet
 from gan_aug.report.formatting import fmt, fmt_short, fmt_signed, png_data_uri
 from gan_aug.report.funnel import (
     CALIBRATION_TEXT,
@@ -50,6 +49,7 @@ from gan_aug.report.views import (
     usefulness_view,
     verdict_view,
 )
+from gan_aug.synthetic import SyntheticSet
 
 TEMPLATE_PACKAGE, TEMPLATE_NAME = "gan_aug", "report.html.j2"  # gan_aug/templates/, shipped as package data
 

@@ -6,7 +6,6 @@ HTML and markdown can format from unrounded numbers.
 from __future__ import annotations
 
 from gan_aug.report.formatting import round_or_none
-from gan_aug.report.verdict import COMPARED, outcome
 from gan_aug.report.funnel import (
     acceptance_status,
     asked,
@@ -16,6 +15,7 @@ from gan_aug.report.funnel import (
     stage_column,
     synthesised,
 )
+from gan_aug.report.verdict import COMPARED, outcome
 
 SCORES = (("accuracy", "accuracy"), ("balanced_accuracy", "balanced accuracy"), ("macro_f1", "macro-F1"),
           ("g_mean", "G-mean"), ("few_shot_recall", "few-shot recall"))

@@ -26,8 +26,16 @@ import pyarrow.parquet as pq
 
 from gan_aug.config import ShardConfig
 from gan_aug.data.imageset import ImageSet
-from gan_aug.io import (DiskFullError, atomic_write_text, durable_replace, is_disk_full, read_json, sha256_file,
-                        sync_filesystem, write_json)
+from gan_aug.io import (
+    DiskFullError,
+    atomic_write_text,
+    durable_replace,
+    is_disk_full,
+    read_json,
+    sha256_file,
+    sync_filesystem,
+    write_json,
+)
 from gan_aug.mix import TrainingMix, real_only
 from gan_aug.shards.manifest import build_manifest, shard_counts
 from gan_aug.shards.png import PARALLEL_MIN_ROWS, PngEncoder, check_shape, choose_encoding, encode_batch
@@ -119,7 +127,8 @@ class _ShardFile:
         if self.sums is not None:
             self.sums.close()
             sync_filesystem(self.image_root)
-            durable_replace(self.staging.done / f"{self.plan.name}.sha256.tmp", self.staging.done / f"{self.plan.name}.sha256")
+            durable_replace(self.staging.done / f"{self.plan.name}.sha256.tmp",
+                            self.staging.done / f"{self.plan.name}.sha256")
         else:
             (self.staging.done / f"{self.plan.name}.sha256").write_text("", encoding="utf-8")
         labels, kinds = np.concatenate(self.labels), np.concatenate(self.kinds)

@@ -15,9 +15,15 @@ once.
 from gan_aug.stages.acceptance import Acceptance, AcceptanceReport, accept
 from gan_aug.stages.features import check_extractor, domain_model
 from gan_aug.stages.gans import ClassSampler, GANJob, TrainedGAN, plan_gans, train_job
-from gan_aug.stages.generation import (generate_filtered, generate_with, sample_unfiltered, sample_with,
-                                       shortfall_message)
+from gan_aug.stages.generation import (
+    generate_filtered,
+    generate_with,
+    sample_unfiltered,
+    sample_with,
+    shortfall_message,
+)
 from gan_aug.stages.usefulness import Usefulness, assess
 
-__all__ = ["Acceptance", "AcceptanceReport", "ClassSampler", "GANJob", "TrainedGAN", "accept", "check_extractor", "domain_model",
-           "generate_filtered", "generate_with", "plan_gans", "sample_unfiltered", "sample_with", "shortfall_message", "train_job", "Usefulness", "assess"]
+__all__ = ["Acceptance", "AcceptanceReport", "ClassSampler", "GANJob", "TrainedGAN", "accept", "check_extractor",
+           "domain_model", "generate_filtered", "generate_with", "plan_gans", "sample_unfiltered", "sample_with",
+           "shortfall_message", "train_job", "Usefulness", "assess"]

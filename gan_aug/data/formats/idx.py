@@ -16,7 +16,7 @@ import numpy as np
 
 from gan_aug.data.decode import ProgressFn, conform_array
 from gan_aug.data.errors import DataError
-from gan_aug.data.formats import ReadOptions, RawSource
+from gan_aug.data.formats import RawSource, ReadOptions
 
 IMAGES_MAGIC = 0x00000803
 LABELS_MAGIC = 0x00000801

@@ -13,7 +13,7 @@ import numpy as np
 
 from gan_aug.data.decode import ProgressFn, conform_array
 from gan_aug.data.errors import DataError
-from gan_aug.data.formats import ReadOptions, RawSource
+from gan_aug.data.formats import RawSource, ReadOptions
 
 _IMAGE_KEYS = ("x", "images")
 _LABEL_KEYS = ("y", "labels")

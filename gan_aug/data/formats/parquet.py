@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 
 from gan_aug.data.decode import ProgressFn, decode_all
 from gan_aug.data.errors import DataError
-from gan_aug.data.formats import ReadOptions, RawSource
+from gan_aug.data.formats import RawSource, ReadOptions
 
 _BATCH_ROWS = 1024
 _PATH_NAMES = ("path", "file", "filename", "file_name", "filepath", "file_path", "image_path", "image_file")
