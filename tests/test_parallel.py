@@ -7,9 +7,11 @@ import signal
 import time
 
 import joblib
+import numpy as np
 import pytest
 
 from gan_aug.parallel import WorkerDiedError, run_all, shared_pools, stop_workers
+from gan_aug.shards.png import PngEncoder
 
 
 def _pid(_job: int) -> int:
@@ -82,3 +84,16 @@ def test_a_callers_joblib_backend_is_used():
     way); threads here, so every job reports this process."""
     with joblib.parallel_config(backend="threading"):
         assert set(run_all(_pid, range(4), workers=2)) == {os.getpid()}
+
+
+@pytest.mark.slow
+def test_classifier_runs_start_after_png_encoding_workers():
+    """The shard writer's deflate workers and the classifier runs share loky's executor: after shards
+    were written (a flow writes them before the evaluation), joblib must still start its runs. A bare
+    loky executor made them fail with '_ReusablePoolExecutor' has no attribute '_temp_folder_manager'."""
+    images = np.random.default_rng(0).integers(0, 256, (64, 3, 32, 32), dtype=np.uint8)
+    with PngEncoder(2, "deflate") as encoder:
+        encoded = list(encoder.encode([(i, lambda: images) for i in range(4)]))
+    assert [job for job, _ in encoded] == [0, 1, 2, 3]
+    assert list(run_all(abs, [-1, 2, -3], workers=2)) == [1, 2, 3]
+    stop_workers()

@@ -33,7 +33,7 @@ from typing import Callable, Iterable, Iterator, TypeVar
 
 import numpy as np
 import pyarrow as pa
-from joblib.externals.loky import get_reusable_executor
+from joblib.executor import get_memmapping_executor
 from joblib.externals.loky.process_executor import TerminatedWorkerError
 from PIL import Image
 
@@ -202,7 +202,9 @@ class PngEncoder:
         if self.encoding == "stored":
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="png")
         elif self.workers > 1:
-            self._pool = get_reusable_executor(self.workers)  # kept for the next batch of shards
+            # joblib's own handle on loky's shared executor: a bare loky one would lack what joblib's later
+            # classifier runs expect of it (its temp-folder manager), and they would fail to start.
+            self._pool = get_memmapping_executor(self.workers, max_nbytes=None)
         return self
 
     def __exit__(self, *exc) -> None:
