@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from prefect import flow
 
-from flows.augment import features_task
 from flows.caching import cached
+from flows.tasks import features_task
 from gan_aug import code_digest as digests
 from gan_aug.checkpoint import load_checkpoint, save_checkpoint
 from gan_aug.code_digest import code_digest
@@ -24,7 +24,7 @@ from gan_aug.train import train_gan
 
 TINY = dict(z_dim=8, base_channels=8, batch_size=8, checkpoint_every=5)  # as tests/test_train.py
 
-# Two stages in one module, as in flows/augment.py, each calling a library function of its own module.
+# Two stages in one module, as in flows/tasks.py, each calling a library function of its own module.
 STAGES = {
     "__init__": "",
     "lib_a": "def double(x):\n    return 2 * x\n",
@@ -165,7 +165,7 @@ def _features(train_path: Path, run: RunDir) -> dict[str, int]:
 
 
 def test_feature_files_are_reused_only_when_made_by_the_same_code(tmp_path, tiny_set, caplog, monkeypatch):
-    monkeypatch.setattr("flows.augment.get_run_logger", lambda: logging.getLogger("test.features"))
+    monkeypatch.setattr("flows.tasks.get_run_logger", lambda: logging.getLogger("test.features"))
     train_path, run = tiny_set.save(tmp_path / "train.npz"), RunDir(tmp_path / "run")
     made = _features(train_path, run)
     origin = read_json(run.features_origin)

@@ -100,12 +100,12 @@ def test_the_digest_includes_gan_augs_version(package, monkeypatch):
 
 
 def test_the_report_is_not_in_the_split_stages_code_but_in_the_report_stages():
-    from flows.augment import report_task, split_task
+    from flows.tasks import report_task, split_task
 
     split, report = code_sources(split_task.fn), code_sources(report_task.fn)
-    assert "flows.augment:split_task" in split and "gan_aug.data.split" in split
+    assert "flows.tasks:split_task" in split and "gan_aug.data.split" in split
     assert not [m for m in split if m.startswith(("gan_aug.report", "gan_aug.oversampler", "gan_aug.cli"))]
-    assert "gan_aug.report.html" in report and "flows.augment:ARTIFACT_TABLES" in report
+    assert "gan_aug.report.html" in report and "flows.tasks:ARTIFACT_TABLES" in report
     assert code_digest(split_task.fn) != code_digest(report_task.fn)
 
 

@@ -1,6 +1,6 @@
 """The pipeline's stages as plain functions over plain values, with typed results.
 
-Every entry point composes these: the Prefect flow (flows/augment.py) wraps each in a task and
+Every entry point composes these: the Prefect flow wraps each in a task (flows/tasks.py) and
 passes paths between them; ``GANOverSampler`` calls them in memory. A change to a stage lands here
 once.
 
