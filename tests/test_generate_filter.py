@@ -108,8 +108,8 @@ def test_fd_on_rank_deficient_small_class_is_finite():
 
 def test_quality_per_class_ranks_good_samples_closer(digits_set):
     """Real held-out images of a class sit closer to it than images of another class do, by every measure."""
+    from gan_aug.metrics.domain_classifier import train_domain_extractor
     from gan_aug.metrics.extractors import DomainExtractor
-    from gan_aug.metrics.features import train_domain_extractor
     from gan_aug.metrics.per_class import QUALITY_KEYS, quality_per_class
 
     train = digits_set.subset(np.arange(0, 1797, 2))

@@ -7,8 +7,8 @@ import pytest
 from gan_aug.checkpoint import load_checkpoint
 from gan_aug.config import FilterConfig, GANConfig, GenerateConfig
 from gan_aug.data.imageset import ImageSet
+from gan_aug.metrics.domain_classifier import train_domain_extractor
 from gan_aug.metrics.extractors import DomainExtractor
-from gan_aug.metrics.features import train_domain_extractor
 from gan_aug.stages import accept, generate_filtered, plan_gans, shortfall_message, train_job
 
 TINY = dict(z_dim=8, base_channels=8, batch_size=8, checkpoint_every=5)

@@ -85,8 +85,8 @@ def test_generator_learns_the_classes(tmp_path, digits_set):
 
 
 def _monitor(data, classes, samples=16):
+    from gan_aug.metrics.domain_classifier import train_domain_extractor
     from gan_aug.metrics.extractors import DomainExtractor
-    from gan_aug.metrics.features import train_domain_extractor
     from gan_aug.monitor import build_monitor
 
     extractor = DomainExtractor(train_domain_extractor(data, steps=5))

@@ -8,9 +8,9 @@ up for. Per class, afterwards: FD acceptance against the real-vs-real floor.
 Each per-sample filter's module registers it (registry.py): its name, its score column, the
 settings it reads, its report labels and the generator scores it needs. A new filter is one module.
 """
-from gan_aug.filters.acceptance import FD_POLICIES, AcceptanceDecision, FDAcceptanceError, decide, judge_class
 from gan_aug.filters.base import Candidates, ChainResult, FilterChain, SampleFilter
 from gan_aug.filters.discriminator import DiscriminatorFilter, calibrate_discriminator, discriminator_scores
+from gan_aug.filters.fd_policy import FD_POLICIES, AcceptanceDecision, FDAcceptanceError, decide, judge_class
 from gan_aug.filters.label import LabelConsistencyFilter
 from gan_aug.filters.memorisation import MemorisationFilter, NearestReal, memorisation_radius
 

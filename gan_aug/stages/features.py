@@ -8,8 +8,8 @@ import torch
 
 from gan_aug.config import FilterConfig
 from gan_aug.data.imageset import ImageSet
+from gan_aug.metrics.domain_classifier import load_extractor, save_extractor, train_domain_extractor
 from gan_aug.metrics.extractors import InceptionWeightsMissing, inception_weights_available
-from gan_aug.metrics.features import load_extractor, save_extractor, train_domain_extractor
 from gan_aug.models.classifier import SmallCNN
 
 
