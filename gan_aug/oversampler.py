@@ -176,11 +176,11 @@ class GANOverSampler(BaseOverSampler):
         if str(self.device).startswith("cuda") and not torch.cuda.is_available():  # resolve_device names gan.device
             raise RuntimeError(f"device={self.device!r} but no CUDA device is available; use 'auto' or 'cpu'")
         # In work_dir, files are named by what made them: a rerun reuses them, other data never does.
-        digest = _sha(full.images.shape, full.images, full.labels, val_rows) if self.work_dir else "temporary"
+        digest = _sha(full.images.shape, full.images, full.labels, val_rows) if self.work_dir else None
         counts = full.class_counts()
         targets = counts + np.array([needed.get(k, 0) for k in range(len(counts))])
         steps = _InMemory(full, train, val, targets, settings, str(resolve_device(self.device)), folder,
-                          digest if self.work_dir else None, self.random_state_)
+                          digest, self.random_state_)
         found = synthesise(steps, counts, targets, list(needed), settings.gan.strategy, settings.mix)
         logger.info("mix: %s", found.choice.reason)
         self.usefulness_, self.mix_ = found.usefulness.to_dict(), found.choice.to_dict()
