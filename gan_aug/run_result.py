@@ -121,7 +121,7 @@ class TrainingRun(_Frozen):
     train_seconds: float
     budget: TrainBudget
     best: dict[str, BestCheck]  # class label (as text) → the check whose weights it is sampled from
-    history: list[dict[str, float]]  # step, losses, images/s
+    history: list[dict[str, int | float]]  # step, losses, images/s
     quality_history: list[QualityCheck]
 
 
