@@ -125,12 +125,12 @@ def _run_stages(config: AugmentConfig, run: RunDir) -> dict:
                                              config.shards, summary.provenance(config), run)
     downstream = call_fresh(steps.task(evaluate_task, cache=True), run, split, str(run.root / shards.MANIFEST),
                             config.evaluate, run, device)
-    metrics = summary.run_metrics(
+    result = summary.run_result(
         config=config, source=source, balance=balance, split=split,
         runs={g.job.key: g.result for g in found.trained}, generations=found.generated,
         acceptance=found.acceptance, usefulness=found.usefulness, choice=found.choice, manifest=manifest,
         downstream=downstream, device=device, duration_s=time.perf_counter() - started)
-    outputs = steps.task(report_task)(metrics, split.paths["train"], found.accepted, run)
+    outputs = steps.task(report_task)(result, split.paths["train"], found.accepted, run)
     return {**outputs, "manifest": str(run.root / shards.MANIFEST)}
 
 

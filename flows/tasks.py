@@ -46,6 +46,7 @@ from gan_aug.metrics.extractors import DomainExtractor, build_extractor
 from gan_aug.mix.policy import MixChoice, choose_mix
 from gan_aug.progress import MIX_STAGE, fmt, generation_log, publish, published, training_log
 from gan_aug.run_dir import RunDir
+from gan_aug.run_result import RunResult
 from gan_aug.stages import (
     ClassSampler,
     GANJob,
@@ -330,14 +331,13 @@ ARTIFACT_TABLES = (  # key, rows, description
 
 
 @stage(name="report")
-def report_task(metrics: dict, train_path: str, accepted_path: str, run: RunDir) -> dict:
-    write_json(run.metrics, metrics)
-    rejected = {entry["label"]: load_rejected(run.rejected(entry["label"])) for entry in metrics["classes"]
-                if entry.get("funnel")}
-    report.render_run_report(metrics, ImageSet.load(train_path), SyntheticSet.load(accepted_path), run.report,
+def report_task(result: RunResult, train_path: str, accepted_path: str, run: RunDir) -> dict:
+    result.write(run.metrics)
+    rejected = {entry.label: load_rejected(run.rejected(entry.label)) for entry in result.classes if entry.funnel}
+    report.render_run_report(result, ImageSet.load(train_path), SyntheticSet.load(accepted_path), run.report,
                              rejected_images=rejected)
-    create_markdown_artifact(report.summary_markdown(metrics), key="gan-aug-summary",
-                             description=f"gan-aug run {metrics['run']['name']}: {run.root}")
+    create_markdown_artifact(report.summary_markdown(result), key="gan-aug-summary",
+                             description=f"gan-aug run {result.run.name}: {run.root}")
     for key, rows, description in ARTIFACT_TABLES:
-        create_table_artifact(rows(metrics), key=key, description=description)
+        create_table_artifact(rows(result), key=key, description=description)
     return {"metrics": str(run.metrics), "report": str(run.report)}

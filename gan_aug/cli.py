@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from gan_aug.config import AugmentConfig, ConfigError, demo_config, load_config
+from gan_aug.run_result import RunResult
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
 console = Console()
@@ -59,40 +60,39 @@ def _plus_minus(low: float | None, high: float | None, mean: float | None) -> st
     return f"{mean:.3f}" if low is None or high is None else f"{mean:.3f} ± {(high - low) / 2:.3f}"
 
 
-def downstream_table(metrics: dict) -> Table:
+def downstream_table(result: RunResult) -> Table:
     """Every method's means on the real test split, few-shot recall beside balanced accuracy (80 columns)."""
-    seeds = metrics.get("downstream", {}).get("seeds", [])
     rows = [{"method": r["method"],
              "bal. acc ± 95%": _plus_minus(r["balanced_accuracy_ci_low"], r["balanced_accuracy_ci_high"],
                                            r["balanced_accuracy"]),
              "few-shot": r["few_shot_recall"], "macro-F1": r["macro_f1"], "G-mean": r["g_mean"], "acc": r["accuracy"]}
-            for r in _report().downstream_table_rows(metrics)]
-    return _table(f"Downstream classifier on the real test set (means over {len(seeds)} seeds)", rows)
+            for r in _report().downstream_table_rows(result)]
+    return _table(f"Downstream classifier on the real test set (means over {len(result.downstream.seeds)} seeds)",
+                  rows)
 
 
-def comparison_table(metrics: dict) -> Table:
+def comparison_table(result: RunResult) -> Table:
     """The GAN's mix against the best baseline, paired over seeds, in both compared metrics."""
-    rows = _report().comparison_table_rows(metrics)
+    rows = _report().comparison_table_rows(result)
     several = len({row["comparison"] for row in rows}) > 1
-    baseline = metrics.get("downstream", {}).get("best_baseline")
-    return _table(f"GAN against the best baseline ({baseline}), paired over seeds", [
+    return _table(f"GAN against the best baseline ({result.downstream.best_baseline}), paired over seeds", [
         {"metric": f"{row['comparison']}: {row['metric']}" if several else row["metric"],
          "difference": f"{row['difference']:+.3f}",
          "95% interval": "—" if row["ci_low"] is None else f"[{row['ci_low']:+.3f}, {row['ci_high']:+.3f}]",
          "p": row["p_value"], "won": row["wins"], "outcome": row["outcome"]} for row in rows])
 
 
-def class_mix_table(metrics: dict) -> Table:
+def class_mix_table(result: RunResult) -> Table:
     """Per class: what shipped (synthetic and duplicated rows, the dose) and how useful its synthetic rows
     looked (label agreement, CAS)."""
     rows = [{"name": r["name"], "real": r["real"], "synthetic": r["synthetic"], "duplicated": r["duplicates"],
              "dose": None if r["dose"] is None else f"{r['dose']:g}", "agreement": r["label_agreement"],
              "CAS": r["cas"]}
-            for r in _report().usefulness_table_rows(metrics)]
+            for r in _report().usefulness_table_rows(result)]
     return _table("Per class: rows shipped and usefulness of the synthetic rows", rows, digits=2)
 
 
-def filters_table(metrics: dict) -> Table:
+def filters_table(result: RunResult) -> Table:
     from gan_aug.filters.registry import filters
 
     short = {"generated": "made", "acceptance": "FD",  # narrow headers: a terminal is 80 columns wide
@@ -100,32 +100,31 @@ def filters_table(metrics: dict) -> Table:
     return _table("Filters: candidates made, then kept after each filter", [
         {short.get(k, k): v for k, v in row.items()
          if k in ("name", "asked", "generated", "used", "acceptance") or k.startswith("passed_")}
-        for row in _report().filter_table_rows(metrics)])
+        for row in _report().filter_table_rows(result)])
 
 
-def quality_table(metrics: dict) -> Table:
+def quality_table(result: RunResult) -> Table:
     quality = {"name": "name", "fd": "FD", "fd_floor": "floor", "fd_matched": "matched", "fd_ratio": "ratio",
                "kid": "KID", "kid_floor": "KID floor", "precision": "prec", "recall": "recall"}
     return _table("Sample quality (floor: real vs real; ratio: matched FD / floor)",
                   [{title: row[key] if key in ("precision", "recall") else _round(row[key])
                     for key, title in quality.items()}
-                   for row in _report().quality_table_rows(metrics)])
+                   for row in _report().quality_table_rows(result)])
 
 
-def run_summary(metrics: dict) -> list[RenderableType]:
+def run_summary(result: RunResult) -> list[RenderableType]:
     """What `gan-aug run` prints after a run, in order: the verdict, the downstream and comparison tables,
     the per-class mix, the mix's reason, then the filters and sample quality (tables without rows are
     left out)."""
-    mix = _report().mix_text(metrics)
-    parts = [Text("Verdict: " + _report().verdict_text(metrics), style="bold"), downstream_table(metrics),
-             comparison_table(metrics), class_mix_table(metrics), Text(mix) if mix else None,
-             filters_table(metrics), quality_table(metrics)]
-    return [part for part in parts if part is not None and (not isinstance(part, Table) or part.row_count)]
+    parts = [Text("Verdict: " + _report().verdict_text(result), style="bold"), downstream_table(result),
+             comparison_table(result), class_mix_table(result), Text(_report().mix_text(result)),
+             filters_table(result), quality_table(result)]
+    return [part for part in parts if not isinstance(part, Table) or part.row_count]
 
 
-def print_run_summary(metrics: dict, to: Console | None = None) -> None:
+def print_run_summary(result: RunResult, to: Console | None = None) -> None:
     """Print the run's summary (``run_summary``) to ``to``, or the terminal."""
-    for part in run_summary(metrics):
+    for part in run_summary(result):
         (to or console).print(part)
 
 
@@ -133,7 +132,6 @@ def _run(config: AugmentConfig, out: Path) -> None:
     from flows.augment import run_augment  # Prefect is imported here, not at `import gan_aug`
     from gan_aug.checkpoint import CheckpointError
     from gan_aug.filters import FDAcceptanceError
-    from gan_aug.io import read_json
     from gan_aug.metrics.extractors import InceptionWeightsMissing
     from gan_aug.progress import progress_bars
 
@@ -143,7 +141,7 @@ def _run(config: AugmentConfig, out: Path) -> None:
     except (ConfigError, ValueError, FDAcceptanceError, InceptionWeightsMissing, CheckpointError) as error:
         err_console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(1) from None
-    print_run_summary(read_json(outputs["metrics"]))
+    print_run_summary(RunResult.read(outputs["metrics"]))
     # Plain echo: rich would wrap long paths, and people copy these.
     typer.echo(f"report:   {outputs['report']}\nmetrics:  {outputs['metrics']}\nmanifest: {outputs['manifest']}")
 

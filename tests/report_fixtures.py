@@ -4,16 +4,20 @@ Shared by tests/test_report.py, tests/test_report_browser.py and tests/test_cli_
 `report_fixtures`). The run: 10 classes, generation asked for up to 2 synthetic rows per real image,
 validation chose dose 1 at weight 0.5 from a 7-point curve, class 4's rows were recognised too rarely
 to ship, and every class was filled to its target by duplicated real rows. Variants below turn it into
-a fixed-policy run, a run that shipped no synthetic rows, a per-class run without CAS, and metrics
-written before the mix existed.
+a fixed-policy run, a run that shipped no synthetic rows, and a per-class run without CAS.
+
+The builders return metrics.json's payload as a dict, so a test can change any field; ``typed`` parses it
+the way a reader does (``RunResult.from_json``), so a fixture that drifts from the schema fails loudly.
 """
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
 
 from gan_aug.evaluate.intervals import mean_interval, paired_comparison
+from gan_aug.run_result import SCHEMA_VERSION, RunResult
 
 REAL_COUNTS = [126, 90, 64, 46, 33, 23, 17, 12, 8, 6]
 TARGET = 126
@@ -23,8 +27,6 @@ FD_MIN_REAL = 10
 TEST_PER_CLASS = 17  # test images per class; matrices count three seeds
 SEEDS = (0, 1, 2)
 VAL_IMAGES = 100
-NEW_CLASS_KEYS = ("funnel", "filters", "kid_ci_low", "kid_ci_high", "fd_matched", "fd_ratio", "acceptance")
-MIX_CLASS_KEYS = ("asked", "duplicates", "dose", "label_agreement", "filter_val_recall", "cas", "real_recall")
 
 MAX_DOSE, DOSE, WEIGHT, MIN_AGREEMENT = 2.0, 1.0, 0.5, 0.7  # generation asks for the grid's largest dose
 SHORT_CLASS = 8  # the generation budget ran out: 10 accepted of the 16 asked
@@ -128,7 +130,8 @@ def downstream(rows: dict[str, int], per_seed: dict[str, tuple[list, list]] = PE
                   "few_shot_recall": paired_comparison(per_seed["gan"][1], per_seed["oversampled"][1])}
     keys = ("accuracy", "balanced_accuracy", "macro_f1", "g_mean", "few_shot_recall")
     gain = {f"gan_vs_{name}": {k: methods["gan"][k] - methods[name][k] for k in keys} for name in METHODS[:2]}
-    return {"classifier": {"model": "small_cnn", "steps": 800, "batch_size": 64}, "seeds": list(SEEDS),
+    return {"classifier": {"model": "small_cnn", "width": 32, "steps": 800, "batch_size": 64, "lr": 0.003,
+                           "schedule": "onecycle"}, "seeds": list(SEEDS),
             "metric": "balanced_accuracy", "few_shot_classes": list(FEW_SHOT_CLASSES), "methods": methods,
             "best_baseline": "oversampled", "comparison": {"gan": comparison}, "gain": gain}
 
@@ -145,59 +148,74 @@ def mix_section(classes: list[dict]) -> dict:
     return {"policy": "validation", "dose": DOSE, "weight": WEIGHT, "late_from": 0.0,
             "doses": {str(c["label"]): c["dose"] for c in classes},
             "eligible": [c["label"] for c in classes if eligible(c["label"])], "reason": REASON,
-            "curve": mix_curve(classes), "min_agreement": MIN_AGREEMENT, "seeds": 2, "steps": 800}
+            "curve": mix_curve(classes), "min_agreement": MIN_AGREEMENT, "seeds": 2, "steps": 800, "shipped": True}
 
 
 def make_metrics() -> dict:
-    """A realistic metrics.json for a long-tailed digits run (see the module docstring); its shards
-    section is the older one (counts only, no provenance)."""
+    """A realistic metrics.json for a long-tailed digits run (see the module docstring), trained by one
+    shared GAN whose training section has no runs (a test adds them: ``training``)."""
     classes = [class_entry(label, real) for label, real in enumerate(REAL_COUNTS)]
     real, synthetic = sum(REAL_COUNTS), sum(c["used"] for c in classes)
+    generator = "cd34" * 16
     return {
-        "run": {"name": "demo", "config_hash": "ab12cd34ef56", "generator_sha256": "cd34" * 16,
+        "schema_version": SCHEMA_VERSION,
+        "run": {"name": "demo", "config_hash": "ab12cd34ef56", "generator_sha256": generator,
                 "created": "2026-11-23T10:00:00+00:00", "device": "cpu", "duration_s": 95.2},
-        "dataset": {"source": "digits", "class_names": [c["name"] for c in classes], "image_shape": [1, 8, 8],
-                    "imbalance_ratio": 21.0, "target_count": TARGET,
-                    "splits": {"train": real, "val": VAL_IMAGES, "test": 170}},
+        "dataset": {"source": "digits", "format": "builtin", "class_names": [c["name"] for c in classes],
+                    "image_shape": [1, 8, 8], "imbalance_ratio": 21.0, "target_count": TARGET,
+                    "splits": {"train": real, "val": VAL_IMAGES, "test": 170}, "skipped_unreadable": 0,
+                    "skipped_files": [], "warnings": []},
         "classes": classes,
+        "training": {"strategy": "shared", "runs": {}},
         "downstream": downstream({"plain": real, "oversampled": TARGET * 10, "gan": TARGET * 10}),
         "usefulness": {"cas_overall": float(np.mean(CAS)), "real_overall": float(np.mean(REAL_RECALL)),
                        "cas_samples": TARGET},
         "mix": mix_section(classes),
-        "shards": {"num_shards": 1, "rows": TARGET * 10, "real_rows": real, "synthetic_rows": synthetic},
-        "filters": {"order": list(FILTERS), "fd_policy": "warn", "fd_max_ratio": 4.0, "fd_min_real": FD_MIN_REAL,
+        "shards": shards_section(TARGET * 10, real, synthetic, generator),
+        "filters": {"order": list(FILTERS), "settings": {"d_quantile": 0.05, "label_threshold": 0.5,
+                                                         "memorisation_quantile": 0.05},
+                    "extractor": "domain", "fd_policy": "warn", "fd_max_ratio": 4.0, "fd_min_real": FD_MIN_REAL,
                     "flagged": [], "dropped": [], "unjudged": [c["label"] for c in classes
                                                                if c["acceptance"] == "unjudged"]},
     }
 
 
-def add_provenance(metrics: dict, per_class: bool = True) -> dict:
-    """The shards section as the manifest now writes it: splits (the train split with its duplicated
-    rows), files with checksums, the image folder and provenance (package versions, seeds, the
-    generator checkpoints)."""
-    synthesised = [c for c in metrics["classes"] if c["used"]]
-    generators = {c["name"]: f"{c['label']:02d}" * 32 for c in synthesised} if per_class else {}
-    shards = metrics["shards"]
-    rows, real, synthetic = shards["rows"], shards["real_rows"], shards["synthetic_rows"]
-    metrics["shards"].update({
-        "num_shards": 3,
+def typed(metrics: dict) -> RunResult:
+    """The fixture as a reader gets it: through metrics.json's text."""
+    return RunResult.from_json(json.dumps(metrics))
+
+
+def shards_section(rows: int, real: int, synthetic: int, generator: str) -> dict:
+    """The shards as the manifest records them: splits (the train split with its duplicated rows), files
+    with checksums, the image folder and provenance (package versions, seeds, the shared generator)."""
+    return {
+        "num_shards": 3, "rows": rows, "real_rows": real, "synthetic_rows": synthetic,
+        "duplicate_rows": rows - real - synthetic,
         "splits": {"train": {"rows": rows, "real_rows": real, "synthetic_rows": synthetic,
                              "duplicate_rows": rows - real - synthetic, "shards": 1},
-                   "validation": {"rows": 100, "real_rows": 100, "synthetic_rows": 0, "shards": 1},
-                   "test": {"rows": 170, "real_rows": 170, "synthetic_rows": 0, "shards": 1}},
+                   "validation": {"rows": 100, "real_rows": 100, "synthetic_rows": 0, "duplicate_rows": 0,
+                                  "shards": 1},
+                   "test": {"rows": 170, "real_rows": 170, "synthetic_rows": 0, "duplicate_rows": 0, "shards": 1}},
         "files": [{"file": f"shards/{split}-00000-of-00001.parquet", "split": split, "rows": n,
                    "bytes": size, "sha256": digit * 64}
                   for split, n, size, digit in (("train", rows, 1_654_321, "a"), ("validation", 100, 98_765, "b"),
                                                 ("test", 170, 165_000, "c"))],
-        "image_folder": {"root": "images", "files": 1530, "checksums": "images/SHA256SUMS", "sha256": "d" * 64},
-        "provenance": {"config_hash": metrics["run"]["config_hash"], "content_key": "e" * 64,
+        "image_folder": {"root": "images", "files": 1530, "checksums": "images/SHA256SUMS", "sha256": "d" * 64,
+                         "layout": "images/<split>/<class>/<real|syn|dup>-<id>.png"},
+        "provenance": {"config_hash": "ab12cd34ef56", "name": "demo", "source": "digits", "content_key": "e" * 64,
                        "packages": {"python": "3.11.9", "gan-aug": "0.1.0", "torch": "2.14.1",
                                     "torchvision": "0.29.1", "numpy": "2.3.1", "pyarrow": "21.0.0",
                                     "pillow": "11.3.0", "pytorch-fid": None},
                        "seeds": {"split": 0, "long_tail": 0, "gan": 0, "generate": 1, "evaluate": 0},
-                       "generator_sha256": None if per_class else metrics["run"]["generator_sha256"],
-                       "generators": generators},
-    })
+                       "generator_sha256": generator, "generators": {}},
+    }
+
+
+def per_class_generators(metrics: dict) -> dict:
+    """One GAN per class: no single checkpoint, and the manifest names each synthesised class's."""
+    metrics["run"]["generator_sha256"] = None
+    generators = {c["name"]: f"{c['label']:02d}" * 32 for c in metrics["classes"] if c["used"]}
+    metrics["shards"]["provenance"].update(generator_sha256=None, generators=generators)
     return metrics
 
 
@@ -210,17 +228,16 @@ def fixed_policy(metrics: dict) -> dict:
 def no_synthetic(metrics: dict) -> dict:
     """Validation chose no synthetic rows: every class reaches its target by duplication alone, and the
     shipped split ties with the best baseline."""
-    metrics["mix"].update(dose=0.0, weight=1.0, doses={key: 0.0 for key in metrics["mix"]["doses"]},
+    metrics["mix"].update(dose=0.0, weight=1.0, doses={key: 0.0 for key in metrics["mix"]["doses"]}, shipped=False,
                           curve=mix_curve(metrics["classes"], NO_SYNTHETIC_CURVE),
                           reason="no synthetic rows: 0.858 on validation (100 images), within one standard error "
                                  "(0.009) of the top score 0.861 (dose 1, weight 0.5); fewer synthetic rows are "
                                  "preferred unless more clear the noise")
     for entry in metrics["classes"]:
         entry.update(used=0, duplicates=entry["needed"], dose=0.0)
-    metrics["shards"]["synthetic_rows"] = 0
-    train = (metrics["shards"].get("splits") or {}).get("train")
-    if train:  # with provenance: the train split as written
-        train.update(synthetic_rows=0, duplicate_rows=train["rows"] - train["real_rows"])
+    shards, train = metrics["shards"], metrics["shards"]["splits"]["train"]
+    for counts in (shards, train):
+        counts.update(synthetic_rows=0, duplicate_rows=counts["rows"] - counts["real_rows"])
     rows = {name: scores["train_rows"] for name, scores in metrics["downstream"]["methods"].items()}
     metrics["downstream"] = downstream(rows, {**PER_SEED, "gan": ([0.836, 0.829, 0.848], [0.54, 0.55, 0.58])})
     return metrics
@@ -232,29 +249,6 @@ def per_class_run(metrics: dict) -> dict:
         entry["cas"] = None
     metrics["usefulness"].update(cas_overall=None, cas_samples=0)
     metrics["training"] = training("per_class")
-    return metrics
-
-
-def legacy(metrics: dict) -> dict:
-    """metrics.json as written before the mix: no usefulness, mix or few-shot recall; synthetic rows
-    filled each class as far as they went (class 8 ended short of its target), no duplicates."""
-    metrics.pop("usefulness", None)
-    metrics.pop("mix", None)
-    for entry in metrics["classes"]:
-        for key in MIX_CLASS_KEYS:
-            entry.pop(key, None)
-        entry["used"] = entry["accepted"] = 100 if entry["label"] == SHORT_CLASS else entry["needed"]
-        entry["final"] = entry["real"] + entry["used"]
-    down = metrics["downstream"]
-    down.pop("few_shot_classes", None)
-    for scores in down["methods"].values():
-        scores.pop("few_shot_recall", None)
-        for part in ("ci", "per_seed"):
-            scores[part].pop("few_shot_recall", None)
-    for comparison in down["comparison"].values():
-        comparison.pop("few_shot_recall", None)
-    for gain in down["gain"].values():
-        gain.pop("few_shot_recall", None)
     return metrics
 
 

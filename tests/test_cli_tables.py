@@ -18,7 +18,7 @@ from gan_aug.cli import (
     quality_table,
     run_summary,
 )
-from report_fixtures import legacy, make_metrics, no_synthetic
+from report_fixtures import make_metrics, no_synthetic, typed
 
 TABLES = (downstream_table, comparison_table, class_mix_table, filters_table, quality_table)
 
@@ -37,8 +37,8 @@ def _row(lines: list[str], first: str) -> list[str]:
 
 
 @pytest.fixture
-def metrics() -> dict:
-    return make_metrics()
+def metrics():
+    return typed(make_metrics())
 
 
 @pytest.mark.parametrize("build", TABLES, ids=lambda build: build.__name__)
@@ -87,26 +87,26 @@ def test_class_mix_table_shows_rows_shipped_and_usefulness(metrics):
         assert int(row[1]) + int(row[2]) + int(row[3]) == 126  # balanced to the row
 
 
-def test_no_synthetic_rows_and_legacy_metrics_print_plainly(metrics):
-    parts = run_summary(no_synthetic(metrics))
+def test_no_synthetic_rows_print_plainly():
+    parts = run_summary(typed(no_synthetic(make_metrics())))
     assert str(parts[0]).startswith("Verdict: No synthetic rows shipped: on validation they did not beat "
                                     "duplication by more than the noise")
     assert str(parts[4]).startswith("Mix shipped: no synthetic rows (chosen on validation).")
 
-    old = run_summary(legacy(make_metrics()))  # before the mix: no mix line, few-shot dashed
-    assert not any(str(part).startswith("Mix shipped") for part in old)
-    assert _row(_lines(downstream_table(legacy(make_metrics()))), "gan")[2] == "—"
 
-
-def test_summary_without_evaluation_leaves_its_tables_out(metrics):
-    del metrics["downstream"]
-    parts = run_summary(metrics)
+def test_summary_without_a_comparison_leaves_its_table_out():
+    metrics = make_metrics()
+    metrics["downstream"].update(comparison={}, best_baseline=None)  # evaluate.methods held no baseline
+    parts = run_summary(typed(metrics))
     assert "was not compared with a baseline" in str(parts[0])
-    assert [part.title for part in parts if isinstance(part, Table)][0].startswith("Per class")
+    assert [part.title for part in parts if isinstance(part, Table)][:2] == [
+        "Downstream classifier on the real test set (means over 3 seeds)",
+        "Per class: rows shipped and usefulness of the synthetic rows"]
 
 
-def test_user_text_is_printed_as_is_not_as_markup(metrics):
+def test_user_text_is_printed_as_is_not_as_markup():
+    metrics = make_metrics()
     metrics["classes"][4]["name"] = "[bold red]four[/bold red]"
     out = io.StringIO()
-    print_run_summary(metrics, Console(width=200, file=out, color_system=None))
+    print_run_summary(typed(metrics), Console(width=200, file=out, color_system=None))
     assert "[bold red]four[/bold red]" in out.getvalue()

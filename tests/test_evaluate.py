@@ -159,9 +159,11 @@ def test_paired_comparison_pairs_seed_by_seed():
     assert c["per_seed"] == pytest.approx([0.02, 0.021, 0.019])
     assert c["mean_diff"] == pytest.approx(0.02)
     assert c["p_value"] == pytest.approx(stats.ttest_rel(ours, base).pvalue)
-    assert c["wins"] == 3 and c["ci"][0] > 0  # consistent small gains: the interval is above 0
+    assert c["wins"] == 3 and c["ci"][0] > 0 and c["outcome"] == "win"  # consistent small gains: above 0
     noisy = paired_comparison([0.80, 0.70, 0.90], [0.75, 0.80, 0.80])
-    assert noisy["ci"][0] < 0 < noisy["ci"][1]
+    assert noisy["ci"][0] < 0 < noisy["ci"][1] and noisy["outcome"] == "tie"  # a mean of +0.5 points, still a tie
+    assert paired_comparison([0.70, 0.72, 0.71], [0.75, 0.78, 0.76])["outcome"] == "loss"
+    assert paired_comparison([0.8], [0.7])["outcome"] == "unknown"  # one seed: no interval, no claim
     with pytest.raises(ValueError, match="same seeds"):
         paired_comparison([0.1, 0.2], [0.1])
 

@@ -18,7 +18,9 @@ from PIL import Image
 from gan_aug.config import ConfigError, parse_config
 from gan_aug.data.builtin import digits
 from gan_aug.data.imageset import ImageSet
+from gan_aug.evaluate.intervals import outcome
 from gan_aug.io import read_json
+from gan_aug.run_result import SCHEMA_VERSION, RunResult
 from gan_aug.shards import decode_png
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
@@ -206,6 +208,10 @@ def test_metrics_json_is_complete(run_dir):
     assert comparison["baseline"] == downstream["best_baseline"]
     assert comparison["mean_diff"] == pytest.approx(
         methods["gan"]["balanced_accuracy"] - methods[downstream["best_baseline"]]["balanced_accuracy"])
+    result = RunResult.read(run_dir / "metrics.json")  # what the report read: the same numbers, typed
+    assert result.schema_version == SCHEMA_VERSION and result.mix.shipped
+    assert result.downstream.comparison["gan"].outcome == outcome(comparison["ci"])  # decided once, stored
+    assert [c.used for c in result.classes] == [c["used"] for c in classes]
     assert metrics["dataset"]["splits"]["test"] >= 400  # the test split stays whole and real
     training = metrics["training"]
     assert training["strategy"] == "shared" and set(training["runs"]) == {"shared"}

@@ -17,9 +17,11 @@ from gan_aug.io import atomic_write
 from gan_aug.metrics.domain_classifier import train_domain_extractor
 from gan_aug.metrics.extractors import DomainExtractor
 from gan_aug.mix.policy import choose_mix
+from gan_aug.run_result import ClassResult
 from gan_aug.shards import write_shards
 from gan_aug.stages import accept, generate_with, sample_with
 from gan_aug.summary import filter_summary
+from report_fixtures import make_metrics, typed
 
 
 class BrightnessFilter(SampleFilter):
@@ -111,7 +113,8 @@ def test_builtin_filters_keep_todays_names():
     assert [(s.name, s.score, s.short) for s in specs.values()] == [
         ("discriminator", "d_score", "D"), ("label", "label_prob", "label"), ("memorisation", "nn_distance", "memo")]
     assert specs["discriminator"].needs == ("d_score",) and not specs["label"].needs
-    assert filter_summary(FilterConfig(), {}).keys() >= {"d_quantile", "label_threshold", "memorisation_quantile"}
+    assert filter_summary(FilterConfig(), {}).settings.keys() >= {"d_quantile", "label_threshold",
+                                                                  "memorisation_quantile"}
     assert generator_class("gan").scores == ("d_score",)
 
 
@@ -128,8 +131,11 @@ def test_a_plugin_filter_runs_in_the_chain_and_shows_in_the_funnel_the_report_an
     assert list(stats.funnel) == ["generated", "label", "brightness"] and len(synthetic) == 12
     assert stats.filters["brightness"] == {"threshold": 1.0}
     assert (synthetic.scores["brightness"] >= 1.0).all() and np.isnan(synthetic.scores["d_score"]).all()
-    metrics = {"filters": filter_summary(config, {}),
-               "classes": [{"label": 9, "name": "9", "real": 100, **stats.to_dict()}]}
+    entry = ClassResult(label=9, name="9", real=100, target=112, needed=12, asked=stats.needed,
+                        generated=stats.generated, accepted=stats.accepted, used=12, duplicates=0, final=112, dose=1.0,
+                        label_agreement=None, filter_val_recall=None, cas=None, real_recall=None, funnel=stats.funnel,
+                        filters=stats.filters, d_threshold=stats.d_threshold)
+    metrics = typed(make_metrics()).model_copy(update={"filters": filter_summary(config, {}), "classes": [entry]})
     row = filter_table_rows(metrics)[0]
     assert row["passed_brightness"] == stats.funnel["brightness"] >= 12 and row["brightness_threshold"] == 1.0
     assert THRESHOLD_NAMES["brightness"] == "brightness floor" and "grey level" in FILTER_TEXT["brightness"]

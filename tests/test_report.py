@@ -5,12 +5,14 @@ from __future__ import annotations
 import base64
 import copy
 import io
+import json
 import re
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from gan_aug.evaluate.intervals import outcome
 from gan_aug.report import (
     class_table_rows,
     comparison_table_rows,
@@ -33,14 +35,13 @@ from gan_aug.report.plots import confusion_figure, row_normalised
 from report_fixtures import (
     FILTERS,
     METHODS,
-    NEW_CLASS_KEYS,
-    add_provenance,
     fixed_policy,
-    legacy,
     make_metrics,
     no_synthetic,
+    per_class_generators,
     per_class_run,
     rejected_images,
+    typed,
 )
 from report_fixtures import images as _images
 from report_fixtures import training as _training
@@ -72,15 +73,6 @@ def _judge(metrics: dict, label: int, status: str, ratio: float) -> dict:
     return entry
 
 
-def _old_style(metrics: dict) -> dict:
-    """metrics.json as written before the filters and FD acceptance were reported."""
-    for entry in metrics["classes"]:
-        for key in NEW_CLASS_KEYS:
-            entry.pop(key, None)
-    del metrics["filters"]
-    return metrics
-
-
 def _section(html: str, start: str) -> str:
     """From `start` to the next h2: one section of the report."""
     section = html[html.index(start):]
@@ -102,7 +94,7 @@ def _decode(payload: str) -> Image.Image:
 
 
 def _render(metrics: dict, tmp_path) -> str:
-    path = render_report(metrics, *_images(metrics), tmp_path / "report.html")
+    path = render_report(typed(metrics), *_images(metrics), tmp_path / "report.html")
     assert path == tmp_path / "report.html" and path.is_file()
     return path.read_text(encoding="utf-8")
 
@@ -150,11 +142,8 @@ def test_report_states_synthetic_and_dashes_missing_values(base_html, metrics, t
     row = _class_row(html, 0, "digit-0")
     assert row.count("<td class=\"num\">—</td>") == 2  # D threshold and FD
     assert "-0.370" in _class_row(html, 9, "digit-9") and "13.90" in _class_row(html, 9, "digit-9")
-    assert 'class="short"' not in html  # duplication fills every class to its target
     assert _class_row(html, 8, "digit-8").startswith('<tr class="asked-short" title="10 of 16 asked for')
     assert 'class="asked-short"' not in _class_row(html, 9, "digit-9")
-    old = _render(legacy(metrics), tmp_path)  # metrics written before duplication: class 8 ended short
-    assert 'class="short"' in _class_row(old, 8, "digit-8") and 'class="short"' not in _class_row(old, 9, "digit-9")
 
 
 def test_class_without_synthetic_samples_shows_only_real_grid(base_html):
@@ -177,7 +166,7 @@ def test_report_escapes_user_text_and_replaces_atomically(metrics, tmp_path):
 
 
 def test_summary_markdown_tables(metrics):
-    text = summary_markdown(metrics)
+    text = summary_markdown(typed(metrics))
     for method, scores in metrics["downstream"]["methods"].items():
         (low, high), (few_low, few_high) = scores["ci"]["balanced_accuracy"], scores["ci"]["few_shot_recall"]
         row = (f"| {method} | {scores['accuracy']:.3f} | {scores['balanced_accuracy']:.3f} | "
@@ -199,19 +188,21 @@ def test_summary_markdown_tables(metrics):
     assert ("FD acceptance unjudged: digit-8 (8 real images, fewer than the 10 needed to judge); "
             "digit-9 (6 real images, fewer than the 10 needed to judge).") in text
     assert "None" not in text
-    old = summary_markdown(legacy(metrics))  # metrics written before duplication: class 8 ended short
-    assert "Short of target (generation budget ran out): digit-8 (18)." in old and "None" not in old
+    assert "Training rows: 1260, of which 210 synthetic and 625 duplicated real" in text
+    assert "## Mix\n\nMix shipped: dose 1, weight 0.5 (chosen on validation)." in text
+    assert "3 Parquet file(s): train 1260 rows, validation 100 rows, test 170 rows" in text
+    assert "(content key `eeeeeeeeeeeeeeee…`)." in text
 
 
 def test_summary_markdown_keeps_table_shape_with_pipes_in_names(metrics):
     metrics["classes"][2]["name"] = "a|b <i>"
-    line = next(row for row in summary_markdown(metrics).splitlines() if row.startswith("| 2 |"))
+    line = next(row for row in summary_markdown(typed(metrics)).splitlines() if row.startswith("| 2 |"))
     assert "a\\|b &lt;i&gt;" in line
     assert len(re.findall(r"(?<!\\)\|", line)) == 14  # 13 columns
 
 
 def test_table_rows(metrics):
-    rows = downstream_table_rows(metrics)
+    rows = downstream_table_rows(typed(metrics))
     assert [r["method"] for r in rows] == list(METHODS)
     assert all(set(r) == {"method", "accuracy", "balanced_accuracy", "macro_f1", "g_mean", "few_shot_recall",
                           "train_rows", "balanced_accuracy_ci_low", "balanced_accuracy_ci_high",
@@ -220,22 +211,21 @@ def test_table_rows(metrics):
     assert rows[0]["train_rows"] == 425
     assert (rows[0]["balanced_accuracy_ci_low"], rows[0]["balanced_accuracy_ci_high"]) == (0.7813, 0.8434)
     assert (rows[2]["few_shot_recall_ci_low"], rows[2]["few_shot_recall_ci_high"]) == (0.5206, 0.7194)
-    comparison = comparison_table_rows(metrics)
+    comparison = comparison_table_rows(typed(metrics))
     assert comparison == [
         {"comparison": "gan vs oversampled", "metric": "balanced accuracy", "difference": 0.012, "ci_low": -0.023,
          "ci_high": 0.047, "p_value": 0.2786, "wins": "2/3", "outcome": "tie"},
         {"comparison": "gan vs oversampled", "metric": "few-shot recall", "difference": 0.06, "ci_low": 0.0352,
          "ci_high": 0.0848, "p_value": 0.0091, "wins": "3/3", "outcome": "win"}]
 
-    classes = class_table_rows(metrics)
+    classes = class_table_rows(typed(metrics))
     assert [c["label"] for c in classes] == list(range(10))
     expected = {"label", "name", "real", "target", "needed", "asked", "generated", "accepted", "used", "duplicates",
-                "final", "dose", "d_threshold", "fd", "acceptance", "short_by", "asked_short_by"}
+                "final", "dose", "d_threshold", "fd", "acceptance", "asked_short_by"}
     assert all(set(c) == expected for c in classes)
     assert [c["duplicates"] for c in classes] == [0, 0, 0, 34, 93, 80, 92, 102, 110, 114]
     assert all(c["real"] + c["used"] + c["duplicates"] == c["final"] == c["target"] for c in classes)
-    assert [c["short_by"] for c in classes] == [0] * 10 and [c["asked_short_by"] for c in classes] == [0] * 8 + [6, 0]
-    assert [c["short_by"] for c in class_table_rows(legacy(metrics))] == [0] * 8 + [18, 0]
+    assert [c["asked_short_by"] for c in classes] == [0] * 8 + [6, 0]
     assert classes[0]["fd"] is None and classes[9]["fd"] == pytest.approx(13.9)
 
 
@@ -253,7 +243,7 @@ def test_sample_grid_upscales_with_nearest_and_caps_samples():
 
 
 def test_distribution_png_renders(metrics):
-    image = Image.open(io.BytesIO(distribution_png(metrics)))
+    image = Image.open(io.BytesIO(distribution_png(typed(metrics))))
     image.load()
     assert image.format == "PNG" and image.size[0] > image.size[1]
 
@@ -263,7 +253,7 @@ def test_quality_table_shows_each_distance_beside_its_floor(metrics, tmp_path):
     entry.update(fd=12.345, fd_floor=4.321, fd_ci_low=10.5, fd_ci_high=15.25, kid=0.0123, kid_floor=-0.002,
                  kid_ci_low=0.0071, kid_ci_high=0.0189, fd_matched=7.777, fd_ratio=1.8,
                  precision=0.75, recall=0.5, density=0.9, coverage=0.6)
-    rows = quality_table_rows(metrics)
+    rows = quality_table_rows(typed(metrics))
     # every synthesised class, class 4 too: it shipped none, but its samples were measured
     assert [row["label"] for row in rows] == [c["label"] for c in metrics["classes"] if c["funnel"]]
     assert 0 not in [row["label"] for row in rows]  # class 0 needed nothing: no quality row
@@ -281,10 +271,10 @@ def test_quality_table_shows_each_distance_beside_its_floor(metrics, tmp_path):
 @pytest.mark.parametrize("status, policy, kept", [("dropped", "drop", False), ("flagged", "warn", True)])
 def test_class_failing_fd_acceptance_is_marked_with_its_ratio(metrics, tmp_path, status, policy, kept):
     entry = _judge(metrics, 7, status, 6.25)
-    rows = {row["label"]: row for row in quality_table_rows(metrics)}
+    rows = {row["label"]: row for row in quality_table_rows(typed(metrics))}
     assert rows[7]["used"] == (12 if kept else 0)  # a dropped class keeps its quality row
     assert rows[7]["fd_ratio"] == 6.25 and rows[7]["acceptance"] == status and rows[7]["fd"] == entry["fd"]
-    assert filter_table_rows(metrics)[6]["acceptance"] == status
+    assert filter_table_rows(typed(metrics))[6]["acceptance"] == status
 
     html = _render(metrics, tmp_path)
     reason = ("matched FD / floor 6.25 &gt; limit 4.0; "
@@ -298,7 +288,7 @@ def test_class_failing_fd_acceptance_is_marked_with_its_ratio(metrics, tmp_path,
     cells = re.findall(r"<td[^>]*>(.*?)</td>", _class_row(html, 7, "digit-7"), re.S)
     assert cells[7:10] == (["12", "102", "126"] if kept else ["0", "114", "126"])  # duplicates fill the class
 
-    text = summary_markdown(metrics)
+    text = summary_markdown(typed(metrics))
     assert f"FD acceptance {status}: digit-7 ({reason})." in text
     assert "Short of target" not in text
 
@@ -331,16 +321,16 @@ def test_filters_section_lists_each_funnel_with_thresholds(base_html, metrics):
     payloads = IMG_RE.findall(section)
     assert len(payloads) == 1
     plot = _decode(payloads[0])
-    assert plot.size == Image.open(io.BytesIO(funnel_png(metrics))).size
+    assert plot.size == Image.open(io.BytesIO(funnel_png(typed(metrics)))).size
 
     more = copy.deepcopy(metrics)  # 20 classes: the plot grows a row per class instead of squeezing them
     more["classes"] += [{**copy.deepcopy(c), "label": c["label"] + 10} for c in metrics["classes"]]
-    tall = Image.open(io.BytesIO(funnel_png(more)))
+    tall = Image.open(io.BytesIO(funnel_png(typed(more))))
     assert tall.size[0] == plot.size[0] and tall.size[1] - plot.size[1] >= 9 * 30  # 30 px or more per class
 
 
 def test_filter_table_rows_equal_the_funnel(metrics):
-    rows = filter_table_rows(metrics)
+    rows = filter_table_rows(typed(metrics))
     synthesised = [c for c in metrics["classes"] if c["funnel"]]
     assert [row["label"] for row in rows] == [c["label"] for c in synthesised] == list(range(1, 10))
     stages = ["generated", "passed_discriminator", "passed_label", "passed_memorisation"]
@@ -360,7 +350,7 @@ def test_filter_table_rows_equal_the_funnel(metrics):
 def test_rejected_samples_show_per_filter_in_filter_order(metrics, tmp_path):
     rejected = rejected_images()
     assert 'class="rejected"' not in _render(metrics, tmp_path)
-    path = render_report(metrics, *_images(metrics), tmp_path / "report.html", rejected_images=rejected)
+    path = render_report(typed(metrics), *_images(metrics), tmp_path / "report.html", rejected_images=rejected)
     html = path.read_text(encoding="utf-8")
     cards = {int(m.group(1)): m.group(0) for m in re.finditer(
         r'<div class="grid-card">\s*<h3>(\d+): .*?</div>\s*</div>', html, re.S)}
@@ -375,43 +365,48 @@ def test_rejected_samples_show_per_filter_in_filter_order(metrics, tmp_path):
     assert all("rejected" not in cards[label] for label in cards if label not in (5, 9))
 
 
-@pytest.mark.parametrize("strip", ["everything", "top_level"])
-def test_metrics_without_filter_fields_still_render(metrics, tmp_path, strip):
-    if strip == "everything":
-        _old_style(metrics)
-    else:
-        del metrics["filters"]
+def test_a_run_that_synthesised_nothing_leaves_the_filters_out(metrics, tmp_path):
+    for entry in metrics["classes"]:  # a balanced data set: no class needed rows
+        entry.update({key: None for key in ("funnel", "filters", "acceptance", "fd", "fd_floor", "fd_matched",
+                                            "fd_ratio", "kid", "kid_floor", "kid_ci_low", "kid_ci_high",
+                                            "d_threshold")})
     html = _render(metrics, tmp_path)  # StrictUndefined: any missing key the template reads would raise
-    assert "None" not in html
-    quality = [c["label"] for c in metrics["classes"] if c["fd"] is not None]
-    assert [row["label"] for row in quality_table_rows(metrics)] == quality
-    assert '<td class="num">-0.370</td>' in _class_row(html, 9, "digit-9")
-    text = summary_markdown(metrics)
-    assert "None" not in text
-    if strip == "everything":
-        assert 'id="filters"' not in html and funnel_png(metrics) is None and filter_table_rows(metrics) == []
-        assert "## Filters" not in text
-        cells = re.findall(r"<td[^>]*>(.*?)</td>", _table_row(html, "quality", 9, "digit-9"), re.S)
-        assert cells[6:9] == ["—"] * 3  # matched FD, ratio, acceptance
-        assert cells[5] == "6.50" and cells[9] == "0.090"  # floor and KID, as before
-        more = re.findall(r"<td[^>]*>(.*?)</td>", _table_row(html, "quality-more", 9, "digit-9"), re.S)
-        assert more[3] == "—"  # the KID interval
-    else:  # the order comes from the funnels, and each class still carries its own status
-        section = _section(html, 'id="filters"')
-        assert "Above the limit the class is flagged or dropped, as the run&#39;s policy says." in section
-        assert "digit-9 (too few real images to judge)" in text
-        assert [k for k in filter_table_rows(metrics)[0] if k.endswith("_threshold")] == [
-            f"{name}_threshold" for name in FILTERS]
+    assert "None" not in html and 'id="filters"' not in html
+    result = typed(metrics)
+    assert funnel_png(result) is None and filter_table_rows(result) == [] and quality_table_rows(result) == []
+    text = summary_markdown(result)
+    assert "## Filters" not in text and "None" not in text
+    assert '<td class="num">—</td><td class="num">—</td><td><strong>' not in html
+
+
+def test_metrics_json_round_trips_and_another_schema_version_is_refused(metrics, tmp_path):
+    from gan_aug.run_result import SCHEMA_VERSION, RunResult, SchemaVersionError
+
+    result = typed(metrics)
+    path = result.write(tmp_path / "metrics.json")
+    assert RunResult.read(path) == result and json.loads(path.read_text())["schema_version"] == SCHEMA_VERSION
+    assert result.downstream.comparison["gan"].outcome == "tie"  # decided by evaluate, stored, read back
+    assert result.downstream.comparison["gan"].few_shot_recall.outcome == "win"
+    for version, said in ((SCHEMA_VERSION + 1, str(SCHEMA_VERSION + 1)), (None, "(missing)")):
+        payload = {**metrics, "schema_version": version} if version else {k: v for k, v in metrics.items()
+                                                                           if k != "schema_version"}
+        path.write_text(json.dumps(payload))
+        expected = f"{path} has schema version {said}, this gan-aug reads version {SCHEMA_VERSION}"
+        with pytest.raises(SchemaVersionError, match=re.escape(expected)):
+            RunResult.read(path)
+    metrics["classes"][0]["unknown_field"] = 1  # a writer and reader that drifted apart fail loudly
+    with pytest.raises(ValueError, match="unknown_field"):
+        typed(metrics)
 
 
 @pytest.mark.parametrize("strategy, panels", [("shared", 1), ("per_class", 2)])
 def test_training_curves_show_losses_and_fd_per_trained_gan(metrics, tmp_path, strategy, panels):
     from gan_aug.report import training_curves_png
 
-    assert training_curves_png(metrics) is None  # no training section: no figure, and the report still renders
+    assert training_curves_png(typed(metrics)) is None  # no GAN trained: no figure, and the report still renders
     assert 'id="training"' not in _render(metrics, tmp_path)
     metrics["training"] = _training(strategy)
-    image = Image.open(io.BytesIO(training_curves_png(metrics)))
+    image = Image.open(io.BytesIO(training_curves_png(typed(metrics))))
     assert image.size[1] == pytest.approx(320 * panels, abs=2)  # one row of plots per trained GAN
     assert image.size[0] == pytest.approx(1500, abs=2)  # losses, FD and, recorded at each check, agreement
     html = _render(metrics, tmp_path)
@@ -429,7 +424,7 @@ def test_training_curves_show_losses_and_fd_per_trained_gan(metrics, tmp_path, s
     for run in metrics["training"]["runs"].values():  # checks without a recognition classifier: no agreement
         for check in run["quality_history"]:
             check.pop("agreement", None)  # per-class runs share their checks
-    assert Image.open(io.BytesIO(training_curves_png(metrics))).size[0] == pytest.approx(1000, abs=2)
+    assert Image.open(io.BytesIO(training_curves_png(typed(metrics)))).size[0] == pytest.approx(1000, abs=2)
 
 
 def _panels(fig) -> list:
@@ -446,7 +441,7 @@ def test_confusion_section_shows_one_panel_per_method_with_a_matrix(base_html, m
     (payload,) = IMG_RE.findall(section)
     three = _decode(payload)
 
-    fig = confusion_figure(metrics)
+    fig = confusion_figure(typed(metrics))
     panels = _panels(fig)
     assert [ax.get_title() for ax in panels] == list(METHODS)
     assert len(fig.axes) == len(METHODS) + 1  # and one colour bar
@@ -461,11 +456,11 @@ def test_confusion_section_shows_one_panel_per_method_with_a_matrix(base_html, m
                                    atol=0.01)  # row-normalised: the diagonal is the recall
         assert len(ax.texts) == 100 and ax.texts[0].get_text() == f"{100 * shown[0, 0]:.0f}"  # percent
 
-    del metrics["downstream"]["methods"]["oversampled"]["confusion_matrix"]  # skipped, not drawn empty
+    del metrics["downstream"]["methods"]["oversampled"]  # two methods ran: two panels, one row
     html = _render(metrics, tmp_path)
     section = _section(html, '<h3 id="confusion">')
     assert 'alt="confusion matrices, rows normalised, for plain, gan"' in section
-    assert [ax.get_title() for ax in _panels(confusion_figure(metrics))] == ["plain", "gan"]
+    assert [ax.get_title() for ax in _panels(confusion_figure(typed(metrics)))] == ["plain", "gan"]
     two = _decode(IMG_RE.findall(section)[0])
     assert two.size[0] == three.size[0] and two.size[1] < three.size[1] - 300  # two a row: one row fewer
     assert 1000 <= three.size[0] <= 1200  # two panels a row: shown at about full size on the page
@@ -475,9 +470,10 @@ def test_confusion_cells_are_numbered_only_for_a_few_classes(metrics):
     for size, numbered in ((12, True), (13, False)):
         matrix = (np.eye(size, dtype=int) * 5 + 1).tolist()
         metrics["dataset"]["class_names"] = [f"c{i}" for i in range(size)]
-        metrics["downstream"]["methods"] = {"plain": {"confusion_matrix": matrix},
-                                            "gan": {"confusion_matrix": matrix}, "smote": {}}
-        panels = _panels(confusion_figure(metrics))
+        methods = metrics["downstream"]["methods"]
+        methods.update({name: {**methods[name], "confusion_matrix": matrix} for name in ("plain", "gan")})
+        methods.pop("oversampled", None)
+        panels = _panels(confusion_figure(typed(metrics)))
         assert len(panels) == 2
         assert [len(ax.texts) for ax in panels] == ([size * size] * 2 if numbered else [0, 0])
         assert panels[0].get_xticklabels()[-1].get_text() == f"c{size - 1}"
@@ -487,20 +483,6 @@ def test_row_normalised_leaves_classes_without_test_images_blank():
     rates = row_normalised(np.array([[3, 1, 0], [0, 0, 0], [2, 2, 4]]))
     np.testing.assert_allclose(rates[[0, 2]], [[0.75, 0.25, 0.0], [0.25, 0.25, 0.5]])
     assert np.isnan(rates[1]).all()
-
-
-@pytest.mark.parametrize("missing", ["downstream", "matrices"])
-def test_no_confusion_section_without_matrices(metrics, tmp_path, missing):
-    if missing == "downstream":
-        del metrics["downstream"]
-    else:  # metrics written before the runner kept the matrices
-        for scores in metrics["downstream"]["methods"].values():
-            del scores["confusion_matrix"]
-    html = _render(metrics, tmp_path)
-    assert confusion_figure(metrics) is None
-    assert "Confusion matrices" not in html and 'id="confusion"' not in html
-    assert ('id="recall"' in html) == (missing == "matrices")
-    assert "None" not in html
 
 
 def _provenance(html: str) -> str:
@@ -513,8 +495,7 @@ def _table_cells(html: str, table: str) -> list[list[str]]:
 
 
 def test_provenance_shows_packages_seeds_checkpoints_and_shard_files(metrics, tmp_path):
-    add_provenance(metrics)
-    metrics["run"]["generator_sha256"] = None  # one GAN per class: no single checkpoint
+    per_class_generators(metrics)  # one GAN per class: no single checkpoint
     metrics["shards"]["files"][0]["file"] = "shards/<b>train</b>-00000-of-00001.parquet"  # user text: escaped
     section = _provenance(_render(metrics, tmp_path))
     packages = re.search(r'<dd id="packages">(.*?)</dd>', section).group(1)
@@ -554,39 +535,15 @@ def test_provenance_shows_packages_seeds_checkpoints_and_shard_files(metrics, tm
     assert "<code>gan-aug verify DIR</code> checks every checksum" in section
 
 
-def test_provenance_with_a_shared_generator_and_partial_entries(metrics, tmp_path):
-    add_provenance(metrics, per_class=False)
-    metrics["run"]["generator_sha256"] = None  # older run sections: the shards' provenance has it
-    files = metrics["shards"]["files"]
-    del files[1]["bytes"], files[1]["sha256"]
-    metrics["shards"]["image_folder"] = None
-    section = _provenance(_render(metrics, tmp_path))
-    assert 'id="generators"' not in section and "one GAN per class" not in section
-    assert "<dt>generator sha256</dt><dd>" + "cd34" * 16 + "</dd>" in section
-    assert _table_cells(section, "shard-files")[1][2:] == ["100", "—", '<code class="hash">—</code>']
-    assert 'id="image-folder"' not in section and "each image in the image folder" not in section
-    assert "None" not in section
-
-
-@pytest.mark.parametrize("shards", ["counts_only", "empty", "missing"])
-def test_provenance_without_manifest_details_still_renders(metrics, tmp_path, shards):
-    if shards == "empty":
-        metrics["shards"] = {}
-    elif shards == "missing":
-        del metrics["shards"]
+def test_provenance_with_a_shared_generator_and_no_image_folder(metrics, tmp_path):
+    metrics["shards"]["image_folder"] = None  # shards.image_folder off: Parquet only
     html = _render(metrics, tmp_path)
     section = _provenance(html)
-    assert "<dt>config hash</dt><dd>ab12cd34ef56</dd>" in section  # the rows that were there before
-    assert "<dt>splits</dt><dd>train 425, val 100, test 170</dd>" in section
-    for absent in ('id="packages"', 'id="seeds"', 'id="generators"', 'id="shard-files"', 'id="shard-splits"',
-                   'id="image-folder"', "content key"):
-        assert absent not in section
-    assert "&#34;validation&#34;: &#34;shards/validation-*.parquet&#34;" in section  # the default split names
-    assert "None" not in html
-    assert "is_duplicate" not in section  # older shards: no duplicated rows to leave out
-    if shards != "counts_only":
-        assert "(— synthetic of — training rows)" in html
-    assert "Synthetic rows are synthetic" in html
+    assert 'id="generators"' not in section and "one GAN per class" not in section
+    assert "<dt>generator sha256</dt><dd>" + "cd34" * 16 + "</dd>" in section
+    assert 'id="image-folder"' not in section and "each image in the image folder" not in section
+    assert "None" not in section
+    assert "(210 synthetic and 625 duplicated of 1260 training rows)" in html
 
 
 def _verdict(html: str) -> str:
@@ -594,8 +551,9 @@ def _verdict(html: str) -> str:
 
 
 def _set_balanced_accuracy(metrics: dict, ci: list | None, mean: float) -> None:
+    """The comparison as gan_aug.evaluate would record it: with the outcome it decided from the interval."""
     comparison = metrics["downstream"]["comparison"]["gan"]
-    comparison.update(mean_diff=mean, ci=ci)
+    comparison.update(mean_diff=mean, ci=ci, outcome=outcome(ci))
 
 
 @pytest.mark.parametrize("ci, mean, words, tone", [
@@ -610,7 +568,7 @@ def _set_balanced_accuracy(metrics: dict, ci: list | None, mean: float) -> None:
 ])
 def test_verdict_calls_a_tie_a_tie_and_a_loss_a_loss(metrics, tmp_path, ci, mean, words, tone):
     _set_balanced_accuracy(metrics, ci, mean)
-    found = verdict(metrics)
+    found = verdict(typed(metrics))
     assert found.text.startswith("The GAN's mix " + words) and found.tone == tone
     assert ("beat the best baseline" in found.text) == (ci is not None and ci[0] > 0)  # never "beat" for a tie
     assert "and beat it by +6.0 points of few-shot recall [+3.5, +8.5] (3/3 seeds)" in found.text
@@ -620,18 +578,18 @@ def test_verdict_calls_a_tie_a_tie_and_a_loss_a_loss(metrics, tmp_path, ci, mean
     assert html.index('id="verdict"') < html.index("<h2")  # read first, at a glance
     shown = _verdict(html)
     assert f'class="verdict {tone}"' in shown and words.replace("(", "").split("[")[0][:40] in shown.replace("(", "")
-    assert verdict_text(metrics) in summary_markdown(metrics).replace("&amp;", "&")
-    assert summary_markdown(metrics).split("\n\n")[1].startswith(f"**{found.headline}.**")
+    assert verdict_text(typed(metrics)) in summary_markdown(typed(metrics)).replace("&amp;", "&")
+    assert summary_markdown(typed(metrics)).split("\n\n")[1].startswith(f"**{found.headline}.**")
 
 
 def test_verdict_headline_names_each_metrics_outcome(metrics):
-    assert verdict(metrics).headline == "Tied in balanced accuracy; helped few-shot recall"
+    assert verdict(typed(metrics)).headline == "Tied in balanced accuracy; helped few-shot recall"
     _set_balanced_accuracy(metrics, [0.003, 0.027], 0.015)
-    assert verdict(metrics).headline == "Synthetic rows helped"
+    assert verdict(typed(metrics)).headline == "Synthetic rows helped"
     comparison = metrics["downstream"]["comparison"]["gan"]
     for part in (comparison, comparison["few_shot_recall"]):
-        part.update(mean_diff=-0.02, ci=[-0.03, -0.01])
-    found = verdict(metrics)
+        part.update(mean_diff=-0.02, ci=[-0.03, -0.01], outcome="loss")
+    found = verdict(typed(metrics))
     assert found.headline == "Synthetic rows hurt" and found.tone == "hurt"
     assert "lost to the best baseline (oversampled) by 2.0 points of balanced accuracy" in found.text
     assert "and lost to it by 2.0 points of few-shot recall" in found.text and "beat" not in found.text
@@ -639,7 +597,7 @@ def test_verdict_headline_names_each_metrics_outcome(metrics):
 
 def test_verdict_says_plainly_when_no_synthetic_rows_shipped(metrics, tmp_path):
     no_synthetic(metrics)
-    found = verdict(metrics)
+    found = verdict(typed(metrics))
     assert found.tone == "none" and found.headline == "No synthetic rows shipped"
     assert found.text.startswith("No synthetic rows shipped: on validation they did not beat duplication by more "
                                  "than the noise (no synthetic rows: 0.858 on validation (100 images)")
@@ -649,13 +607,13 @@ def test_verdict_says_plainly_when_no_synthetic_rows_shipped(metrics, tmp_path):
     assert "No synthetic rows shipped: on validation" in _verdict(html)
     assert "<strong>Shipped: no synthetic rows.</strong>" in _section(html, '<h2 id="mix">')
     assert 'alt="synthetic samples of class' not in html and "None" not in html
-    assert summary_markdown(metrics).split("\n\n")[1].startswith("No synthetic rows shipped: on validation")
+    assert summary_markdown(typed(metrics)).split("\n\n")[1].startswith("No synthetic rows shipped: on validation")
     assert '<span class="headline">' not in _verdict(html)  # the sentence opens with it: not said twice
 
     metrics["mix"]["eligible"] = []  # the agreement gate let no class through
-    assert verdict(metrics).text.startswith("No synthetic rows shipped: no class's synthetic rows passed the "
-                                            "label-agreement gate (a classifier trained on real rows recognised "
-                                            "fewer than 70% of them)")
+    assert verdict(typed(metrics)).text.startswith(
+        "No synthetic rows shipped: no class's synthetic rows passed the label-agreement gate (a classifier trained "
+        "on real rows recognised fewer than 70% of them)")
 
 
 def test_downstream_shows_few_shot_recall_and_its_comparison(base_html):
@@ -688,33 +646,31 @@ def test_usefulness_section_shows_each_measure_per_class(base_html, metrics, tmp
     assert _table_row(section, "usefulness-classes", 4, "digit-4").startswith('<tr class="ineligible">')
     (payload,) = IMG_RE.findall(section)
     plot = _decode(payload)
-    assert plot.size == Image.open(io.BytesIO(usefulness_png(metrics))).size and plot.size[0] > plot.size[1]
+    assert plot.size == Image.open(io.BytesIO(usefulness_png(typed(metrics)))).size and plot.size[0] > plot.size[1]
 
     per_class_run(metrics)  # no CAS: said so, dashed, and the plot keeps the real-rows bars
     section = _section(_render(metrics, tmp_path), '<h2 id="usefulness">')
     assert "Not measured in this run" in section and "Overall" not in section
     assert _table_cells(section, "usefulness-classes")[9][5] == "—"
-    assert usefulness_png(metrics) is not None
+    assert usefulness_png(typed(metrics)) is not None
 
 
 def test_usefulness_and_mix_table_rows(metrics):
-    rows = usefulness_table_rows(metrics)
+    rows = usefulness_table_rows(typed(metrics))
     assert [row["label"] for row in rows] == list(range(10))
     assert rows[4] == {"label": 4, "name": "digit-4", "real": 33, "accepted": 66, "label_agreement": 0.55,
                        "filter_val_recall": 0.86, "cas": 0.35, "real_recall": 0.87, "fd_ratio": 1.5,
                        "eligible": False, "dose": 0.0, "synthetic": 0, "duplicates": 93}
     assert [row["eligible"] for row in rows] == [False, True, True, True, False, True, True, True, True, True]
-    curve = mix_table_rows(metrics)
+    curve = mix_table_rows(typed(metrics))
     assert len(curve) == 7 and [row["chosen"] for row in curve] == [False] * 4 + [True, False, False]
     assert curve[4] == {"dose": 1.0, "weight": 0.5, "synthetic_rows": 210, "balanced_accuracy": 0.861,
                         "vs_top": -0.005, "standard_error": 0.006, "within_noise": True, "chosen": True}
     assert curve[0]["synthetic_rows"] == 0 and curve[5]["vs_top"] == 0.0
-    assert [row["chosen"] for row in mix_table_rows(no_synthetic(make_metrics()))] == [True] + [False] * 6
-    fixed = mix_table_rows(fixed_policy(make_metrics()))  # no curve: the one fixed point
+    assert [row["chosen"] for row in mix_table_rows(typed(no_synthetic(make_metrics())))] == [True] + [False] * 6
+    fixed = mix_table_rows(typed(fixed_policy(make_metrics())))  # no curve: the one fixed point
     assert fixed == [{"dose": 1.0, "weight": 1.0, "synthetic_rows": 210, "balanced_accuracy": None, "vs_top": None,
                       "standard_error": None, "within_noise": None, "chosen": True}]
-    old = legacy(make_metrics())
-    assert mix_table_rows(old) == [] and {row["eligible"] for row in usefulness_table_rows(old)} == {None}
 
 
 def test_mix_section_shows_the_validation_curve_reason_and_rows_shipped(base_html, metrics, tmp_path):
@@ -729,13 +685,13 @@ def test_mix_section_shows_the_validation_curve_reason_and_rows_shipped(base_htm
     body = section.split('<table id="mix-curve">', 1)[1]
     assert re.findall(r"<tr( class=\"chosen\")?>", body) == [""] * 5 + [' class="chosen"'] + [""] * 2  # header first
     curve, shipped = (_decode(p) for p in IMG_RE.findall(section))
-    assert curve.size == Image.open(io.BytesIO(mix_curve_png(metrics))).size
-    assert shipped.size == Image.open(io.BytesIO(distribution_png(metrics))).size
+    assert curve.size == Image.open(io.BytesIO(mix_curve_png(typed(metrics)))).size
+    assert shipped.size == Image.open(io.BytesIO(distribution_png(typed(metrics)))).size
     assert 'alt="training rows per class: real, synthetic and duplicated"' in section
 
     fixed_policy(metrics)  # no curve: no curve plot or table, the reason still said
     section = _section(_render(metrics, tmp_path), '<h2 id="mix">')
-    assert mix_curve_png(metrics) is None and 'id="mix-curve"' not in section
+    assert mix_curve_png(typed(metrics)) is None and 'id="mix-curve"' not in section
     assert "Policy <strong>fixed</strong>" in section and "Why: mix.policy is fixed: dose 1, weight 1." in section
     assert len(IMG_RE.findall(section)) == 1
 
@@ -743,15 +699,16 @@ def test_mix_section_shows_the_validation_curve_reason_and_rows_shipped(base_htm
 def test_distribution_stacks_real_synthetic_and_duplicated_rows(metrics):
     from gan_aug.report.mix_plots import distribution_png as plot
 
-    image = Image.open(io.BytesIO(plot(metrics)))
+    image = Image.open(io.BytesIO(plot(typed(metrics))))
     assert image.size[0] > 2 * image.size[1]
     pixels = np.asarray(image.convert("RGB")).reshape(-1, 3)
     for colour in ("#4c72b0", "#dd8452", "#b8b8b8"):  # real, synthetic, duplicated all drawn
         rgb = [int(colour[i:i + 2], 16) for i in (1, 3, 5)]
         assert (np.abs(pixels.astype(int) - rgb).sum(axis=1) < 6).sum() > 500, colour
-    legacy(metrics)
-    pixels = np.asarray(Image.open(io.BytesIO(plot(metrics))).convert("RGB")).reshape(-1, 3)
-    assert (np.abs(pixels.astype(int) - [184, 184, 184]).sum(axis=1) < 6).sum() < 100  # no duplicates: no bars
+    for entry in metrics["classes"]:  # synthetic rows filled every class: nothing duplicated, no grey bars
+        entry.update(used=entry["needed"], duplicates=0)
+    pixels = np.asarray(Image.open(io.BytesIO(plot(typed(metrics)))).convert("RGB")).reshape(-1, 3)
+    assert (np.abs(pixels.astype(int) - [184, 184, 184]).sum(axis=1) < 6).sum() < 100
 
 
 def test_report_sample_grids_show_8px_images_at_least_48px_wide(base_html):
@@ -765,14 +722,3 @@ def test_report_sample_grids_show_8px_images_at_least_48px_wide(base_html):
     pixels = np.asarray(grid.convert("L"))
     block = pixels[2:2 + per_image, 2:2 + per_image]  # the first image: 8×8 blocks of one value each
     assert all(len(np.unique(block[r:r + 8, c:c + 8])) == 1 for r in range(0, 64, 8) for c in range(0, 64, 8))
-
-
-def test_legacy_metrics_render_without_the_new_sections(metrics, tmp_path):
-    legacy(metrics)
-    html = _render(metrics, tmp_path)
-    assert "None" not in html and 'id="usefulness"' not in html and 'id="mix-curve"' not in html
-    assert _section(html, '<h2 id="mix">').count("<img") == 1  # the rows shipped, still
-    assert "tied with the best baseline (oversampled) in balanced accuracy" in _verdict(html)
-    assert "few-shot recall" not in _verdict(html)
-    text = summary_markdown(metrics)
-    assert "None" not in text and "## Mix" not in text

@@ -9,7 +9,7 @@ from PIL import Image
 
 from gan_aug.report import browser, render_report
 from gan_aug.report.browser import check_report, find_chromium
-from report_fixtures import add_provenance, images, make_metrics, no_synthetic, rejected_images, training
+from report_fixtures import images, make_metrics, no_synthetic, per_class_generators, rejected_images, training, typed
 
 
 @pytest.fixture(scope="module")
@@ -22,9 +22,9 @@ def chromium():
 
 @pytest.mark.slow
 def test_rendered_report_opens_cleanly_in_chromium(chromium, tmp_path):
-    metrics = add_provenance(make_metrics())
+    metrics = per_class_generators(make_metrics())
     metrics["training"] = training("per_class")
-    path = render_report(metrics, *images(metrics), tmp_path / "report.html", rejected_images=rejected_images())
+    path = render_report(typed(metrics), *images(metrics), tmp_path / "report.html", rejected_images=rejected_images())
     html = path.read_text(encoding="utf-8")
     assert 'id="confusion"' in html and 'id="shard-files"' in html and 'class="rejected"' in html
 
@@ -47,12 +47,12 @@ def test_rendered_report_opens_cleanly_in_chromium(chromium, tmp_path):
 
 @pytest.mark.slow
 def test_report_with_long_class_names_still_fits_a_1280px_window(chromium, tmp_path):
-    metrics = no_synthetic(add_provenance(make_metrics()))
+    metrics = no_synthetic(make_metrics())
     names = [f"{name} (a long class name from the user's folder)" for name in metrics["dataset"]["class_names"]]
     metrics["dataset"]["class_names"] = names
     for entry, name in zip(metrics["classes"], names):
         entry["name"] = name
-    path = render_report(metrics, *images(metrics), tmp_path / "report.html")
+    path = render_report(typed(metrics), *images(metrics), tmp_path / "report.html")
     assert "No synthetic rows shipped" in path.read_text(encoding="utf-8")
     check = check_report(path, None)
     assert check.ok and check.page_width <= 1280  # wide tables scroll inside their own box, not the page

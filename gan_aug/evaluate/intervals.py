@@ -24,8 +24,17 @@ def mean_interval(values: list[float] | np.ndarray, level: float = 0.95) -> dict
     return {"mean": mean, "ci": [mean - half, mean + half], "n": int(values.size)}
 
 
+def outcome(ci: list[float] | None) -> str:
+    """The call a comparison makes, decided here once: 'win' or 'loss' only when the whole interval lies
+    above or below zero, 'tie' when it contains zero (whatever the mean's sign), 'unknown' without one."""
+    if ci is None:
+        return "unknown"
+    return "win" if ci[0] > 0 else ("loss" if ci[1] < 0 else "tie")
+
+
 def paired_comparison(ours: list[float], baseline: list[float], level: float = 0.95) -> dict:
-    """Per-seed differences ``ours - baseline``: their mean, t interval, paired t-test p-value and wins."""
+    """Per-seed differences ``ours - baseline``: their mean, t interval, paired t-test p-value, wins and
+    the ``outcome`` the interval supports."""
     ours, baseline = np.asarray(ours, dtype=np.float64), np.asarray(baseline, dtype=np.float64)
     if ours.shape != baseline.shape:
         raise ValueError(f"paired runs need the same seeds: {ours.size} values against {baseline.size}")
@@ -40,4 +49,5 @@ def paired_comparison(ours: list[float], baseline: list[float], level: float = 0
         "p_value": None if p_value is None or math.isnan(p_value) else p_value,
         "per_seed": [float(d) for d in diffs],
         "wins": int((diffs > 0).sum()),
+        "outcome": outcome(summary["ci"]),
     }

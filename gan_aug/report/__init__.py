@@ -1,7 +1,7 @@
 """The run's report: one self-contained HTML file, a markdown summary and flat table rows.
 
-Everything here reads the metrics dict (the metrics.json schema), so the HTML report, the Prefect
-artifacts and the CLI show the same numbers. Modules:
+Everything here reads the run's typed result (gan_aug.run_result.RunResult, serialised as metrics.json),
+so the HTML report, the Prefect artifacts and the CLI show the same numbers. Modules:
 
 - ``verdict``: the run's answer in one sentence (did synthetic rows help, how much, how sure, where)
 - ``tables``: flat rows for table artifacts and the CLI

@@ -14,14 +14,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
-from gan_aug.report.funnel import (
-    ACCEPTANCE_STATUSES,
-    acceptance_status,
-    asked,
-    filter_settings,
-    funnel_stages,
-    synthesised,
-)
+from gan_aug.report.funnel import ACCEPTANCE_STATUSES, funnel_stages, synthesised
+from gan_aug.run_result import BestCheck, QualityCheck, RunResult
 
 MAX_GRID_SAMPLES = 16
 MIN_GRID_PX = 64  # tiny images (8×8 digits) are blown up to at least this, pixel for pixel, to be seen
@@ -43,46 +37,46 @@ def plain_text(name: str) -> str:
     return str(name).replace("$", r"\$")
 
 
-def _check_lines(ax, checks: list[dict], key: str, names: dict, best: dict | None = None) -> None:
-    """One line per watched class through its value under ``key`` at every check; where ``best`` has the
-    class, a circle on the check whose weights it is sampled from."""
-    for label in checks[-1].get(key) or {}:
-        points = [(q["step"], (q.get(key) or {}).get(label)) for q in checks
-                  if (q.get(key) or {}).get(label) is not None]
+def _check_lines(ax, checks: list[QualityCheck], key: str, names: dict,
+                 best: dict[str, BestCheck] | None = None) -> None:
+    """One line per watched class through its value under ``key`` ('fd' or 'agreement') at every check;
+    where ``best`` has the class, a circle on the check whose weights it is sampled from."""
+    values = [getattr(q, key) or {} for q in checks]  # a check may have measured no agreement
+    for label in values[-1]:
+        points = [(q.step, found[label]) for q, found in zip(checks, values) if found.get(label) is not None]
         if points:
             line, = ax.plot(*zip(*points), marker=".", label=names.get(label, label))
             chosen = (best or {}).get(label)
             if chosen:
-                ax.plot([chosen["step"]], [chosen["fd"]], marker="o", fillstyle="none", markersize=10,
+                ax.plot([chosen.step], [chosen.fd], marker="o", fillstyle="none", markersize=10,
                         color=line.get_color())
     ax.legend(fontsize=7, frameon=False, ncols=2, title="class", title_fontsize=7)
     ax.set_xlabel("step")
 
 
-def training_curves_png(metrics: dict) -> bytes | None:
+def training_curves_png(result: RunResult) -> bytes | None:
     """Per trained GAN: discriminator and generator losses, each watched class's FD on held-out images at
     every check (the check whose weights the class is sampled from marked) and, where the checks recorded
     it, the share of the class's samples the domain classifier recognised."""
-    runs = metrics.get("training", {}).get("runs", {})
-    runs = {name: run for name, run in runs.items() if run.get("history")}
+    runs = {name: run for name, run in result.training.runs.items() if run.history}
     if not runs:
         return None
-    names = {str(c["label"]): plain_text(c["name"]) for c in metrics["classes"]}
-    agreement = any(q.get("agreement") for run in runs.values() for q in run.get("quality_history") or [])
+    names = {str(c.label): plain_text(c.name) for c in result.classes}
+    agreement = any(q.agreement for run in runs.values() for q in run.quality_history)
     columns = 3 if agreement else 2
     fig = Figure(figsize=(5.0 * columns, 3.2 * len(runs)), dpi=100, layout="constrained")
     axes = np.atleast_2d(fig.subplots(len(runs), columns, squeeze=False))
     for row, (name, run) in zip(axes, runs.items()):
         title = "shared GAN" if name == "shared" else f"GAN of class {names.get(name, name)}"
-        steps = [h["step"] for h in run["history"]]
-        row[0].plot(steps, [h["loss_d"] for h in run["history"]], label="discriminator")
-        row[0].plot(steps, [h["loss_g"] for h in run["history"]], label="generator")
+        steps = [h["step"] for h in run.history]
+        row[0].plot(steps, [h["loss_d"] for h in run.history], label="discriminator")
+        row[0].plot(steps, [h["loss_g"] for h in run.history], label="generator")
         row[0].set_title(f"{title}: losses")
         row[0].set_xlabel("step")
         row[0].legend(fontsize=8, frameon=False)
-        checks = run.get("quality_history") or []
+        checks = run.quality_history
         if checks:
-            _check_lines(row[1], checks, "fd", names, run.get("best"))
+            _check_lines(row[1], checks, "fd", names, run.best)
             row[1].set_yscale("log")
         row[1].set_title(f"{title}: held-out FD (circle: weights used)")
         if agreement:
@@ -93,26 +87,26 @@ def training_curves_png(metrics: dict) -> bytes | None:
     return figure_png(fig)
 
 
-def funnel_png(metrics: dict) -> bytes | None:
+def funnel_png(result: RunResult) -> bytes | None:
     """Per synthesised class, one row of overlaid bars: the candidates left after each filter (darker is
     later), the rows used, and a tick at the number asked for; classes FD acceptance did not pass in red."""
-    entries, settings = synthesised(metrics), filter_settings(metrics)
+    entries = synthesised(result)
     if not entries:
         return None
-    stages = funnel_stages(metrics)
+    stages = funnel_stages(result)
     y = np.arange(len(entries))
     fig = Figure(figsize=(9.0, 1.4 + 0.32 * len(entries)), dpi=100, layout="constrained")
     ax = fig.subplots()
     colors = colormaps["Blues"](np.linspace(0.25, 0.85, len(stages)))
     for stage, color in zip(stages, colors):  # counts only fall along the funnel: later bars lie on top
-        counts = [np.nan if e["funnel"].get(stage) is None else float(e["funnel"][stage]) for e in entries]
+        counts = [np.nan if e.funnel.get(stage) is None else float(e.funnel[stage]) for e in entries]
         ax.barh(y, counts, height=0.75, color=color, label=stage if stage == "generated" else f"passed {stage}")
-    ax.barh(y, [float(e.get("used") or 0) for e in entries], height=0.3, color="#dd8452", label="used")
-    wanted = [np.nan if asked(e) is None else float(asked(e)) for e in entries]
+    ax.barh(y, [float(e.used) for e in entries], height=0.3, color="#dd8452", label="used")
+    wanted = [float(e.asked) for e in entries]
     ax.plot(wanted, y, linestyle="none", marker="|", markersize=14, markeredgewidth=2, color="#222",
             label="asked")
-    statuses = [acceptance_status(e, settings) for e in entries]
-    ax.set_yticks(y, [f"{e['label']}: {plain_text(e['name'])}" + (f" ({s})" if s in ACCEPTANCE_STATUSES else "")
+    statuses = [e.acceptance for e in entries]
+    ax.set_yticks(y, [f"{e.label}: {plain_text(e.name)}" + (f" ({s})" if s in ACCEPTANCE_STATUSES else "")
                       for e, s in zip(entries, statuses)], fontsize=8)
     for tick, status in zip(ax.get_yticklabels(), statuses):
         tick.set_color({"flagged": "#b42318", "dropped": "#b42318", "unjudged": "#777"}.get(status, "#222"))
@@ -125,16 +119,11 @@ def funnel_png(metrics: dict) -> bytes | None:
     return figure_png(fig)
 
 
-def confusion_matrices(metrics: dict) -> dict[str, np.ndarray]:
+def confusion_matrices(result: RunResult) -> dict[str, np.ndarray]:
     """Each downstream method's confusion matrix (rows: true class, columns: predicted; counts over
-    all seeds); methods that recorded none, or a malformed one, are left out."""
-    methods = (metrics.get("downstream") or {}).get("methods") or {}
-    matrices = {}
-    for name, scores in methods.items():
-        matrix = np.asarray(scores.get("confusion_matrix") or [], dtype=float)
-        if matrix.ndim == 2 and matrix.shape[0] == matrix.shape[1] and matrix.size:
-            matrices[name] = matrix
-    return matrices
+    all seeds)."""
+    return {name: np.asarray(scores.confusion_matrix, dtype=float)
+            for name, scores in result.downstream.methods.items()}
 
 
 def row_normalised(matrix: np.ndarray) -> np.ndarray:
@@ -146,15 +135,14 @@ def row_normalised(matrix: np.ndarray) -> np.ndarray:
         return np.where(totals > 0, matrix / np.where(totals > 0, totals, 1.0), np.nan)
 
 
-def confusion_figure(metrics: dict) -> Figure | None:
+def confusion_figure(result: RunResult) -> Figure | None:
     """Small multiples: one row-normalised confusion matrix per method, sharing one colour scale
     (0 to 100%), class names on both axes and, for up to 12 classes, the percentage in each cell."""
-    matrices = confusion_matrices(metrics)
+    matrices = confusion_matrices(result)
     if not matrices:
         return None
     size = max(len(m) for m in matrices.values())
-    class_names = list(metrics.get("dataset", {}).get("class_names") or [])
-    names = [plain_text(n) for n in class_names] if len(class_names) == size else [str(i) for i in range(size)]
+    names = [plain_text(n) for n in result.dataset.class_names]
     columns = min(len(matrices), CONFUSION_COLUMNS)
     rows = math.ceil(len(matrices) / columns)
     panel = min(5.5, 1.8 + 0.36 * size)  # two panels a row fit the page (about 1150 px) unshrunk
@@ -188,9 +176,9 @@ def confusion_figure(metrics: dict) -> Figure | None:
     return fig
 
 
-def confusion_png(metrics: dict) -> bytes | None:
-    """The confusion small multiples as PNG bytes; None when no method recorded a matrix."""
-    fig = confusion_figure(metrics)
+def confusion_png(result: RunResult) -> bytes | None:
+    """The confusion small multiples as PNG bytes; None when no method ran."""
+    fig = confusion_figure(result)
     return None if fig is None else figure_png(fig)
 
 

@@ -1,7 +1,7 @@
 """What a stage leaves behind when its arrays live in files: paths and small values, typed.
 
 The flow passes these between tasks (Prefect hashes and stores task results; arrays would cost
-that on every call); ``summary.run_metrics`` reads them into metrics.json.
+that on every call); ``summary.run_result`` reads them into the run's result.
 """
 from __future__ import annotations
 
