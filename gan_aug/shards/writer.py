@@ -11,7 +11,6 @@ folder is assumed (a run holds ``RunDir.lock``).
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 import os
 import shutil
@@ -26,13 +25,13 @@ import pyarrow.parquet as pq
 
 from gan_aug.config import ShardConfig
 from gan_aug.data.imageset import ImageSet
+from gan_aug.hashing import bytes_sha256, file_sha256
 from gan_aug.io import (
     DiskFullError,
     atomic_write_text,
     durable_replace,
     is_disk_full,
     read_json,
-    sha256_file,
     sync_filesystem,
     write_json,
 )
@@ -115,7 +114,7 @@ class _ShardFile:
                 target = self.image_root / name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(png)
-                self.sums.write(f"{hashlib.sha256(png).hexdigest()}  {self.plan.split}/{name}\n")
+                self.sums.write(f"{bytes_sha256(png)}  {self.plan.split}/{name}\n")
 
     def finish(self) -> dict:
         """Close the file, give it its final name, then record it as done (the record comes last). Each
@@ -133,7 +132,7 @@ class _ShardFile:
             (self.staging.done / f"{self.plan.name}.sha256").write_text("", encoding="utf-8")
         labels, kinds = np.concatenate(self.labels), np.concatenate(self.kinds)
         entry = {"file": f"{SHARDS_DIR}/{self.plan.name}", "split": self.plan.split, "rows": int(len(labels)),
-                 "row_groups": self.groups, "bytes": self.path.stat().st_size, "sha256": sha256_file(self.path),
+                 "row_groups": self.groups, "bytes": self.path.stat().st_size, "sha256": file_sha256(self.path),
                  **shard_counts(labels, kinds, self.rows.real.class_names)}
         write_json(self.staging.done / f"{self.plan.name}.json", entry)
         return entry
@@ -201,7 +200,7 @@ def _reusable(run_dir: Path, key: str) -> dict | None:
         folder = manifest.get("image_folder")
         if folder:
             files.append((run_dir / folder["checksums"], folder["sha256"]))
-        intact = all(p.is_file() and sha256_file(p) == sha for p, sha in files)
+        intact = all(p.is_file() and file_sha256(p) == sha for p, sha in files)
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return manifest if intact else None
@@ -307,5 +306,5 @@ def _checksums(staging: Staging, plans: list[ShardPlan]) -> dict:
     sums = "".join((staging.done / f"{plan.name}.sha256").read_text(encoding="utf-8") for plan in plans)
     atomic_write_text(staging.images / CHECKSUMS, sums)
     return {"root": IMAGES_DIR, "checksums": f"{IMAGES_DIR}/{CHECKSUMS}",
-            "sha256": sha256_file(staging.images / CHECKSUMS), "files": sums.count("\n"),
+            "sha256": file_sha256(staging.images / CHECKSUMS), "files": sums.count("\n"),
             "layout": f"{IMAGES_DIR}/<split>/<class>/<real|syn|dup>-<id>.png"}

@@ -24,7 +24,8 @@ from gan_aug.code_digest import code_digest
 from gan_aug.config import GANConfig
 from gan_aug.data.imageset import ImageSet
 from gan_aug.device import autocast, to_model_input
-from gan_aug.io import DiskFullError, remove_stale_temps, sha256_file
+from gan_aug.hashing import file_sha256
+from gan_aug.io import DiskFullError, remove_stale_temps
 from gan_aug.models.diffaugment import resolve_policy
 from gan_aug.monitor import QualityMonitor
 from gan_aug.train.augment import AdaptiveAugment
@@ -302,7 +303,7 @@ def train_gan(
     _run(trainer, data, checkpoint_path, made_by, limit, progress, monitor if checking else None, log_every)
     tracker = trainer.tracker
     return TrainResult(
-        checkpoint_path, sha256_file(checkpoint_path), trainer.step, time.perf_counter() - started, resumed_from,
+        checkpoint_path, file_sha256(checkpoint_path), trainer.step, time.perf_counter() - started, resumed_from,
         trainer.history, tracker.quality_history, dict(tracker.best), trainer.stop_reason == "early stop",
         trainer.stop_reason, trainer.train_seconds, {"steps": limit.steps, "seconds": limit.seconds},
     )
