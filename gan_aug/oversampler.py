@@ -34,10 +34,11 @@ from gan_aug.config import EvaluateConfig, FilterConfig, GANConfig, GenerateConf
 from gan_aug.data.arrays import CHANNEL_ORDERS, ImageLayout
 from gan_aug.data.imageset import ImageSet
 from gan_aug.device import resolve_device
+from gan_aug.evaluate.mix_choice import choose_mix
 from gan_aug.hashing import chunks_sha256
 from gan_aug.metrics.extractors import DomainExtractor, build_extractor
 from gan_aug.mix import TrainingMix
-from gan_aug.mix.policy import MixChoice, choose_mix
+from gan_aug.mix.policy import MixChoice
 from gan_aug.parallel import shared_pools
 from gan_aug.pipeline import synthesise
 from gan_aug.progress import MIX_STAGE, generation_log, progress_bars, publish, training_log
