@@ -17,7 +17,6 @@ from gan_aug.evaluate.intervals import mean_interval, paired_comparison
 from gan_aug.evaluate.methods import GAN_METHODS, METHOD_REGISTRY, TrainingSet
 from gan_aug.evaluate.scores import FEW_SHOT, HEADLINE_METRICS, classification_metrics
 from gan_aug.mix import TrainingMix
-from gan_aug.models.classifier import build_classifier
 from gan_aug.models.diffaugment import translation
 from gan_aug.parallel import classifier_workers, run_all
 
@@ -89,7 +88,7 @@ def fit_method(method: str, training: TrainingSet, config: EvaluateConfig, seed:
         late_rows=training.late_rows, late_from=training.late_from, schedule=config.schedule,
         augment=batch_augment(config) if training.augment else None,
         progress=None if progress is None else (lambda step, total, loss: progress(method, seed, step, total, loss)),
-        build_model=lambda: build_classifier(config.model, data.num_classes, data.channels, config.width),
+        model=config.model, width=config.width,
     )
 
 
