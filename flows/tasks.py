@@ -298,7 +298,7 @@ def evaluate_task(split: SplitRecord, manifest: str, settings: EvaluateConfig, r
 
     finished, runs = [], len(settings.methods) * settings.seeds
 
-    def progress(method: str, seed: int, step: int, total: int, loss: float) -> None:
+    def progress(step: int, total: int, /, *, method: str, seed: int, loss: float) -> None:
         if step == total:
             finished.append(method)
             publish("evaluating on test (classifier runs)", len(finished), runs)

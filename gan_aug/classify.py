@@ -12,8 +12,8 @@ from torch import nn
 from gan_aug.batched import batched, module_device
 from gan_aug.device import autocast, fast_dtype, to_model_input
 from gan_aug.models.classifier import SmallCNN, build_classifier
+from gan_aug.progress import Progress
 
-ProgressFn = Callable[[int, int, float], None]  # (step, total_steps, loss)
 # (batch in model input scale, random generator on the batch's device) -> augmented batch
 BatchAugment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 SCHEDULES = ("constant", "onecycle")
@@ -45,7 +45,7 @@ def train_classifier(
     sample_weights: np.ndarray | None = None,
     late_rows: np.ndarray | None = None,
     late_from: float = 0.0,
-    progress: ProgressFn | None = None,
+    progress: Progress | None = None,
     augment: BatchAugment | None = None,
     schedule: str = "constant",
 ) -> nn.Module:
@@ -56,7 +56,8 @@ def train_classifier(
     (its initial weights are the caller's);
     ``class_weights`` weigh the loss per class, ``sample_weights`` per row (1 = a real row's weight);
     ``late_rows`` (a mask) are drawn only after the first ``late_from`` of the steps (deferred rows);
-    ``augment`` transforms every batch (ordinary augmentation); ``schedule="onecycle"`` warms the
+    ``augment`` transforms every batch (ordinary augmentation); ``progress`` hears every 100th step
+    and the last, with the batch's ``loss``; ``schedule="onecycle"`` warms the
     learning rate up to ``lr`` and anneals it, which reaches a given accuracy in fewer steps.
     Training runs in bf16 autocast where the hardware computes in it natively (``device.fast_dtype``).
     """
@@ -93,7 +94,7 @@ def train_classifier(
         if scheduler is not None:
             scheduler.step()
         if progress is not None and (step % 100 == 0 or step == steps):
-            progress(step, steps, loss.item())
+            progress(step, steps, loss=loss.item())
     return model.eval()
 
 

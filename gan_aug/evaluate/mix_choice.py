@@ -11,8 +11,6 @@ they beat plain duplication by more than the noise.
 """
 from __future__ import annotations
 
-from typing import Callable
-
 import numpy as np
 import torch
 
@@ -24,15 +22,15 @@ from gan_aug.evaluate.runner import fit_method, with_steps
 from gan_aug.mix.policy import MixChoice, class_doses, fixed_choice, grid
 from gan_aug.mix.rows import build_mix, synthetic_allowance
 from gan_aug.parallel import classifier_workers, run_all
+from gan_aug.progress import Progress
 from gan_aug.synthetic import SyntheticSet
-
-ProgressFn = Callable[[int, int], None]  # (classifier runs done, total)
 
 
 def choose_mix(train: ImageSet, val: ImageSet, accepted: SyntheticSet, targets: np.ndarray, eligible: list[int],
                cfg: MixConfig, evaluate: EvaluateConfig, *, device: torch.device | str = "cpu",
-               progress: ProgressFn | None = None) -> MixChoice:
-    """Score every grid point on ``val`` and pick by the one-standard-error rule (module docstring)."""
+               progress: Progress | None = None) -> MixChoice:
+    """Score every grid point on ``val`` and pick by the one-standard-error rule (module docstring);
+    ``progress`` hears classifier runs done of the total."""
     if cfg.policy == "fixed":
         return fixed_choice(cfg, eligible, train.num_classes)
     settings = with_steps(evaluate.model_copy(update={"steps": cfg.steps or evaluate.steps}), len(train))

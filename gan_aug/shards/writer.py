@@ -36,6 +36,7 @@ from gan_aug.io import (
     write_json,
 )
 from gan_aug.mix import TrainingMix, real_only
+from gan_aug.progress import Progress
 from gan_aug.shards.manifest import build_manifest, shard_counts
 from gan_aug.shards.png import PARALLEL_MIN_ROWS, PngEncoder, check_shape, choose_encoding, encode_batch
 from gan_aug.shards.provenance import content_key, package_versions
@@ -47,7 +48,6 @@ CHECKSUMS = "SHA256SUMS"
 COMPRESSION = "zstd"
 ENCODE_BATCH = 2048  # rows per encoding job
 log = logging.getLogger("gan_aug.shards")
-ProgressFn = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -157,7 +157,7 @@ def _jobs(plans: list[ShardPlan], rows: dict[str, SplitRows]) -> Iterator[tuple[
 
 
 def _write_plans(plans: list[ShardPlan], rows: dict[str, SplitRows], staging: Staging, settings: dict,
-                 workers: int, progress: ProgressFn | None, done_rows: int, total_rows: int) -> dict[str, dict]:
+                 workers: int, progress: Progress | None, done_rows: int, total_rows: int) -> dict[str, dict]:
     """Encode and write the given shards; return their manifest entries by shard name."""
     entries: dict[str, dict] = {}
     current: _ShardFile | None = None
@@ -208,7 +208,7 @@ def _reusable(run_dir: Path, key: str) -> dict | None:
 
 def write_shards(run_dir: str | Path, train: TrainingMix, settings: ShardConfig | None = None, *,
                  validation: ImageSet | None = None, test: ImageSet | None = None, provenance: dict | None = None,
-                 progress: ProgressFn | None = None, encoding: str = "auto") -> dict:
+                 progress: Progress | None = None, encoding: str = "auto") -> dict:
     """Write train (the mix: real, synthetic and duplicated rows, each flagged and weighted) and, when
     given, validation and test (real only) as Parquet shards and an image folder, then
     ``manifest.json`` last; return the manifest.
@@ -279,7 +279,7 @@ def _disk_full(run_dir: Path, key: str, splits: list[SplitRows], settings: dict)
 
 
 def _write(run_dir: Path, key: str, splits: list[SplitRows], settings: dict, provenance: dict, workers: int,
-           progress: ProgressFn | None) -> dict:
+           progress: Progress | None) -> dict:
     """Write the shards not finished yet in the staging folder, then swap everything into place."""
     staging = Staging(run_dir, key)
     remove_leftovers(run_dir, keep=staging.root)
