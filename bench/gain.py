@@ -81,11 +81,12 @@ from gan_aug.evaluate import (
     paired_comparison,
     rarest_classes,
 )
+from gan_aug.evaluate.mix_choice import choose_mix
 from gan_aug.evaluate.runner import summarise_runs
 from gan_aug.io import read_json, write_json
 from gan_aug.metrics.extractors import DomainExtractor, build_extractor
 from gan_aug.mix import TrainingMix, build_mix
-from gan_aug.mix.policy import MixChoice, choose_mix, class_doses
+from gan_aug.mix.policy import MixChoice, class_doses
 from gan_aug.progress import generation_log, training_log
 from gan_aug.stages import (
     ClassSampler,

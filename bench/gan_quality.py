@@ -128,7 +128,7 @@ def main() -> None:
           f"({platform.processor() or 'CPU'}, {torch.get_num_threads()} threads); "
           f"GAN {cfg.model_dump(exclude_defaults=True)}", flush=True)
 
-    def progress(step: int, total: int, record: dict) -> None:
+    def progress(step: int, total: int, /, *, record: dict) -> None:
         if "fd" in record:
             agreement = record.get("agreement", {})
             print(f"  step {step}/~{total}  " + " ".join(

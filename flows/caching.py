@@ -21,8 +21,6 @@ run folder were deleted since.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import logging
 import os
 import threading
@@ -34,7 +32,7 @@ from prefect.utilities.annotations import unmapped
 from pydantic import BaseModel
 
 from gan_aug.code_digest import code_digest
-from gan_aug.io import sha256_file
+from gan_aug.hashing import file_sha256, json_sha256
 from gan_aug.run_dir import RunDir
 
 log = logging.getLogger("gan_aug.flows")
@@ -49,7 +47,7 @@ def file_digest(path: Path) -> str:
     with _lock:
         if key in _hashes:
             return _hashes[key]
-    digest = sha256_file(path)
+    digest = file_sha256(path)
     with _lock:
         _hashes[key] = digest
     return digest
@@ -83,7 +81,7 @@ class ContentKey(CachePolicy):
 
     def compute_key(self, task_ctx, inputs: dict[str, Any], flow_parameters: dict[str, Any], **kwargs) -> str:
         payload = {"stage": task_ctx.task.name, "inputs": _canonical(inputs), "code": code_digest(task_ctx.task.fn)}
-        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+        return json_sha256(payload)
 
 
 def cached(stage, enabled: bool, run: RunDir):

@@ -39,11 +39,12 @@ from gan_aug.data.analysis import analyse
 from gan_aug.data.imageset import ImageSet
 from gan_aug.data.load import load_source, make_splits
 from gan_aug.device import device_for_task, gpu_slot
+from gan_aug.evaluate.mix_choice import choose_mix
 from gan_aug.generate import load_rejected, save_rejected
 from gan_aug.io import atomic_write_bytes, read_json, write_json
 from gan_aug.metrics.domain_classifier import load_extractor
 from gan_aug.metrics.extractors import DomainExtractor, build_extractor
-from gan_aug.mix.policy import MixChoice, choose_mix
+from gan_aug.mix.policy import MixChoice
 from gan_aug.progress import MIX_STAGE, fmt, generation_log, publish, published, training_log
 from gan_aug.run_dir import RunDir
 from gan_aug.run_result import RunResult
@@ -298,7 +299,7 @@ def evaluate_task(split: SplitRecord, manifest: str, settings: EvaluateConfig, r
 
     finished, runs = [], len(settings.methods) * settings.seeds
 
-    def progress(method: str, seed: int, step: int, total: int, loss: float) -> None:
+    def progress(step: int, total: int, /, *, method: str, seed: int, loss: float) -> None:
         if step == total:
             finished.append(method)
             publish("evaluating on test (classifier runs)", len(finished), runs)

@@ -1,4 +1,6 @@
-"""Train and apply a classifier on uint8 image arrays (downstream evaluation and the feature extractor)."""
+"""Train and apply a classifier on uint8 image arrays: the one training loop behind the downstream
+evaluation (evaluate.runner.fit_method), the mix chosen on validation, CAS, and the domain feature
+extractor (metrics.domain_classifier.train_domain_extractor), which only choose its rows and settings."""
 from __future__ import annotations
 
 from typing import Callable
@@ -9,9 +11,9 @@ from torch import nn
 
 from gan_aug.batched import batched, module_device
 from gan_aug.device import autocast, fast_dtype, to_model_input
-from gan_aug.models.classifier import SmallCNN
+from gan_aug.models.classifier import SmallCNN, build_classifier
+from gan_aug.progress import Progress
 
-ProgressFn = Callable[[int, int, float], None]  # (step, total_steps, loss)
 # (batch in model input scale, random generator on the batch's device) -> augmented batch
 BatchAugment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 SCHEDULES = ("constant", "onecycle")
@@ -33,6 +35,8 @@ def train_classifier(
     num_classes: int,
     *,
     steps: int,
+    model: str | nn.Module = "small_cnn",
+    width: int = 32,
     batch_size: int = 64,
     lr: float = 1e-3,
     seed: int = 0,
@@ -41,18 +45,19 @@ def train_classifier(
     sample_weights: np.ndarray | None = None,
     late_rows: np.ndarray | None = None,
     late_from: float = 0.0,
-    progress: ProgressFn | None = None,
-    build_model: Callable[[], nn.Module] | None = None,
+    progress: Progress | None = None,
     augment: BatchAugment | None = None,
     schedule: str = "constant",
 ) -> nn.Module:
     """Fixed-step Adam training with seeded batches, so methods compared on the same budget are fair.
 
-    ``build_model`` makes the network (default: a SmallCNN); it is called after seeding, so the seed
-    fixes the initial weights too;
+    ``model`` is an architecture name (``models.classifier.CLASSIFIERS``; ``width`` for the SmallCNN),
+    built after seeding so the seed fixes the initial weights too, or a built network trained as it is
+    (its initial weights are the caller's);
     ``class_weights`` weigh the loss per class, ``sample_weights`` per row (1 = a real row's weight);
     ``late_rows`` (a mask) are drawn only after the first ``late_from`` of the steps (deferred rows);
-    ``augment`` transforms every batch (ordinary augmentation); ``schedule="onecycle"`` warms the
+    ``augment`` transforms every batch (ordinary augmentation); ``progress`` hears every 100th step
+    and the last, with the batch's ``loss``; ``schedule="onecycle"`` warms the
     learning rate up to ``lr`` and anneals it, which reaches a given accuracy in fewer steps.
     Training runs in bf16 autocast where the hardware computes in it natively (``device.fast_dtype``).
     """
@@ -62,7 +67,8 @@ def train_classifier(
         raise ValueError(f"unknown learning-rate schedule {schedule!r}; choose from {list(SCHEDULES)}")
     device = torch.device(device)
     torch.manual_seed(seed)
-    model = (build_model() if build_model is not None else SmallCNN(num_classes, channels=images.shape[1]))
+    if isinstance(model, str):
+        model = build_classifier(model, num_classes, images.shape[1], width)
     model = model.to(device, memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, fused=True)
     scheduler = (torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps)
@@ -88,7 +94,7 @@ def train_classifier(
         if scheduler is not None:
             scheduler.step()
         if progress is not None and (step % 100 == 0 or step == steps):
-            progress(step, steps, loss.item())
+            progress(step, steps, loss=loss.item())
     return model.eval()
 
 

@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import ast
 import functools
-import hashlib
 import importlib.util
 import sys
 from importlib import metadata
 from pathlib import Path
 from types import ModuleType
 from typing import NamedTuple
+
+from gan_aug.hashing import bytes_sha256, chunks_sha256
 
 PACKAGES = frozenset({"gan_aug", "flows"})
 
@@ -56,10 +57,9 @@ def forget() -> None:
 @functools.cache
 def _digest(objects: tuple) -> str:
     roots = _roots(objects)
-    digest = hashlib.sha256(f"gan-aug {_version()}\n".encode())
-    for unit in sorted(set().union(*(_units(obj, roots) for obj in objects))):
-        digest.update(f"{unit} {_unit_hash(unit)}\n".encode())
-    return digest.hexdigest()
+    units = sorted(set().union(*(_units(obj, roots) for obj in objects)))
+    lines = [f"gan-aug {_version()}\n", *(f"{unit} {_unit_hash(unit)}\n" for unit in units)]
+    return chunks_sha256(line.encode() for line in lines)
 
 
 def _version() -> str:
@@ -92,7 +92,7 @@ def _unit_hash(unit: str) -> str:
     module, _, name = unit.partition(":")
     source, _, bindings = _parsed(module)
     text = "\n".join(_segment(source, node) for node in bindings[name]) if name else source
-    return hashlib.sha256(text.encode()).hexdigest()
+    return bytes_sha256(text.encode())
 
 
 # --------------------------------------------------------------------------- sources and their imports

@@ -1,13 +1,13 @@
 """One typed config for a run: validated once at the entry point, saved resolved in the run folder."""
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from gan_aug.hashing import json_sha256
 
 
 class ConfigError(ValueError):
@@ -345,7 +345,7 @@ class AugmentConfig(_Section):
         """Content hash of some sections (all when none named), so a checkpoint knows which settings made it."""
         dumped = self.model_dump(mode="json")
         payload = {name: dumped[name] for name in sections or dumped}
-        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+        return json_sha256(payload)
 
 
 def demo_config() -> AugmentConfig:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -15,9 +14,8 @@ from gan_aug.filters import Candidates, FilterChain
 from gan_aug.filters.registry import filters
 from gan_aug.generators.base import ConditionalGenerator
 from gan_aug.io import atomic_write
+from gan_aug.progress import Progress
 from gan_aug.synthetic import SyntheticSet
-
-ProgressFn = Callable[[int, int, int], None]  # (accepted, needed, generated)
 
 
 @dataclass(frozen=True)
@@ -55,7 +53,7 @@ def generate_class(
     batch_size: int,
     budget_factor: float,
     seed: int,
-    progress: ProgressFn | None = None,
+    progress: Progress | None = None,
     keep_rejected: int = 16,
 ) -> tuple[SyntheticSet, ClassGeneration]:
     """Generate in batches, filter each batch through ``chain``, until ``needed`` samples pass or
@@ -90,7 +88,7 @@ def generate_class(
         generated += len(seeds)
         accepted += int(result.keep.sum())
         if progress is not None:
-            progress(min(accepted, needed), needed, generated)
+            progress(min(accepted, needed), needed, generated=generated)
     funnel = {"generated": generated, **dict(zip(chain.names, survivors.tolist()))}
     stats = ClassGeneration(label, needed, generated, accepted, funnel, chain.describe(),
                             {name: np.concatenate(parts) for name, parts in rejected.items() if parts})

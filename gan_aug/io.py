@@ -6,7 +6,6 @@ import ctypes
 import errno
 import functools
 import glob
-import hashlib
 import json
 import os
 import shutil
@@ -48,15 +47,6 @@ class DiskFullError(OSError, ValueError):
         need = f"needs about {_megabytes(needed)}, " if needed is not None else ""
         return cls(f"{where}: the disk is full ({what}: {need}{_megabytes(free)} free on the disk holding it); "
                    f"{note}free some space or choose another output folder, then run again", where, needed, free)
-
-
-def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
-    """Hex sha256 of a file's bytes, read in chunks so large shards stay cheap."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 _umask_lock = threading.Lock()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import logging
 import os
 import sys
@@ -35,9 +34,11 @@ from gan_aug.config import EvaluateConfig, FilterConfig, GANConfig, GenerateConf
 from gan_aug.data.arrays import CHANNEL_ORDERS, ImageLayout
 from gan_aug.data.imageset import ImageSet
 from gan_aug.device import resolve_device
+from gan_aug.evaluate.mix_choice import choose_mix
+from gan_aug.hashing import chunks_sha256
 from gan_aug.metrics.extractors import DomainExtractor, build_extractor
 from gan_aug.mix import TrainingMix
-from gan_aug.mix.policy import MixChoice, choose_mix
+from gan_aug.mix.policy import MixChoice
 from gan_aug.parallel import shared_pools
 from gan_aug.pipeline import synthesise
 from gan_aug.progress import MIX_STAGE, generation_log, progress_bars, publish, training_log
@@ -351,7 +352,5 @@ def _hold_out(encoded: np.ndarray, fraction: float, seed: int) -> np.ndarray:
 
 def _sha(*parts) -> str:
     """Content hash of arrays (their bytes, not copied) and small values (their repr)."""
-    digest = hashlib.sha256()
-    for part in parts:
-        digest.update(np.ascontiguousarray(part).data if isinstance(part, np.ndarray) else repr(part).encode())
-    return digest.hexdigest()
+    return chunks_sha256(np.ascontiguousarray(part).data if isinstance(part, np.ndarray) else repr(part).encode()
+                         for part in parts)

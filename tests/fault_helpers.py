@@ -24,7 +24,7 @@ from gan_aug.config import DataConfig
 from gan_aug.data.builtin import digits
 from gan_aug.data.imageset import ImageSet
 from gan_aug.data.load import load_source
-from gan_aug.io import sha256_file
+from gan_aug.hashing import file_sha256
 
 REPO = Path(__file__).resolve().parents[1]
 # Small settings that train in seconds; eval off so nothing but the loop and its checkpoints run.
@@ -95,7 +95,7 @@ def snapshot(root: Path) -> dict[str, tuple[str, int]]:
     entries = {}
     for path in sorted(root.rglob("*")):
         mode = stat.S_IMODE(path.lstat().st_mode)
-        entries[path.relative_to(root).as_posix()] = (sha256_file(path) if path.is_file() else "dir", mode)
+        entries[path.relative_to(root).as_posix()] = (file_sha256(path) if path.is_file() else "dir", mode)
     return entries
 
 

@@ -50,3 +50,19 @@ def test_a_classifier_trains_with_weights_and_deferral(tiny_set):
     model = train_classifier(tiny_set.images, tiny_set.labels, 3, steps=5, batch_size=8, sample_weights=weights,
                              late_rows=tiny_set.labels == 2, late_from=0.4)
     assert not model.training
+
+
+def test_the_model_is_a_name_built_after_seeding_or_a_network_trained_as_given(tiny_set):
+    """An architecture name is built after the seed is set (the seed fixes the initial weights); a built
+    network is trained itself, from the weights it came with."""
+    from gan_aug.models.classifier import SmallCNN
+
+    args = (tiny_set.images, tiny_set.labels, 3)
+    by_name = train_classifier(*args, steps=3, batch_size=8, seed=4, model="small_cnn", width=8)
+    torch.manual_seed(4)
+    given = SmallCNN(3, channels=1, width=8)
+    trained = train_classifier(*args, steps=3, batch_size=8, seed=4, model=given)
+    assert trained is given
+    assert all(torch.equal(a, b) for a, b in zip(by_name.state_dict().values(), given.state_dict().values()))
+    with pytest.raises(ValueError, match="unknown classifier"):
+        train_classifier(*args, steps=1, model="vgg")

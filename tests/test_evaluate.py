@@ -76,9 +76,10 @@ def evaluated(digits):
     synthetic = SyntheticSet(full.images[spare], full.labels[spare], np.arange(15), "sha",
                              {"d_score": np.zeros(15, np.float32)})
     augmented = TrainingMix(train, synthetic, np.flatnonzero(train.labels == 0), synthetic_weight=0.5)
-    calls: list[tuple[str, int, int, float]] = []
+    calls: list[dict] = []
     result = evaluate_downstream(train, augmented, test, CONFIG,
-                                 progress=lambda *args: calls.append(args))
+                                 progress=lambda done, total, **details: calls.append(dict(details, done=done,
+                                                                                         total=total)))
     return train, augmented, test, result, calls
 
 
@@ -315,9 +316,9 @@ def test_evaluate_is_reproducible_run_by_run(evaluated):
 
 def test_evaluate_reports_progress_per_method_and_seed(evaluated):
     *_, calls = evaluated
-    finished = [(c[0], c[1]) for c in calls if c[2] == c[3]]
+    finished = [(c["method"], c["seed"]) for c in calls if c["done"] == c["total"]]
     assert finished == [(name, seed) for name in METHODS for seed in (0, 1)]
-    assert all(c[3] == CONFIG.steps and np.isfinite(c[4]) for c in calls)
+    assert all(c["total"] == CONFIG.steps and np.isfinite(c["loss"]) for c in calls)
 
 
 def test_resnet18_option_trains_on_small_images(digits):

@@ -40,7 +40,8 @@ from fault_helpers import (  # noqa: F401
 )
 from gan_aug.config import ShardConfig
 from gan_aug.data.imageset import ImageSet
-from gan_aug.io import DiskFullError, read_json, sha256_file
+from gan_aug.hashing import file_sha256
+from gan_aug.io import DiskFullError, read_json
 from gan_aug.mix import real_only
 from gan_aug.shards import verify_shards, write_shards
 
@@ -96,7 +97,7 @@ class _Watcher(threading.Thread):
             return
         for entry in entries:
             path = self.run_dir / entry["file"]
-            if not path.is_file() or sha256_file(path) != entry["sha256"]:
+            if not path.is_file() or file_sha256(path) != entry["sha256"]:
                 self.violations.append(f"manifest lists {entry['file']}, which is missing or has another sha256")
         self.checked.add((info.st_ino, info.st_mtime_ns))
 
@@ -131,7 +132,7 @@ def test_kill_9_mid_shard_write_then_rerun_resumes_and_matches_an_uninterrupted_
     for record in done_records():
         shard = staging / "shards" / record.name.removesuffix(".json")
         info = shard.stat()
-        finished[shard.name] = (info.st_ino, info.st_mtime_ns, sha256_file(shard))
+        finished[shard.name] = (info.st_ino, info.st_mtime_ns, file_sha256(shard))
     assert 5 <= len(finished) < 30
 
     watcher.strict = False  # from here the writer may finish, so whole shards may appear (then the manifest)
@@ -143,7 +144,7 @@ def test_kill_9_mid_shard_write_then_rerun_resumes_and_matches_an_uninterrupted_
     for name, (inode, mtime, digest) in finished.items():
         info = (run_dir / "shards" / name).stat()
         assert (info.st_ino, info.st_mtime_ns) == (inode, mtime), f"{name} was written again, not reused"
-        assert sha256_file(run_dir / "shards" / name) == digest
+        assert file_sha256(run_dir / "shards" / name) == digest
 
     manifest = read_json(run_dir / "manifest.json")
     verification = verify_shards(run_dir)
@@ -238,12 +239,12 @@ def test_a_full_disk_during_a_rewrite_keeps_the_previous_output_whole(small_disk
     run_dir = disk / "run"
     small = source_set.subset(np.arange(0, 1797, 8))  # 225 rows: fits
     before = write_shards(run_dir, real_only(small), ShardConfig(rows_per_shard=100, workers=1))
-    files = {p.relative_to(run_dir).as_posix(): sha256_file(p) for p in run_dir.rglob("*") if p.is_file()}
+    files = {p.relative_to(run_dir).as_posix(): file_sha256(p) for p in run_dir.rglob("*") if p.is_file()}
     with pytest.raises(DiskFullError, match="the previous output there is unchanged") as caught:
         write_shards(run_dir, real_only(source_set), ShardConfig(rows_per_shard=100, workers=1))
     assert str(run_dir) in str(caught.value)
     assert read_json(run_dir / "manifest.json") == before
-    assert {p.relative_to(run_dir).as_posix(): sha256_file(p) for p in run_dir.rglob("*") if p.is_file()} == files
+    assert {p.relative_to(run_dir).as_posix(): file_sha256(p) for p in run_dir.rglob("*") if p.is_file()} == files
     assert verify_shards(run_dir).ok
     assert [p.name for p in run_dir.iterdir() if p.name.startswith(".")] == []
 

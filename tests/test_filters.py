@@ -144,12 +144,12 @@ def test_generation_makes_up_for_rejections_within_the_budget(parts, tmp_path):
     ])
     calls = []
     synthetic, stats = generate_class(parts["gan"], LABEL, 40, chain=chain, batch_size=32, budget_factor=20, seed=0,
-                                      progress=lambda *args: calls.append(args), keep_rejected=5)
+                                      progress=lambda *args, **details: calls.append((*args, details)), keep_rejected=5)
     assert len(synthetic) == 40 and stats.accepted >= 40 and stats.generated > 40  # rejections were made up for
     assert list(stats.funnel) == ["generated", "discriminator", "label", "memorisation"]
     assert stats.funnel["generated"] == stats.generated and stats.funnel["memorisation"] == stats.accepted
     assert stats.generated <= 800 and stats.generated % 32 == 0
-    assert calls[-1] == (40, 40, stats.generated)
+    assert calls[-1] == (40, 40, {"generated": stats.generated})
     # Every kept row clears every threshold, and its scores are the ones written to the shards.
     assert (synthetic.scores["d_score"] >= stats.filters["discriminator"]["threshold"]).all()
     label_probs = synthetic.scores["label_prob"]

@@ -81,13 +81,13 @@ def test_real_rows_are_the_source_images_unchanged(run_dir):
 
 
 def test_manifest_matches_the_files(run_dir):
-    from gan_aug.io import sha256_file
+    from gan_aug.hashing import file_sha256
 
     manifest = read_json(run_dir / "manifest.json")
     frame = _shards(run_dir)
     assert manifest["splits"]["train"]["rows"] == len(frame)
     for entry in manifest["shards"]:
-        assert sha256_file(run_dir / entry["file"]) == entry["sha256"]
+        assert file_sha256(run_dir / entry["file"]) == entry["sha256"]
     total = sum(split["rows"] for split in manifest["splits"].values())
     assert sum(1 for _ in (run_dir / "images").rglob("*.png")) == total == manifest["image_folder"]["files"]
     provenance = manifest["provenance"]

@@ -1,4 +1,4 @@
-"""The one-standard-error rule of gan_aug.mix.policy on validation curves built by hand: per grid point,
+"""The one-standard-error rule of gan_aug.evaluate.mix_choice on validation curves built by hand: per grid point,
 which validation images its classifiers got right, chosen so that the answer is known in advance.
 
 The run: class 0 has 20 real rows and needs none, class 1 has 10 and needs 30 to reach 40, and 30 of
@@ -12,7 +12,8 @@ import pytest
 
 from gan_aug.config import MixConfig
 from gan_aug.data.imageset import ImageSet
-from gan_aug.mix.policy import _pick, grid, paired_standard_error
+from gan_aug.evaluate.mix_choice import _pick, paired_standard_error
+from gan_aug.mix.policy import grid
 from gan_aug.stages.usefulness import Usefulness
 from gan_aug.synthetic import SyntheticSet
 
@@ -128,7 +129,7 @@ def test_ties_go_to_fewer_rows_then_the_lower_weight():
 def test_a_score_exactly_one_standard_error_below_the_top_is_within_noise(monkeypatch, se, chosen):
     """Balanced accuracies 0.75 and 1.0 (exact in binary): with a standard error of exactly their gap
     the smaller point is within noise, with a hair less it is not."""
-    monkeypatch.setattr("gan_aug.mix.policy.paired_standard_error", lambda *args: se)
+    monkeypatch.setattr("gan_aug.evaluate.mix_choice.paired_standard_error", lambda *args: se)
     val = _images([0, 0, 0, 0, 1, 1, 1, 1])
     points, correct = [(0.0, 1.0), (1.0, 1.0)], [np.array([1.0, 1, 1, 1, 1, 1, 0, 0]), np.ones(8)]
     choice = _pick(points, correct, val, [1], CFG, ACCEPTED, TRAIN, TARGETS)

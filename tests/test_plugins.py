@@ -10,13 +10,13 @@ import pytest
 
 from gan_aug.config import EvaluateConfig, FilterConfig, GenerateConfig, MixConfig
 from gan_aug.data.imageset import ImageSet
+from gan_aug.evaluate.mix_choice import choose_mix
 from gan_aug.filters import SampleFilter
 from gan_aug.filters.registry import FilterContext, filters, register_filter, score_columns, unregister_filter
 from gan_aug.generators import ConditionalGenerator, Samples, generator_class, register_generator
 from gan_aug.io import atomic_write
 from gan_aug.metrics.domain_classifier import train_domain_extractor
 from gan_aug.metrics.extractors import DomainExtractor
-from gan_aug.mix.policy import choose_mix
 from gan_aug.run_result import ClassResult
 from gan_aug.shards import write_shards
 from gan_aug.stages import accept, generate_with, sample_with

@@ -19,7 +19,7 @@ import gan_aug.shards.staging as staging
 import gan_aug.shards.writer as writer
 from gan_aug.config import ShardConfig
 from gan_aug.data.imageset import ImageSet
-from gan_aug.io import sha256_file
+from gan_aug.hashing import file_sha256
 from gan_aug.mix import TrainingMix, real_only
 from gan_aug.shards import decode_png, encode_png, read_mix, read_shards, verify_shards, write_shards
 from gan_aug.shards.png import encode_batch
@@ -180,7 +180,7 @@ def test_manifest_hashes_match_files_and_is_the_returned_dict(tmp_path):
     manifest = write_shards(tmp_path, plain(real, synthetic), ShardConfig(rows_per_shard=6))
     assert json.loads((tmp_path / "manifest.json").read_text()) == manifest
     for entry in manifest["shards"]:
-        assert entry["sha256"] == sha256_file(tmp_path / entry["file"])
+        assert entry["sha256"] == file_sha256(tmp_path / entry["file"])
     assert manifest["class_names"] == list(CLASSES)
     assert manifest["image_shape"] == [1, 8, 8]
     assert manifest["generator_sha256"] == SHA
@@ -423,7 +423,7 @@ def test_manifest_records_provenance_and_every_file_checksum(tmp_path):
     assert provenance["packages"]["pyarrow"] == pa.__version__ and provenance["packages"]["python"]
     assert len(provenance["content_key"]) == 64
     folder = manifest["image_folder"]
-    assert folder["sha256"] == sha256_file(tmp_path / folder["checksums"]) and folder["files"] == 17
+    assert folder["sha256"] == file_sha256(tmp_path / folder["checksums"]) and folder["files"] == 17
     import hashlib
 
     for line in (tmp_path / folder["checksums"]).read_text().splitlines():  # `sha256sum -c` format
@@ -576,7 +576,7 @@ def test_verify_catches_altered_duplicate_counts(tmp_path):
     flags[0] = True
     pq.write_table(table.set_column(table.schema.get_field_index("is_duplicate"), "is_duplicate",
                                     pa.array(flags)), shard, compression="zstd")
-    manifest["shards"][0]["sha256"] = sha256_file(shard)
+    manifest["shards"][0]["sha256"] = file_sha256(shard)
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     problems = "\n".join(verify_shards(tmp_path).problems)
     assert f"{shard.name}: duplicate counts {{'common': 2, 'rare': 4, 'rarer': 6}} but the manifest says" in problems
@@ -598,7 +598,7 @@ def test_shards_from_before_duplicates_verify_and_read_as_none(tmp_path):
     for entry in manifest["shards"]:  # format 2 shards: no is_duplicate or weight column
         table = pq.read_table(tmp_path / entry["file"])
         pq.write_table(table.drop_columns(["is_duplicate", "weight"]), tmp_path / entry["file"])
-        entry["sha256"] = sha256_file(tmp_path / entry["file"])
+        entry["sha256"] = file_sha256(tmp_path / entry["file"])
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     assert verify_shards(tmp_path).ok
     back = read_mix(tmp_path)
@@ -750,7 +750,7 @@ def _finished_shards(run_dir, clean: dict) -> dict[str, tuple[int, int]]:
         done = set(expected)
     found = {}
     for path in [*run_dir.glob(".staging-*/shards/*.parquet"), *run_dir.glob("shards/*.parquet")]:
-        if path.name in done and sha256_file(path) == expected.get(path.name):
+        if path.name in done and file_sha256(path) == expected.get(path.name):
             found[path.name] = (path.stat().st_ino, path.stat().st_mtime_ns)
     return found
 

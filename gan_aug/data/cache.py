@@ -6,7 +6,6 @@ half of one, even after a power cut.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from gan_aug.data.formats import RawSource
+from gan_aug.hashing import canonical_json, chunks_sha256, file_chunks
 from gan_aug.io import durable_replace, fsync_path
 
 CACHE_VERSION = "1"
@@ -28,14 +28,15 @@ def default_cache_dir() -> Path:
 
 def content_key(files: list[Path], settings: dict) -> str:
     """sha256 over the settings and every file's name (relative to the first's parent) and bytes."""
-    digest = hashlib.sha256(json.dumps({"v": CACHE_VERSION, **settings}, sort_keys=True).encode())
-    for path in files:
-        digest.update(path.name.encode("utf-8", "surrogateescape") + b"\0")
-        with open(path, "rb") as handle:
-            while chunk := handle.read(1 << 20):
-                digest.update(chunk)
-        digest.update(b"\0")
-    return digest.hexdigest()
+
+    def chunks():
+        yield canonical_json({"v": CACHE_VERSION, **settings})
+        for path in files:
+            yield path.name.encode("utf-8", "surrogateescape") + b"\0"
+            yield from file_chunks(path)
+            yield b"\0"
+
+    return chunks_sha256(chunks())
 
 
 def load_cached(cache_dir: Path, key: str) -> RawSource | None:

@@ -11,14 +11,14 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from gan_aug.data.errors import DataError
+from gan_aug.progress import Progress
 
-ProgressFn = Callable[[int, int], None]  # (done, total)
 SKIP_HINT = "; set data.skip_unreadable: true to skip such files"
 
 
@@ -110,7 +110,7 @@ def decode_all(
     refs: Sequence[bytes | str | Path],
     origins: Sequence[str],
     options: DecodeOptions,
-    progress: ProgressFn | None = None,
+    progress: Progress | None = None,
 ) -> Decoded:
     """Decode many images in parallel, in order. Unreadable ones stop the load, or are skipped and listed."""
     workers = options.workers or os.cpu_count() or 1

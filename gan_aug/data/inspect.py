@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 
 from gan_aug.config import DataConfig
 from gan_aug.data.analysis import analyse
-from gan_aug.data.decode import ProgressFn
 from gan_aug.data.labels import enforce_min_count, to_image_set
 from gan_aug.data.load import make_splits, read_raw
+from gan_aug.progress import Progress
 
 
 @dataclass
@@ -30,7 +30,7 @@ class Inspection:
 
 
 def inspect_source(
-    config: DataConfig, target_count: int | None = None, progress: ProgressFn | None = None
+    config: DataConfig, target_count: int | None = None, progress: Progress | None = None
 ) -> Inspection:
     """Load as a run would, but collect problems; fatal ones (missing path, bad schema) still raise."""
     lenient = config.model_copy(update={"skip_unreadable": True, "small_class_policy": "skip"})

@@ -11,13 +11,14 @@ from pathlib import Path
 from gan_aug.config import DataConfig
 from gan_aug.data import cache
 from gan_aug.data.builtin import BUILTIN_SETS
-from gan_aug.data.decode import DecodeOptions, ProgressFn, conform_array
+from gan_aug.data.decode import DecodeOptions, conform_array
 from gan_aug.data.errors import DataError
 from gan_aug.data.formats import RawSource, ReadOptions
 from gan_aug.data.imageset import ImageSet
 from gan_aug.data.labels import enforce_min_count, to_image_set
 from gan_aug.data.longtail import subsample_long_tail
 from gan_aug.data.split import Splits, stratified_split
+from gan_aug.progress import Progress
 
 CACHED_FORMATS = ("folder", "parquet")
 
@@ -89,7 +90,7 @@ def _source_files(fmt: str, path: Path) -> list[Path]:
     return sorted(path.glob("*.parquet")) if path.is_dir() else [path]
 
 
-def read_raw(config: DataConfig, progress: ProgressFn | None = None) -> tuple[RawSource, str, bool]:
+def read_raw(config: DataConfig, progress: Progress | None = None) -> tuple[RawSource, str, bool]:
     """The source as a RawSource, its format, and whether it came from the cache."""
     fmt = detect_format(config.source) if config.format == "auto" else config.format
     options = read_options(config)
@@ -114,7 +115,7 @@ def read_raw(config: DataConfig, progress: ProgressFn | None = None) -> tuple[Ra
     return raw, fmt, False
 
 
-def load_source(config: DataConfig, progress: ProgressFn | None = None) -> Loaded:
+def load_source(config: DataConfig, progress: Progress | None = None) -> Loaded:
     """Read, label and check the configured source; the source itself is only ever opened for reading."""
     raw, fmt, from_cache = read_raw(config, progress)
     data = to_image_set(raw, config.source)

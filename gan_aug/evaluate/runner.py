@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Callable
 
 import numpy as np
 import torch
@@ -17,12 +16,10 @@ from gan_aug.evaluate.intervals import mean_interval, paired_comparison
 from gan_aug.evaluate.methods import GAN_METHODS, METHOD_REGISTRY, TrainingSet
 from gan_aug.evaluate.scores import FEW_SHOT, HEADLINE_METRICS, classification_metrics
 from gan_aug.mix import TrainingMix
-from gan_aug.models.classifier import build_classifier
 from gan_aug.models.diffaugment import translation
 from gan_aug.parallel import classifier_workers, run_all
+from gan_aug.progress import Progress, with_details
 
-# (method, seed, step, total_steps, loss): lets a caller log long work without this module knowing how.
-MethodProgressFn = Callable[[str, int, int, int, float], None]
 # What "best baseline" and the paired comparison are judged on.
 PRIMARY_METRIC = "balanced_accuracy"
 
@@ -79,8 +76,9 @@ def rarest_classes(train: ImageSet, count: int = FEW_SHOT) -> list[int]:
 
 
 def fit_method(method: str, training: TrainingSet, config: EvaluateConfig, seed: int,
-               device: torch.device | str = "cpu", progress: MethodProgressFn | None = None) -> torch.nn.Module:
-    """The configured classifier trained on one method's set with one seed."""
+               device: torch.device | str = "cpu", progress: Progress | None = None) -> torch.nn.Module:
+    """The configured classifier trained on one method's set with one seed (``progress`` hears the
+    trainer's steps with the ``method`` and ``seed`` added)."""
     data, config = training.data, with_steps(config, len(training.data))
     return train_classifier(
         data.images, data.labels, data.num_classes,
@@ -88,22 +86,22 @@ def fit_method(method: str, training: TrainingSet, config: EvaluateConfig, seed:
         class_weights=training.class_weights, sample_weights=training.sample_weights,
         late_rows=training.late_rows, late_from=training.late_from, schedule=config.schedule,
         augment=batch_augment(config) if training.augment else None,
-        progress=None if progress is None else (lambda step, total, loss: progress(method, seed, step, total, loss)),
-        build_model=lambda: build_classifier(config.model, data.num_classes, data.channels, config.width),
+        progress=None if progress is None else with_details(progress, method=method, seed=seed),
+        model=config.model, width=config.width,
     )
 
 
 def fit_and_score(method: str, training: TrainingSet, test: ImageSet, config: EvaluateConfig, seed: int,
-                  device: torch.device | str = "cpu", progress: MethodProgressFn | None = None,
+                  device: torch.device | str = "cpu", progress: Progress | None = None,
                   rare: list[int] | None = None) -> dict:
     """Train on one method's set with one seed and score on ``test``; ``rare`` are few-shot recall's classes.
     The scores also hold the run's ``seconds`` and ``final_loss``."""
     started, losses = time.perf_counter(), []
 
-    def record(name: str, run_seed: int, step: int, total: int, loss: float) -> None:
-        losses.append(loss)
+    def record(step: int, total: int, /, **details) -> None:
+        losses.append(details["loss"])
         if progress is not None:
-            progress(name, run_seed, step, total, loss)
+            progress(step, total, **details)
 
     model = fit_method(method, training, config, seed, device, record)
     scores = classification_metrics(test.labels, predict(model, test.images), test.num_classes)
@@ -166,7 +164,7 @@ def evaluate_downstream(
     test: ImageSet,
     config: EvaluateConfig,
     device: torch.device | str = "cpu",
-    progress: MethodProgressFn | None = None,
+    progress: Progress | None = None,
     methods: tuple[str, ...] | list[str] | None = None,
 ) -> dict:
     """Train one classifier per (method, seed), score each on the real test set, compare.
@@ -194,7 +192,7 @@ def evaluate_downstream(
     for (name, _training, *_, seed, _, _), run in zip(jobs, runs_done):
         runs[name].append(run)
         if progress is not None:
-            progress(name, seed, config.steps, config.steps, run["final_loss"])
+            progress(config.steps, config.steps, method=name, seed=seed, loss=run["final_loss"])
     rows = {name: len(training.data) for name, training, *_ in jobs}
     results = {name: summarise_runs(runs[name], rows[name], sum(run["seconds"] for run in runs[name]))
                for name in methods}

@@ -13,7 +13,8 @@ from gan_aug.data.imageset import ImageSet
 from gan_aug.device import to_uint8
 from gan_aug.filters.discriminator import discriminator_scores
 from gan_aug.generators.base import ConditionalGenerator, Samples, register_generator
-from gan_aug.io import atomic_write, sha256_file
+from gan_aug.hashing import file_sha256
+from gan_aug.io import atomic_write
 from gan_aug.models.discriminator import Discriminator
 from gan_aug.models.generator import Generator
 
@@ -93,5 +94,5 @@ class GANGenerator(ConditionalGenerator):
         """``device``; ``label``: the class whose best FD-check weights to take (else the final EMA
         weights); ``single_class``: a one-class GAN's class; ``sha256``: the file's, when known."""
         generator, discriminator = load_sampler(path, options.get("device", "cpu"), label=options.get("label"))
-        return cls(generator, discriminator, options.get("sha256") or sha256_file(path),
+        return cls(generator, discriminator, options.get("sha256") or file_sha256(path),
                    single_class=options.get("single_class"), checkpoint=path)

@@ -24,7 +24,7 @@ def train_domain_extractor(
     the embedding and the label filter judges them on balanced evidence, not on long-tailed priors."""
     balanced = random_oversample(train, seed)
     return train_classifier(balanced.images, balanced.labels, train.num_classes, steps=steps, seed=seed,
-                            device=device, augment=shift_batch)
+                            device=device, model="small_cnn", augment=shift_batch)
 
 
 def shift_batch(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

@@ -2,10 +2,12 @@
 
 - ``rows``: the training split as shipped (real, synthetic and duplicated rows, each flagged), built
   from a dose per class
-- ``policy``: the dose and weight chosen on the validation split, preferring fewer synthetic rows
-  unless more clear the noise
+- ``policy``: what a choice of dose and weight is (``MixChoice``), the grid it is chosen from and the
+  fixed choice. Choosing on the validation split trains classifiers, so it lives with the evaluation
+  (gan_aug.evaluate.mix_choice), which depends on this package and never the reverse.
 """
+from gan_aug.mix.policy import MixChoice, class_doses, fixed_choice, grid, most_wanted
 from gan_aug.mix.rows import KINDS, TrainingMix, build_mix, real_only, synthetic_allowance
 
-__all__ = ["KINDS", "TrainingMix", "build_mix", "real_only", "synthetic_allowance"]
-# policy.py (choose_mix, MixChoice, most_wanted) imports the evaluation runner; import it as gan_aug.mix.policy.
+__all__ = ["KINDS", "MixChoice", "TrainingMix", "build_mix", "class_doses", "fixed_choice", "grid", "most_wanted",
+           "real_only", "synthetic_allowance"]

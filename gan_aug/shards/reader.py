@@ -9,7 +9,8 @@ import pyarrow.parquet as pq
 
 from gan_aug.data.imageset import ImageSet
 from gan_aug.filters.registry import score_columns
-from gan_aug.io import read_json, sha256_file
+from gan_aug.hashing import file_sha256
+from gan_aug.io import read_json
 from gan_aug.mix import TrainingMix
 from gan_aug.shards.png import decode_png
 from gan_aug.shards.schema import shard_schema
@@ -29,7 +30,7 @@ def _verified_table(run_dir: Path, entry: dict) -> pa.Table:
     path = run_dir / entry["file"]
     if not path.is_file():
         raise ValueError(f"shard {entry['file']} listed in the manifest is missing")
-    digest = sha256_file(path)
+    digest = file_sha256(path)
     if digest != entry["sha256"]:
         raise ValueError(f"shard {entry['file']} has sha256 {digest}, manifest says {entry['sha256']}")
     table = pq.read_table(path)

@@ -17,7 +17,8 @@ import shutil
 import uuid
 from pathlib import Path
 
-from gan_aug.io import atomic_write_text, durable_replace, read_json, sha256_file, write_json
+from gan_aug.hashing import file_sha256
+from gan_aug.io import atomic_write_text, durable_replace, read_json, write_json
 
 MANIFEST = "manifest.json"
 SHARDS_DIR = "shards"
@@ -59,7 +60,7 @@ class Staging:
         if not (record.is_file() and shard.is_file() and (self.done / f"{name}.sha256").is_file()):
             return None
         entry = read_json(record)
-        return entry if sha256_file(shard) == entry["sha256"] else None
+        return entry if file_sha256(shard) == entry["sha256"] else None
 
     def commit(self, manifest: dict, image_folder: bool) -> None:
         """Put shards/ (and images/) in place, then the manifest: a manifest on disk always describes

@@ -8,14 +8,13 @@ none, and their shards have no ``is_duplicate`` column: both read as 0 duplicate
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 
-from gan_aug.io import sha256_file
+from gan_aug.hashing import file_sha256
 from gan_aug.shards.manifest import by_name
 from gan_aug.shards.reader import flag_column, load_manifest
 from gan_aug.shards.writer import SHARDS_DIR
@@ -45,7 +44,7 @@ def _check_shard(run_dir: Path, entry: dict, class_names: tuple[str, ...], resul
     if not path.is_file():
         result.problems.append(f"{name}: missing")
         return
-    digest = sha256_file(path)
+    digest = file_sha256(path)
     if digest != entry["sha256"]:
         result.problems.append(f"{name}: sha256 {digest} but the manifest says {entry['sha256']}")
         return
@@ -77,7 +76,7 @@ def _promised(totals: dict, key: str, class_names: tuple[str, ...]) -> dict[str,
 
 def _check_images(run_dir: Path, folder: dict, manifest: dict, result: Verification) -> None:
     sums_path = run_dir / folder["checksums"]
-    if not sums_path.is_file() or sha256_file(sums_path) != folder["sha256"]:
+    if not sums_path.is_file() or file_sha256(sums_path) != folder["sha256"]:
         result.problems.append(f"{folder['checksums']}: missing or changed (sha256 differs from the manifest)")
         return
     root = run_dir / folder["root"]
@@ -92,7 +91,7 @@ def _check_images(run_dir: Path, folder: dict, manifest: dict, result: Verificat
         path = root / relative
         if not path.is_file():
             result.problems.append(f"{folder['root']}/{relative}: missing")
-        elif hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+        elif file_sha256(path) != digest:
             result.problems.append(f"{folder['root']}/{relative}: sha256 differs from {folder['checksums']}")
         else:
             result.images += 1

@@ -11,7 +11,6 @@ folder is assumed (a run holds ``RunDir.lock``).
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 import os
 import shutil
@@ -26,17 +25,18 @@ import pyarrow.parquet as pq
 
 from gan_aug.config import ShardConfig
 from gan_aug.data.imageset import ImageSet
+from gan_aug.hashing import bytes_sha256, file_sha256
 from gan_aug.io import (
     DiskFullError,
     atomic_write_text,
     durable_replace,
     is_disk_full,
     read_json,
-    sha256_file,
     sync_filesystem,
     write_json,
 )
 from gan_aug.mix import TrainingMix, real_only
+from gan_aug.progress import Progress
 from gan_aug.shards.manifest import build_manifest, shard_counts
 from gan_aug.shards.png import PARALLEL_MIN_ROWS, PngEncoder, check_shape, choose_encoding, encode_batch
 from gan_aug.shards.provenance import content_key, package_versions
@@ -48,7 +48,6 @@ CHECKSUMS = "SHA256SUMS"
 COMPRESSION = "zstd"
 ENCODE_BATCH = 2048  # rows per encoding job
 log = logging.getLogger("gan_aug.shards")
-ProgressFn = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -115,7 +114,7 @@ class _ShardFile:
                 target = self.image_root / name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(png)
-                self.sums.write(f"{hashlib.sha256(png).hexdigest()}  {self.plan.split}/{name}\n")
+                self.sums.write(f"{bytes_sha256(png)}  {self.plan.split}/{name}\n")
 
     def finish(self) -> dict:
         """Close the file, give it its final name, then record it as done (the record comes last). Each
@@ -133,7 +132,7 @@ class _ShardFile:
             (self.staging.done / f"{self.plan.name}.sha256").write_text("", encoding="utf-8")
         labels, kinds = np.concatenate(self.labels), np.concatenate(self.kinds)
         entry = {"file": f"{SHARDS_DIR}/{self.plan.name}", "split": self.plan.split, "rows": int(len(labels)),
-                 "row_groups": self.groups, "bytes": self.path.stat().st_size, "sha256": sha256_file(self.path),
+                 "row_groups": self.groups, "bytes": self.path.stat().st_size, "sha256": file_sha256(self.path),
                  **shard_counts(labels, kinds, self.rows.real.class_names)}
         write_json(self.staging.done / f"{self.plan.name}.json", entry)
         return entry
@@ -158,7 +157,7 @@ def _jobs(plans: list[ShardPlan], rows: dict[str, SplitRows]) -> Iterator[tuple[
 
 
 def _write_plans(plans: list[ShardPlan], rows: dict[str, SplitRows], staging: Staging, settings: dict,
-                 workers: int, progress: ProgressFn | None, done_rows: int, total_rows: int) -> dict[str, dict]:
+                 workers: int, progress: Progress | None, done_rows: int, total_rows: int) -> dict[str, dict]:
     """Encode and write the given shards; return their manifest entries by shard name."""
     entries: dict[str, dict] = {}
     current: _ShardFile | None = None
@@ -201,7 +200,7 @@ def _reusable(run_dir: Path, key: str) -> dict | None:
         folder = manifest.get("image_folder")
         if folder:
             files.append((run_dir / folder["checksums"], folder["sha256"]))
-        intact = all(p.is_file() and sha256_file(p) == sha for p, sha in files)
+        intact = all(p.is_file() and file_sha256(p) == sha for p, sha in files)
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return manifest if intact else None
@@ -209,7 +208,7 @@ def _reusable(run_dir: Path, key: str) -> dict | None:
 
 def write_shards(run_dir: str | Path, train: TrainingMix, settings: ShardConfig | None = None, *,
                  validation: ImageSet | None = None, test: ImageSet | None = None, provenance: dict | None = None,
-                 progress: ProgressFn | None = None, encoding: str = "auto") -> dict:
+                 progress: Progress | None = None, encoding: str = "auto") -> dict:
     """Write train (the mix: real, synthetic and duplicated rows, each flagged and weighted) and, when
     given, validation and test (real only) as Parquet shards and an image folder, then
     ``manifest.json`` last; return the manifest.
@@ -280,7 +279,7 @@ def _disk_full(run_dir: Path, key: str, splits: list[SplitRows], settings: dict)
 
 
 def _write(run_dir: Path, key: str, splits: list[SplitRows], settings: dict, provenance: dict, workers: int,
-           progress: ProgressFn | None) -> dict:
+           progress: Progress | None) -> dict:
     """Write the shards not finished yet in the staging folder, then swap everything into place."""
     staging = Staging(run_dir, key)
     remove_leftovers(run_dir, keep=staging.root)
@@ -307,5 +306,5 @@ def _checksums(staging: Staging, plans: list[ShardPlan]) -> dict:
     sums = "".join((staging.done / f"{plan.name}.sha256").read_text(encoding="utf-8") for plan in plans)
     atomic_write_text(staging.images / CHECKSUMS, sums)
     return {"root": IMAGES_DIR, "checksums": f"{IMAGES_DIR}/{CHECKSUMS}",
-            "sha256": sha256_file(staging.images / CHECKSUMS), "files": sums.count("\n"),
+            "sha256": file_sha256(staging.images / CHECKSUMS), "files": sums.count("\n"),
             "layout": f"{IMAGES_DIR}/<split>/<class>/<real|syn|dup>-<id>.png"}

@@ -22,7 +22,8 @@ from gan_aug.metrics.extractors import DomainExtractor
 from gan_aug.models.discriminator import Discriminator
 from gan_aug.models.generator import Generator
 from gan_aug.monitor import MIN_REFERENCE, build_monitor
-from gan_aug.train import ProgressFn, TrainResult, budget, train_gan
+from gan_aug.progress import Progress
+from gan_aug.train import TrainResult, budget, train_gan
 
 STRATEGIES = ("shared", "per_class")
 
@@ -109,7 +110,7 @@ def samplers_of(job: GANJob, result: TrainResult) -> dict[int, ClassSampler]:
 
 def train_job(job: GANJob, train: ImageSet, val: ImageSet, cfg: GANConfig, checkpoint: str | Path, *,
               base_hash: str, domain: DomainExtractor | None, device: torch.device | str = "cpu",
-              progress: ProgressFn | None = None, warn: Callable[[str], None] | None = None) -> TrainedGAN:
+              progress: Progress | None = None, warn: Callable[[str], None] | None = None) -> TrainedGAN:
     """Train (or resume, or reuse) one job's GAN; with ``gan.eval_every`` and a ``domain`` extractor,
     FD is checked per class on held-out images and each class keeps its best weights.
 

@@ -14,9 +14,10 @@ from gan_aug.config import FilterConfig, GenerateConfig
 from gan_aug.data.imageset import ImageSet
 from gan_aug.filters import FilterChain
 from gan_aug.filters.build import build_chain
-from gan_aug.generate import ClassGeneration, ProgressFn, generate_class
+from gan_aug.generate import ClassGeneration, generate_class
 from gan_aug.generators.base import ConditionalGenerator
 from gan_aug.metrics.extractors import DomainExtractor
+from gan_aug.progress import Progress
 from gan_aug.stages.gans import ClassSampler
 from gan_aug.synthetic import SyntheticSet
 
@@ -32,7 +33,7 @@ def generate_filtered(
     domain: DomainExtractor,
     train_features: Callable[[], np.ndarray],
     device: torch.device | str = "cpu",
-    progress: ProgressFn | None = None,
+    progress: Progress | None = None,
 ) -> tuple[SyntheticSet, ClassGeneration]:
     """Calibrate the class's filters on real images and generate until ``needed`` samples pass or the
     budget is spent, from the class's GAN (see ``generate_with``)."""
@@ -51,7 +52,7 @@ def generate_with(
     train: ImageSet,
     domain: DomainExtractor,
     train_features: Callable[[], np.ndarray],
-    progress: ProgressFn | None = None,
+    progress: Progress | None = None,
 ) -> tuple[SyntheticSet, ClassGeneration]:
     """Class ``label`` from any generator: its filters calibrated on real images (a filter needing a
     score the generator does not give is refused before anything is sampled), then generation until

@@ -24,15 +24,16 @@ from gan_aug.code_digest import code_digest
 from gan_aug.config import GANConfig
 from gan_aug.data.imageset import ImageSet
 from gan_aug.device import autocast, to_model_input
-from gan_aug.io import DiskFullError, remove_stale_temps, sha256_file
+from gan_aug.hashing import file_sha256
+from gan_aug.io import DiskFullError, remove_stale_temps
 from gan_aug.models.diffaugment import resolve_policy
 from gan_aug.monitor import QualityMonitor
+from gan_aug.progress import Progress
 from gan_aug.train.augment import AdaptiveAugment
 from gan_aug.train.early_stop import EarlyStopTracker
 from gan_aug.train.loss import HingeLoss, group_spectral_penalty
 from gan_aug.train.plan import Budget, amp_dtype, budget, network_width
 
-ProgressFn = Callable[[int, int, dict], None]  # (step, total_steps, latest record)
 log = logging.getLogger("gan_aug.train")
 
 
@@ -233,7 +234,7 @@ def _log_record(losses: dict, since: tuple[int, float], batch_size: int) -> dict
 
 
 def _run(trainer: _Trainer, data: tuple[torch.Tensor, ...], path: Path, made_by: tuple[str, str], limit: Budget,
-         progress: ProgressFn | None, monitor: QualityMonitor | None, log_every: int) -> None:
+         progress: Progress | None, monitor: QualityMonitor | None, log_every: int) -> None:
     """Step until the budget ends or the checks stop improving, logging, checking and saving on schedule.
     A finished run (its checkpoint names why it stopped) is never continued."""
     cfg = trainer.cfg
@@ -253,7 +254,7 @@ def _run(trainer: _Trainer, data: tuple[torch.Tensor, ...], path: Path, made_by:
         trainer.stop_reason = ending or ("early stop" if trainer.tracker.stopped_early else None)
         if record is not None:
             if progress is not None:
-                progress(step, limit.expected_steps(step, trainer.train_seconds), record)
+                progress(step, limit.expected_steps(step, trainer.train_seconds), record=record)
             last_log = (step, time.perf_counter())  # checks do not count against images/s
         if step % cfg.checkpoint_every == 0 or trainer.stop_reason:
             saved = _save(path, _checkpoint(trainer, made_by), step, saved)
@@ -266,7 +267,7 @@ def train_gan(
     *,
     config_hash: str,
     device: torch.device | str = "cpu",
-    progress: ProgressFn | None = None,
+    progress: Progress | None = None,
     monitor: QualityMonitor | None = None,
     log_every: int = 50,
     code: str | None = None,
@@ -302,7 +303,7 @@ def train_gan(
     _run(trainer, data, checkpoint_path, made_by, limit, progress, monitor if checking else None, log_every)
     tracker = trainer.tracker
     return TrainResult(
-        checkpoint_path, sha256_file(checkpoint_path), trainer.step, time.perf_counter() - started, resumed_from,
+        checkpoint_path, file_sha256(checkpoint_path), trainer.step, time.perf_counter() - started, resumed_from,
         trainer.history, tracker.quality_history, dict(tracker.best), trainer.stop_reason == "early stop",
         trainer.stop_reason, trainer.train_seconds, {"steps": limit.steps, "seconds": limit.seconds},
     )

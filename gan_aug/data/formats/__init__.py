@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gan_aug.data.decode import DecodeOptions, ProgressFn  # noqa: F401  (re-exported for readers)
+from gan_aug.data.decode import DecodeOptions
 
 
 @dataclass(frozen=True)

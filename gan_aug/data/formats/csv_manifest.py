@@ -12,7 +12,8 @@ import pandas as pd
 
 from gan_aug.data.decode import decode_all
 from gan_aug.data.errors import DataError
-from gan_aug.data.formats import ProgressFn, RawSource, ReadOptions
+from gan_aug.data.formats import RawSource, ReadOptions
+from gan_aug.progress import Progress
 
 PATH_COLUMNS = ("path", "image", "file", "filename", "filepath")  # tried in this order, any case
 MISSING_LABELS = frozenset({"", "nan", "NaN", "NA"})
@@ -101,7 +102,7 @@ def _is_file(path: Path) -> bool:
         return False
 
 
-def read_csv_manifest(path: Path, options: ReadOptions, progress: ProgressFn | None = None) -> RawSource:
+def read_csv_manifest(path: Path, options: ReadOptions, progress: Progress | None = None) -> RawSource:
     """Decode every image the manifest lists; origins are the paths as written in the CSV."""
     csv = Path(path)
     table = _read_table(csv)

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from gan_aug.data.decode import decode_all
 from gan_aug.data.errors import DataError
-from gan_aug.data.formats import ProgressFn, RawSource, ReadOptions
+from gan_aug.data.formats import RawSource, ReadOptions
+from gan_aug.progress import Progress
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp"})
 
@@ -78,7 +79,7 @@ def list_folder(root: Path) -> list[tuple[Path, str]]:
     return listing
 
 
-def read_folder(root: Path, options: ReadOptions, progress: ProgressFn | None = None) -> RawSource:
+def read_folder(root: Path, options: ReadOptions, progress: Progress | None = None) -> RawSource:
     """Decode ``root/<class>/*`` into a RawSource whose labels are the class folder names."""
     root = Path(root)
     listing = list_folder(root)

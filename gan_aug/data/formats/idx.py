@@ -14,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from gan_aug.data.decode import ProgressFn, conform_array
+from gan_aug.data.decode import conform_array
 from gan_aug.data.errors import DataError
 from gan_aug.data.formats import RawSource, ReadOptions
+from gan_aug.progress import Progress
 
 IMAGES_MAGIC = 0x00000803
 LABELS_MAGIC = 0x00000801
@@ -24,7 +25,7 @@ _IMAGES_NAME = re.compile(r"images([-.])idx3")
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-def read_idx(path: Path, options: ReadOptions, progress: ProgressFn | None = None) -> RawSource:
+def read_idx(path: Path, options: ReadOptions, progress: Progress | None = None) -> RawSource:
     """An IDX images file (or a folder holding one images/labels pair) as a RawSource."""
     images_path = _images_file(Path(path))
     labels_path = _labels_file(images_path)

@@ -11,16 +11,17 @@ from pathlib import Path
 
 import numpy as np
 
-from gan_aug.data.decode import ProgressFn, conform_array
+from gan_aug.data.decode import conform_array
 from gan_aug.data.errors import DataError
 from gan_aug.data.formats import RawSource, ReadOptions
+from gan_aug.progress import Progress
 
 _IMAGE_KEYS = ("x", "images")
 _LABEL_KEYS = ("y", "labels")
 _LOAD_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError, NotImplementedError)
 
 
-def read_npz(path: Path, options: ReadOptions, progress: ProgressFn | None = None) -> RawSource:
+def read_npz(path: Path, options: ReadOptions, progress: Progress | None = None) -> RawSource:
     """An .npz archive as a RawSource; integer labels map to "class_names" when the archive has them."""
     path = Path(path)
     images, labels, names = _load(path)

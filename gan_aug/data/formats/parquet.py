@@ -14,9 +14,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from gan_aug.data.decode import ProgressFn, decode_all
+from gan_aug.data.decode import decode_all
 from gan_aug.data.errors import DataError
 from gan_aug.data.formats import RawSource, ReadOptions
+from gan_aug.progress import Progress
 
 _BATCH_ROWS = 1024
 _PATH_NAMES = ("path", "file", "filename", "file_name", "filepath", "file_path", "image_path", "image_file")
@@ -39,7 +40,7 @@ class _Rows:
     origins: list[str]
 
 
-def read_parquet(path: Path, options: ReadOptions, progress: ProgressFn | None = None) -> RawSource:
+def read_parquet(path: Path, options: ReadOptions, progress: Progress | None = None) -> RawSource:
     """A .parquet file, or every *.parquet in a folder (sorted by name), as a RawSource."""
     files = _parquet_files(Path(path))
     schemas = [_open(file).schema_arrow for file in files]

@@ -1,0 +1,109 @@
+"""The dose and weight of synthetic rows, chosen on the validation split, never on test.
+
+Each point of a small grid (dose: synthetic rows per real image of a class; weight: their loss
+weight) builds the mix a run would ship, trains the evaluation classifier on it with a few seeds and
+scores it on the validation images. Rare validation classes hold a handful of images, so the top
+score is partly luck. The choice is therefore the point with the fewest synthetic rows (then the
+lowest weight) whose score is within one standard error of the top score — the one-standard-error
+rule — with the standard error of their paired difference estimated by a bootstrap over validation
+images, class by class. "No synthetic rows" is always on the grid: synthetic rows ship only when
+they beat plain duplication by more than the noise.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from gan_aug.classify import predict
+from gan_aug.config import EvaluateConfig, MixConfig
+from gan_aug.data.imageset import ImageSet
+from gan_aug.evaluate.methods import METHOD_REGISTRY
+from gan_aug.evaluate.runner import fit_method, with_steps
+from gan_aug.mix.policy import MixChoice, class_doses, fixed_choice, grid
+from gan_aug.mix.rows import build_mix, synthetic_allowance
+from gan_aug.parallel import classifier_workers, run_all
+from gan_aug.progress import Progress
+from gan_aug.synthetic import SyntheticSet
+
+
+def choose_mix(train: ImageSet, val: ImageSet, accepted: SyntheticSet, targets: np.ndarray, eligible: list[int],
+               cfg: MixConfig, evaluate: EvaluateConfig, *, device: torch.device | str = "cpu",
+               progress: Progress | None = None) -> MixChoice:
+    """Score every grid point on ``val`` and pick by the one-standard-error rule (module docstring);
+    ``progress`` hears classifier runs done of the total."""
+    if cfg.policy == "fixed":
+        return fixed_choice(cfg, eligible, train.num_classes)
+    settings = with_steps(evaluate.model_copy(update={"steps": cfg.steps or evaluate.steps}), len(train))
+    points, seeds = grid(cfg), range(settings.seed, settings.seed + cfg.seeds)
+    jobs = []
+    for dose, weight in points:
+        mix = build_mix(train, accepted, targets, class_doses(dose, eligible, train.num_classes), weight=weight,
+                        late_from=cfg.defer, seed=cfg.seed)
+        jobs += [(METHOD_REGISTRY["gan"](train, mix, seed), val, settings, seed, device) for seed in seeds]
+    hits = []
+    workers = classifier_workers(settings, device, len(jobs), train.images.shape[1:])
+    for done, hit in enumerate(run_all(_validation_hits, jobs, workers, what="validation classifier run")):
+        hits.append(hit)
+        if progress is not None:
+            progress(done + 1, len(jobs))
+    # Per grid point and validation image, the share of seeds whose classifier got it right.
+    correct = [np.mean(hits[i:i + len(seeds)], axis=0) for i in range(0, len(hits), len(seeds))]
+    return _pick(points, correct, val, eligible, cfg, accepted, train, targets)
+
+
+def _validation_hits(job: tuple) -> np.ndarray:
+    """One classifier run on one grid point's mix: which validation images it gets right."""
+    training, val, settings, seed, device = job
+    model = fit_method("gan", training, settings, seed, device)
+    return predict(model, val.images) == val.labels
+
+
+def balanced_accuracy(correct: np.ndarray, labels: np.ndarray) -> float:
+    """Mean over the classes present of the share correct: scikit-learn's balanced accuracy."""
+    return float(np.mean([correct[labels == k].mean() for k in np.unique(labels)]))
+
+
+def paired_standard_error(a: np.ndarray, b: np.ndarray, labels: np.ndarray, rounds: int, seed: int = 0) -> float:
+    """Standard error of balanced_accuracy(a) − balanced_accuracy(b) on these images, by resampling each
+    class's images with replacement (both sides get the same draw: the difference is paired)."""
+    rng, diff = np.random.default_rng(seed), a - b
+    classes = [np.flatnonzero(labels == k) for k in np.unique(labels)]
+    per_class = [diff[rows[rng.integers(0, len(rows), size=(rounds, len(rows)))]].mean(axis=1) for rows in classes]
+    return float(np.std(np.mean(per_class, axis=0), ddof=1)) if rounds > 1 else 0.0
+
+
+def _pick(points, correct, val: ImageSet, eligible, cfg: MixConfig, accepted: SyntheticSet, train: ImageSet,
+          targets: np.ndarray) -> MixChoice:
+    scores = [balanced_accuracy(c, val.labels) for c in correct]
+    top = int(np.argmax(scores))
+    curve = []
+    for (dose, weight), score, c in zip(points, scores, correct):
+        se = paired_standard_error(c, correct[top], val.labels, cfg.bootstrap_rounds)
+        rows = synthetic_rows(train, accepted, targets, class_doses(dose, eligible, train.num_classes))
+        curve.append({"dose": dose, "weight": weight, "synthetic_rows": rows, "balanced_accuracy": score,
+                      "vs_top": score - scores[top], "standard_error": se, "within_noise": score >= scores[top] - se})
+    order = sorted(range(len(points)), key=lambda i: (curve[i]["synthetic_rows"], points[i][1]))
+    chosen = next(i for i in order if curve[i]["within_noise"])
+    dose, weight = points[chosen]
+    return MixChoice("validation", dose, weight, cfg.defer, class_doses(dose, eligible, train.num_classes), eligible,
+                     _reason(curve, chosen, top, len(val)), curve)
+
+
+def synthetic_rows(train: ImageSet, accepted: SyntheticSet, targets: np.ndarray, doses: dict[int, float]) -> int:
+    """How many synthetic rows a mix with these doses ships (a class cannot ship more than were accepted)."""
+    have = np.bincount(accepted.labels.astype(np.int64), minlength=train.num_classes)
+    return int(np.minimum(synthetic_allowance(train.class_counts(), targets, doses), have).sum())
+
+
+def _reason(curve: list[dict], chosen: int, top: int, images: int) -> str:
+    pick, best = curve[chosen], curve[top]
+    name = lambda p: "no synthetic rows" if p["dose"] == 0 else f"dose {p['dose']:g}, weight {p['weight']:g}"  # noqa: E731
+    if chosen == top and pick["dose"] == 0:
+        return (f"no synthetic rows scored highest on validation ({pick['balanced_accuracy']:.3f} balanced accuracy "
+                f"on {images} images): no dose of synthetic rows beat duplicating real rows")
+    if chosen == top:
+        return (f"{name(pick)} scored highest on validation ({pick['balanced_accuracy']:.3f} balanced accuracy on "
+                f"{images} images), and no point with fewer synthetic rows came within one standard error of it")
+    return (f"{name(pick)}: {pick['balanced_accuracy']:.3f} on validation ({images} images), within one standard "
+            f"error ({pick['standard_error']:.3f}) of the top score {best['balanced_accuracy']:.3f} ({name(best)}); "
+            "fewer synthetic rows are preferred unless more clear the noise")
