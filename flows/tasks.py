@@ -171,11 +171,12 @@ def _npy_bytes(array: np.ndarray) -> bytes:
 @stage(name="train-gan")
 def train_gan_task(job: GANJob, index: int, split: SplitRecord, extractor_path: str, gan: GANConfig,
                    base_hash: str, run: RunDir, device: str) -> TrainedGAN:
-    """One GAN: the shared conditional one, or (``gan.strategy: per_class``) one class's own, mapped."""
+    """One generator (``gan.generator``): the shared conditional one, or (``gan.strategy: per_class``) one
+    class's own, mapped."""
     logger, device = get_run_logger(), device_for_task(device, index)
     train = ImageSet.load(split.paths["train"])
     name = job.name(train.class_names)
-    checkpoint = run.gan_checkpoint if job.shared else run.class_gan_checkpoint(job.single_class)
+    checkpoint = run.checkpoint(gan.generator, job.single_class)
     if checkpoint.exists():
         logger.info("%s: resuming from %s", name, checkpoint)
     domain = DomainExtractor(load_extractor(extractor_path, device)) if gan.eval_every else None

@@ -11,6 +11,10 @@ from gan_aug.io import atomic_write_bytes
 from gan_aug.models.discriminator import Discriminator
 from gan_aug.models.generator import Generator
 
+# What every checkpoint the trainer writes holds beside the networks' and optimisers' state: what
+# loading and resuming read without a fallback.
+REQUIRED_KEYS = ("arch", "generator_ema", "config_hash", "code_digest", "best", "snapshots")
+
 
 class CheckpointError(RuntimeError):
     """A checkpoint that cannot be used; the message names the file and what to do."""
@@ -54,8 +58,10 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"{path}: checkpoint is corrupt or not a gan-aug checkpoint ({type(error).__name__}: {first_line}); "
             "delete it to train from scratch"
         ) from None
-    if not isinstance(state, dict) or "arch" not in state or "generator_ema" not in state:
-        raise CheckpointError(f"{path}: not a gan-aug checkpoint (missing 'arch' or 'generator_ema')")
+    missing = [key for key in REQUIRED_KEYS if not isinstance(state, dict) or key not in state]
+    if missing:
+        raise CheckpointError(f"{path}: not a gan-aug checkpoint (missing {', '.join(map(repr, missing))}); "
+                              "delete it to train from scratch")
     return state
 
 
@@ -78,7 +84,5 @@ def load_sampler(
 
 def best_snapshot_step(state: dict, label: int | None) -> int | None:
     """The training step whose EMA weights a class is sampled from; None means the final weights."""
-    best = state.get("best", {}).get(str(label)) if label is not None else None
-    if best is None or str(best["step"]) not in state.get("snapshots", {}):
-        return None
-    return int(best["step"])
+    best = state["best"].get(str(label)) if label is not None else None
+    return None if best is None else int(best["step"])  # the tracker keeps the snapshot of every best step

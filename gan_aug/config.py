@@ -59,7 +59,23 @@ class DataConfig(_Section):
     split_seed: int = 0
 
 
+def _registered_generator(name: str) -> str:
+    """A generator registered in gan_aug.generators (a plug-in registers itself on import)."""
+    from gan_aug.generators import generator_class  # imports the built-in GAN, hence torch: only here
+
+    generator_class(name)
+    return name
+
+
 class GANConfig(_Section):
+    """How the generator is trained: ``generator`` names its kind (the conditional GAN by default, or any
+    registered plug-in); the strategy, budget (steps, time), device and seed apply to every kind, the
+    network and loss settings to the GAN."""
+
+    generator: Annotated[str, AfterValidator(_registered_generator)] = Field(
+        "gan", description="the generator: gan (the conditional GAN these settings describe) or any generator "
+        "registered with gan_aug.generators.register_generator",
+    )
     z_dim: int = Field(64, ge=2)
     base_channels: int | None = Field(
         None, ge=8, description="network width (the widest layer is 4–8× it); unset: 16 for images up to 32 px, "
@@ -309,6 +325,14 @@ class RunnerConfig(_Section):
     retry_delay_s: float = Field(5.0, ge=0, description="wait before each retry")
 
 
+def check_generator_scores(filters: FilterConfig, gan: GANConfig) -> None:
+    """Raise naming the filter and the generator when ``gan.generator`` cannot give a score a filter needs."""
+    from gan_aug.filters.registry import check_needs
+    from gan_aug.generators import generator_class
+
+    check_needs(filters.filters, gan.generator, generator_class(gan.generator).scores)
+
+
 # Where and how a run executes, not what it computes: a resumed run may use other workers.
 EXECUTION_KEYS = ("runner", "max_workers")
 
@@ -332,6 +356,12 @@ class AugmentConfig(_Section):
     def _splits_leave_training_data(self) -> "AugmentConfig":
         if self.data.val_fraction + self.data.test_fraction >= 0.8:
             raise ValueError("data.val_fraction + data.test_fraction must leave at least 20% for training")
+        return self
+
+    @model_validator(mode="after")
+    def _filters_get_their_scores(self) -> "AugmentConfig":
+        """A filter needing a per-sample score the generator cannot give is refused here, before any work."""
+        check_generator_scores(self.filter, self.gan)
         return self
 
     def to_yaml(self) -> str:

@@ -17,7 +17,6 @@ import tempfile
 from dataclasses import dataclass
 from numbers import Integral, Real
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -30,7 +29,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
 from gan_aug.code_digest import code_digest
-from gan_aug.config import EvaluateConfig, FilterConfig, GANConfig, GenerateConfig, MixConfig
+from gan_aug.config import AugmentConfig, EvaluateConfig, FilterConfig, GANConfig, GenerateConfig, MixConfig
 from gan_aug.data.arrays import CHANNEL_ORDERS, ImageLayout
 from gan_aug.data.imageset import ImageSet
 from gan_aug.device import resolve_device
@@ -61,15 +60,8 @@ from gan_aug.warn import warn_caller
 logger = logging.getLogger("gan_aug.oversampler")
 
 
-class Settings(NamedTuple):
-    gan: GANConfig
-    generate: GenerateConfig
-    filter: FilterConfig
-    mix: MixConfig
-    evaluate: EvaluateConfig
-
-
-# The config sections GANOverSampler takes, by parameter name.
+# The config sections GANOverSampler takes, by parameter name: its settings are an AugmentConfig with
+# these sections (the others at their defaults, unused).
 SECTIONS = {"gan": GANConfig, "generate": GenerateConfig, "filter": FilterConfig, "mix": MixConfig,
             "evaluate": EvaluateConfig}
 
@@ -125,8 +117,12 @@ class GANOverSampler(BaseOverSampler):
         tags.non_deterministic = False
         return tags
 
-    def _settings(self) -> Settings:
-        settings = Settings(**{name: _section(model, getattr(self, name), name) for name, model in SECTIONS.items()})
+    def _settings(self) -> AugmentConfig:
+        sections = {name: _section(model, getattr(self, name), name) for name, model in SECTIONS.items()}
+        try:
+            settings = AugmentConfig(**sections)
+        except ValidationError as error:  # across sections: a filter needing a score gan.generator cannot give
+            raise ValueError("; ".join(e["msg"].removeprefix("Value error, ") for e in error.errors())) from None
         if settings.generate.target_count is not None:
             raise ValueError("generate.target_count is not used by GANOverSampler: give the targets as "
                              "sampling_strategy={class: count, ...}")
@@ -134,7 +130,8 @@ class GANOverSampler(BaseOverSampler):
             raise ValueError("evaluate.workers is not used by GANOverSampler: set n_jobs (or a "
                              "joblib.parallel_config block) for the processes of its classifier runs")
         workers = effective_n_jobs(self.n_jobs)
-        return settings._replace(evaluate=settings.evaluate.model_copy(update={"workers": max(workers, 1)}))
+        evaluate = settings.evaluate.model_copy(update={"workers": max(workers, 1)})
+        return settings.model_copy(update={"evaluate": evaluate})
 
     def _check_X_y(self, X, y, accept_sparse=None):
         """imbalanced-learn's checks, for image arrays too (N×H×W, 4-D), keeping X's numeric dtype."""
@@ -167,7 +164,7 @@ class GANOverSampler(BaseOverSampler):
         return (np.concatenate([X, layout.from_images(mix.synthetic.images), X[mix.duplicates]]),
                 np.concatenate([y, classes[mix.labels[len(full):]]]))
 
-    def _synthesise(self, full: ImageSet, labels: list, needed: dict[int, int], settings: Settings,
+    def _synthesise(self, full: ImageSet, labels: list, needed: dict[int, int], settings: AugmentConfig,
                     folder: Path) -> TrainingMix:
         """The pipeline's stages (gan_aug.pipeline) in memory on a held-out split, then the mix built over
         every real row."""
@@ -227,7 +224,7 @@ class _InMemory:
     training: ImageSet
     held_out: ImageSet
     targets: np.ndarray
-    settings: Settings
+    settings: AugmentConfig  # the sections GANOverSampler takes (SECTIONS) as given, the others unused
     device: str
     folder: Path
     digest: str | None
@@ -245,7 +242,7 @@ class _InMemory:
         base_hash, trained = _sha(self.digest or "temporary", gan.model_dump_json()), []
         for job in jobs:
             name = job.name(self.training.class_names)
-            path = self.folder / f"gan-{_sha(job.config_hash(base_hash), code_digest(train_job))[:16]}.pt"
+            path = self.folder / f"{gan.generator}-{_sha(job.config_hash(base_hash), code_digest(train_job))[:16]}.pt"
             run = train_job(job, self.training, self.held_out, gan, path, base_hash=base_hash, domain=domain,
                             device=self.device, progress=training_log(logger, name), warn=logger.warning)
             logger.info("%s ready after %d steps (%d of them from %s) in %.1f s", name, run.result.steps,

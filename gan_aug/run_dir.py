@@ -34,7 +34,6 @@ class RunDir:
 
     config = property(lambda self: self.root / "config.yaml")
     source = property(lambda self: self.root / "data" / "source.npz")
-    gan_checkpoint = property(lambda self: self.root / "checkpoints" / "gan.pt")
     extractor = property(lambda self: self.root / "checkpoints" / "features.pt")
     # Every training image's domain features: the memorisation filter's nearest-neighbour index.
     train_features = property(lambda self: self.root / "checkpoints" / "train-features.npy")
@@ -47,9 +46,11 @@ class RunDir:
     def split(self, name: str) -> Path:
         return self.root / "data" / f"{name}.npz"
 
-    def class_gan_checkpoint(self, label: int) -> Path:
-        """The one-class GAN of ``gan.strategy: per_class``."""
-        return self.root / "checkpoints" / f"gan-class-{label:04d}.pt"
+    def checkpoint(self, generator: str, single_class: int | None = None) -> Path:
+        """The saved generator of kind ``generator`` (gan.generator): the shared one (checkpoints/gan.pt for
+        the GAN), or ``single_class``'s own under ``gan.strategy: per_class`` (gan-class-0003.pt)."""
+        name = generator if single_class is None else f"{generator}-class-{single_class:04d}"
+        return self.root / "checkpoints" / f"{name}.pt"
 
     def generated(self, label: int) -> Path:
         return self.root / "generated" / f"class-{label:04d}.npz"

@@ -1,26 +1,24 @@
-"""Extension points: a filter and a generator, each one module (here, this test module) that registers
-itself; config validation, the funnel, the report's labels and the shard columns follow."""
+"""Extension points: a filter and a generator, each one module (here, this test module and
+generator_helpers.py) that registers itself; config validation, the funnel, the report's labels and
+the shard columns follow."""
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
 from gan_aug.config import EvaluateConfig, FilterConfig, GenerateConfig, MixConfig
-from gan_aug.data.imageset import ImageSet
 from gan_aug.evaluate.mix_choice import choose_mix
 from gan_aug.filters import SampleFilter
 from gan_aug.filters.registry import FilterContext, filters, register_filter, score_columns, unregister_filter
-from gan_aug.generators import ConditionalGenerator, Samples, generator_class, register_generator
-from gan_aug.io import atomic_write
+from gan_aug.generators import generator_class
 from gan_aug.metrics.domain_classifier import train_domain_extractor
 from gan_aug.metrics.extractors import DomainExtractor
 from gan_aug.run_result import ClassResult
 from gan_aug.shards import write_shards
 from gan_aug.stages import accept, generate_with, sample_with
 from gan_aug.summary import filter_summary
+from generator_helpers import NoisyCopies
 from report_fixtures import make_metrics, typed
 
 
@@ -47,45 +45,6 @@ def brightness():
     yield filters()["brightness"]
     unregister_filter("brightness")
     assert "brightness" not in filters() and "brightness" not in score_columns()
-
-
-@register_generator("noisy-copies")
-class NoisyCopies(ConditionalGenerator):
-    """A trivial second generator: a real training image of the class plus Gaussian noise, chosen and
-    perturbed by the sample's seed. It has no critic, so it gives no per-sample score."""
-
-    def __init__(self, train: ImageSet, noise: float = 48.0):
-        self.train, self.noise = train, noise
-        self.image_shape = train.images.shape[1:]
-        self.sha256 = "n" * 64
-
-    def sample(self, label: int, seeds: np.ndarray) -> Samples:
-        pool = self.train.of_class(label)
-        images = []
-        for seed in seeds:
-            rng = np.random.default_rng(int(seed))
-            image = pool[rng.integers(len(pool))].astype(np.float64)
-            images.append(np.clip(image + rng.normal(0.0, self.noise, image.shape), 0, 255).astype(np.uint8))
-        return Samples(np.stack(images) if images else np.zeros((0, *self.image_shape), np.uint8))
-
-    @classmethod
-    def fit(cls, train: ImageSet, val: ImageSet, path, **settings) -> "NoisyCopies":
-        model = cls(train, **settings)
-        model.save(path)
-        return model
-
-    def save(self, path) -> Path:
-        def write(tmp: Path) -> None:
-            with open(tmp, "wb") as handle:
-                np.savez(handle, images=self.train.images, labels=self.train.labels,
-                         names=np.asarray(self.train.class_names), noise=self.noise)
-
-        return atomic_write(path, write)
-
-    @classmethod
-    def load(cls, path, **options) -> "NoisyCopies":
-        with np.load(path) as data:
-            return cls(ImageSet(data["images"], data["labels"], tuple(data["names"].tolist())), float(data["noise"]))
 
 
 @pytest.fixture(scope="module")
@@ -154,6 +113,7 @@ def test_a_second_generator_runs_generation_filters_acceptance_and_the_mix(halve
     train, val = halves
     model = generator_class("noisy-copies").fit(train, val, tmp_path / "copies.npz")
     model = NoisyCopies.load(model.save(tmp_path / "again.npz"))
+    assert model.sha256 == NoisyCopies.load(tmp_path / "copies.npz").sha256  # the same bytes
     with pytest.raises(ValueError, match=r"filter 'discriminator' needs the per-sample score 'd_score', which "
                                          r"generator 'noisy-copies' does not give"):
         generate_with(model, 8, 5, filters=FilterConfig(), generate=GenerateConfig(), val=val, train=train,
@@ -187,7 +147,7 @@ def test_a_second_generator_runs_generation_filters_acceptance_and_the_mix(halve
     table = pq.read_table(shard, columns=["is_synthetic", "d_score", "generator_sha256"])
     synthetic = table.column("is_synthetic").to_numpy()
     assert table.column("d_score").null_count == len(table)  # no critic: null on every row
-    assert set(table.column("generator_sha256").to_numpy(zero_copy_only=False)[synthetic]) <= {"n" * 64}
+    assert set(table.column("generator_sha256").to_numpy(zero_copy_only=False)[synthetic]) <= {model.sha256}
 
 
 def test_the_gan_is_a_conditional_generator_saved_as_its_checkpoint(tiny_set, tmp_path):

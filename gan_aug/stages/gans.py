@@ -1,22 +1,27 @@
-"""Which GAN(s) a run trains, training one, and per class where its samples come from.
+"""Which generator(s) a run trains, training one, and per class where its samples come from.
 
-``gan.strategy: shared`` trains one conditional GAN over every class (majority classes teach the
-rare ones); ``per_class`` trains one GAN per class to fill, on that class alone, relabelled 0. That
-rule lives here, in ``GANJob``, and nowhere else: everything downstream asks a ``ClassSampler``
-which model, which label inside it and which weights make a class.
+``gan.strategy: shared`` trains one conditional model over every class (majority classes teach the
+rare ones); ``per_class`` trains one per class to fill, on that class alone. That rule lives here, in
+``GANJob``, and nowhere else: everything downstream asks a ``ClassSampler`` which generator, which
+label inside it and which weights make a class. ``gan.generator`` picks the kind: the conditional
+GAN (trained here, with FD checks and resumable checkpoints), or any registered ConditionalGenerator,
+trained by its own ``fit``.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+import numpy as np
 import torch
 
 from gan_aug.checkpoint import best_snapshot_step, load_checkpoint, load_sampler
 from gan_aug.code_digest import code_digest
 from gan_aug.config import GANConfig
 from gan_aug.data.imageset import ImageSet
+from gan_aug.generators import ConditionalGenerator, generator_class
 from gan_aug.generators.gan import GANGenerator
 from gan_aug.metrics.extractors import DomainExtractor
 from gan_aug.models.discriminator import Discriminator
@@ -70,23 +75,26 @@ def plan_gans(strategy: str, classes: Sequence[int]) -> list[GANJob]:
 
 @dataclass(frozen=True)
 class ClassSampler:
-    """Where one class's samples come from: the checkpoint, the label inside it and the training step
-    whose EMA weights are sampled (the class's best FD check, else the final weights)."""
+    """Where one class's samples come from: the generator's kind and saved file, the label inside it and,
+    for a GAN, the training step whose EMA weights are sampled (the class's best FD check, else the final
+    weights; 0 for a generator without steps)."""
 
     label: int
     checkpoint: str
     sha256: str
     model_label: int
     step: int
-    shared: bool  # the conditional GAN over every class: its D scores all classes on one scale
+    shared: bool  # one model over every class: its scores of all classes are on one scale
+    kind: str = GANGenerator.name  # gan.generator: the registered generator that reads ``checkpoint``
 
     def load(self, device: torch.device | str = "cpu") -> tuple[Generator, Discriminator]:
+        """A GAN's networks (the GAN's monitor and benchmarks look inside it)."""
         return load_sampler(self.checkpoint, device, label=self.label)
 
-    def generator(self, device: torch.device | str = "cpu") -> GANGenerator:
+    def generator(self, device: torch.device | str = "cpu") -> ConditionalGenerator:
         """The class's weights as a ConditionalGenerator: what generation and the filters use."""
-        return GANGenerator.load(self.checkpoint, device=device, label=self.label, sha256=self.sha256,
-                                 single_class=None if self.shared else self.label)
+        return generator_class(self.kind).load(self.checkpoint, device=device, label=self.label, sha256=self.sha256,
+                                               single_class=None if self.shared else self.label)
 
 
 @dataclass(frozen=True)
@@ -112,11 +120,15 @@ def train_job(job: GANJob, train: ImageSet, val: ImageSet, cfg: GANConfig, check
               base_hash: str, domain: DomainExtractor | None, device: torch.device | str = "cpu",
               progress: Progress | None = None, warn: Callable[[str], None] | None = None) -> TrainedGAN:
     """Train (or resume, or reuse) one job's GAN; with ``gan.eval_every`` and a ``domain`` extractor,
-    FD is checked per class on held-out images and each class keeps its best weights.
+    FD is checked per class on held-out images and each class keeps its best weights. A generator
+    other than the GAN (``cfg.generator``) is trained by its own ``fit`` instead (``fit_generator``).
 
     ``warn`` hears about classes whose FD checks must fall back on training images, and about a
     checkpoint of other code set aside; the checkpoint records this function's code (its digest
     covers the one-class relabelling and monitor set-up here as well as the training loop)."""
+    if cfg.generator != GANGenerator.name:
+        return fit_generator(job, train, val, cfg, checkpoint, domain=domain, device=device, progress=progress,
+                             warn=warn)
     monitor = None
     if cfg.eval_every and domain is not None:
         monitor = build_monitor(domain, val, train, job.classes, samples=cfg.eval_samples,
@@ -134,3 +146,24 @@ def train_job(job: GANJob, train: ImageSet, val: ImageSet, cfg: GANConfig, check
                        progress=progress, monitor=monitor, log_every=log_every, warn=warn,
                        code=code_digest(train_job))
     return TrainedGAN(job, result, samplers_of(job, result))
+
+
+def fit_generator(job: GANJob, train: ImageSet, val: ImageSet, cfg: GANConfig, checkpoint: str | Path, *,
+                  domain: DomainExtractor | None, device: torch.device | str = "cpu",
+                  progress: Progress | None = None, warn: Callable[[str], None] | None = None) -> TrainedGAN:
+    """Train a registered generator other than the GAN by its ``fit`` and save it to ``checkpoint``.
+
+    It sees data-set labels: a per-class job trains it on that class's rows alone, labels unchanged.
+    ``fit`` gets the GAN section (``config``) for the budget, seed and device, and what train_job gets;
+    a generator takes the settings it uses and ignores the rest."""
+    kind = generator_class(cfg.generator)
+    data = train if job.shared else train.subset(np.flatnonzero(train.labels == job.single_class))
+    started = time.perf_counter()
+    model = kind.fit(data, val, checkpoint, config=cfg, device=str(device), domain=domain, progress=progress,
+                     warn=warn)
+    seconds = time.perf_counter() - started
+    result = TrainResult(Path(checkpoint), model.sha256, steps=0, seconds=seconds, resumed_from=0,
+                         train_seconds=seconds, budget={"steps": None, "seconds": None})  # no steps, no budget
+    classes = range(train.num_classes) if job.shared else job.classes
+    return TrainedGAN(job, result, {label: ClassSampler(label, str(checkpoint), model.sha256, label, 0, job.shared,
+                                                        cfg.generator) for label in classes})

@@ -184,13 +184,13 @@ def _resume(trainer: _Trainer, path: Path, made_by: tuple[str, str], warn: Calla
     is not: that checkpoint is kept beside, renamed, and training starts anew."""
     config_hash, code = made_by
     state = load_checkpoint(path, map_location=trainer.device)
-    if state.get("config_hash") != config_hash or state["arch"] != vars(trainer.arch):
+    if state["config_hash"] != config_hash or state["arch"] != vars(trainer.arch):
         raise CheckpointError(
             f"{path}: made with other data or GAN settings than this run's; "
             "use a new output folder, or delete the checkpoint to retrain"
         )
-    if state.get("code_digest") != code:  # other code, or a checkpoint from before digests were recorded
-        _set_aside(path, state.get("code_digest"), code, warn)
+    if state["code_digest"] != code:
+        _set_aside(path, state["code_digest"], code, warn)
         return
     try:
         trainer.load_state_dict(state)
@@ -198,17 +198,16 @@ def _resume(trainer: _Trainer, path: Path, made_by: tuple[str, str], warn: Calla
         raise CheckpointError(f"{path}: checkpoint is incomplete ({error}); delete it to retrain") from None
 
 
-def _set_aside(path: Path, old: str | None, new: str, warn: Callable[[str], None]) -> Path:
+def _set_aside(path: Path, old: str, new: str, warn: Callable[[str], None]) -> Path:
     """Rename a checkpoint of other code to ``<stem>.<its digest>.stale<suffix>``, never over another."""
-    tag = old[:12] if old else "no-digest"  # run folders made before checkpoints recorded their code
+    tag = old[:12]
     stale = path.with_name(f"{path.stem}.{tag}.stale{path.suffix}")
     for n in range(1, 1000):
         if not stale.exists():
             break
         stale = path.with_name(f"{path.stem}.{tag}-{n}.stale{path.suffix}")
     os.replace(path, stale)
-    made = f"by gan-aug code {old[:12]}" if old else "before checkpoints recorded their code"
-    warn(f"{path}: made {made}, not by this code ({new[:12]}): it would not train the same GAN; kept as "
+    warn(f"{path}: made by gan-aug code {tag}, not by this code ({new[:12]}): it would not train the same GAN; kept as "
          f"{stale}, training anew")
     return stale
 
