@@ -300,15 +300,15 @@ def evaluate_task(split: SplitRecord, manifest: str, settings: EvaluateConfig, r
 
     finished, runs = [], len(settings.methods) * settings.seeds
 
-    def progress(step: int, total: int, /, *, method: str, seed: int, loss: float) -> None:
+    def progress(step: int, total: int, /, *, method: str, seed: int, loss: float, steps: int) -> None:
         if step == total:
             finished.append(method)
             publish("evaluating on test (classifier runs)", len(finished), runs)
-            logger.info("classifier on %s, seed %d: %d steps, final loss %.3f", method, seed, total, loss)
+            logger.info("classifier on %s, seed %d: %d of %d steps (stopped on validation when fewer), final "
+                        "loss %.3f", method, seed, steps, total, loss)
 
-    result = evaluate.evaluate_downstream(ImageSet.load(split.paths["train"]), mix,
-                                          ImageSet.load(split.paths["test"]), settings, device=device,
-                                          progress=progress)
+    train, val, test = (ImageSet.load(split.paths[name]) for name in ("train", "val", "test"))
+    result = evaluate.evaluate_downstream(train, mix, test, settings, device=device, progress=progress, val=val)
     for name, comparison in result["comparison"].items():
         ci = comparison["ci"]
         logger.info("%s vs best baseline %s: balanced accuracy %+.4f%s over %d seeds", name, comparison["baseline"],

@@ -3,6 +3,7 @@ evaluation (evaluate.runner.fit_method), the mix chosen on validation, CAS, and 
 extractor (metrics.domain_classifier.train_domain_extractor), which only choose its rows and settings."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -29,6 +30,36 @@ def balanced_class_weights(counts: np.ndarray) -> np.ndarray:
     return weights
 
 
+@dataclass
+class EarlyStop:
+    """Stop training when validation balanced accuracy has not improved for ``patience`` checks, one
+    every ``every`` steps, and keep the best weights: a fixed step count either stops before the
+    classifier has learnt what the rows can teach or lets duplicated rows overfit past its best.
+
+    After training, ``steps_run`` is how many steps ran and ``best_step`` the step whose weights were kept
+    (0: the last step's, when no check ran)."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    every: int
+    patience: int
+    min_delta: float = 0.0
+    steps_run: int = field(default=0, init=False)
+    best_step: int = field(default=0, init=False)
+    best_score: float = field(default=float("-inf"), init=False)
+
+    def __post_init__(self) -> None:
+        if self.every < 1 or self.patience < 1:
+            raise ValueError(f"early stop needs every >= 1 and patience >= 1, got {self.every} and {self.patience}")
+        if len(self.images) == 0:
+            raise ValueError("early stop needs validation images")
+
+    def score(self, model: nn.Module) -> float:
+        """Balanced accuracy on the validation rows (mean recall over the classes present)."""
+        hits = predict(model, self.images) == self.labels
+        return float(np.mean([hits[self.labels == k].mean() for k in np.unique(self.labels)]))
+
+
 def train_classifier(
     images: np.ndarray,
     labels: np.ndarray,
@@ -48,6 +79,7 @@ def train_classifier(
     progress: Progress | None = None,
     augment: BatchAugment | None = None,
     schedule: str = "constant",
+    stop: EarlyStop | None = None,
 ) -> nn.Module:
     """Fixed-step Adam training with seeded batches, so methods compared on the same budget are fair.
 
@@ -59,7 +91,9 @@ def train_classifier(
     ``augment`` transforms every batch (ordinary augmentation); ``progress`` hears every 100th step
     and the last, with the batch's ``loss``; ``schedule="onecycle"`` warms the
     learning rate up to ``lr`` and anneals it, which reaches a given accuracy in fewer steps.
-    Training runs in bf16 autocast where the hardware computes in it natively (``device.fast_dtype``).
+    ``stop`` ends training once validation stops improving and returns the best weights (``steps`` is
+    then the cap); it records the steps used. Training runs in bf16 autocast where the hardware
+    computes in it natively (``device.fast_dtype``).
     """
     if len(images) == 0:
         raise ValueError("cannot train a classifier on an empty set")
@@ -80,6 +114,7 @@ def train_classifier(
     augment_rng = torch.Generator(device=device).manual_seed(seed + 1)
     dtype = fast_dtype(device)
     model.train()
+    best, since_best = None, 0
     for step in range(1, steps + 1):
         rows = draw(step).to(device)
         x = to_model_input(x_all[rows]).contiguous(memory_format=torch.channels_last)
@@ -95,6 +130,18 @@ def train_classifier(
             scheduler.step()
         if progress is not None and (step % 100 == 0 or step == steps):
             progress(step, steps, loss=loss.item())
+        if stop is not None and (step % stop.every == 0 or step == steps):
+            stop.steps_run, score = step, stop.score(model)
+            model.train()
+            if score > stop.best_score + stop.min_delta:
+                stop.best_score, stop.best_step, since_best = score, step, 0
+                best = {key: value.detach().clone() for key, value in model.state_dict().items()}
+            else:
+                since_best += 1
+                if since_best >= stop.patience:
+                    break
+    if best is not None:
+        model.load_state_dict(best)
     return model.eval()
 
 

@@ -288,6 +288,14 @@ class EvaluateConfig(_Section):
         None, ge=1, description="training steps per run, the same for every method; unset: about 40 passes over "
         "the real training rows (150 to 3,000 steps)",
     )
+    patience: int = Field(
+        4, ge=0, description="stop a run once its validation balanced accuracy has not improved for this many "
+        "checks and keep its best weights (steps is then the cap; the steps used are recorded); 0: train for "
+        "exactly steps. Runs without a validation split train for steps",
+    )
+    check_every: int | None = Field(
+        None, ge=1, description="steps between validation checks; unset: a twentieth of the steps (at least 25)"
+    )
     batch_size: int = Field(256, ge=2)
     lr: float = Field(3e-3, gt=0, description="peak learning rate")
     schedule: Literal["onecycle", "constant"] = Field(

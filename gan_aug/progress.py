@@ -30,7 +30,9 @@ class Progress(Protocol):
     stage passes only these:
 
     - ``train_classifier``: ``loss`` (the batch's)
-    - ``fit_method``, ``evaluate_downstream``: ``method``, ``seed`` and ``loss`` (None: no step ran)
+    - ``fit_method``: ``method``, ``seed`` and ``loss``
+    - ``evaluate_downstream``: those, once per finished run (``loss`` None: no step ran), and ``steps``
+      (the steps that ran: fewer than ``total`` when validation stopped the run)
     - ``train_gan``: ``record`` (the latest loss record, or an FD check's)
     - ``generate_class``: ``generated`` (samples drawn; ``done`` counts the accepted rows)
     - ``publish`` to the bars' listeners: ``stage``

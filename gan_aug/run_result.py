@@ -173,15 +173,18 @@ class MethodScores(_Frozen):
     confusion_matrix: list[list[int]]  # true class down, predicted across, summed over seeds
     train_rows: int
     seconds: float
+    steps: list[int]  # per seed, the steps that ran (fewer than the cap when validation stopped the run)
 
 
 class Classifier(_Frozen):
     model: str
     width: int
-    steps: int
+    steps: int  # the cap when patience > 0
     batch_size: int
     lr: float
     schedule: str
+    patience: int  # 0: every run trained for exactly ``steps``
+    check_every: int | None
 
 
 class Downstream(_Frozen):

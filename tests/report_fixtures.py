@@ -116,7 +116,7 @@ def method(name: str, rows: int, rng: np.random.Generator, per_seed: tuple[list,
             "few_shot_recall": summaries["few_shot_recall"]["mean"],
             "ci": {key: s["ci"] for key, s in summaries.items()},
             "per_seed": {"balanced_accuracy": balanced, "few_shot_recall": few},
-            "per_class_recall": recall, "train_rows": rows, "seconds": 20.0,
+            "per_class_recall": recall, "train_rows": rows, "seconds": 20.0, "steps": [640, 800, 560],
             "confusion_matrix": confusion(recall, np.random.default_rng(rows))}
 
 
@@ -131,7 +131,7 @@ def downstream(rows: dict[str, int], per_seed: dict[str, tuple[list, list]] = PE
     keys = ("accuracy", "balanced_accuracy", "macro_f1", "g_mean", "few_shot_recall")
     gain = {f"gan_vs_{name}": {k: methods["gan"][k] - methods[name][k] for k in keys} for name in METHODS[:2]}
     return {"classifier": {"model": "small_cnn", "width": 32, "steps": 800, "batch_size": 64, "lr": 0.003,
-                           "schedule": "onecycle"}, "seeds": list(SEEDS),
+                           "schedule": "onecycle", "patience": 4, "check_every": None}, "seeds": list(SEEDS),
             "metric": "balanced_accuracy", "few_shot_classes": list(FEW_SHOT_CLASSES), "methods": methods,
             "best_baseline": "oversampled", "comparison": {"gan": comparison}, "gain": gain}
 

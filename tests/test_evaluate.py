@@ -10,6 +10,7 @@ from scipy import stats
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
+from gan_aug.classify import EarlyStop, predict, train_classifier
 from gan_aug.config import ConfigError, EvaluateConfig, parse_config
 from gan_aug.data.imageset import ImageSet
 from gan_aug.evaluate import (
@@ -372,3 +373,42 @@ def test_automatic_workers_stay_in_this_process_for_work_too_small_to_pay_for_a_
     assert worker_count(0, "cpu", 18, big) == min(18, os.cpu_count() or 1)
     assert worker_count(2, "cpu", 4, small) == 2  # an explicit setting is obeyed
     assert worker_count(0, "cuda", 18, big) == 1
+
+
+# --- training until validation stops improving ----------------------------------------------------
+
+def _val_score(model, val: ImageSet) -> float:
+    return classification_metrics(val.labels, predict(model, val.images), val.num_classes)["balanced_accuracy"]
+
+
+def test_early_stop_keeps_the_best_checked_weights_and_records_the_steps(digits):
+    """A learning rate that wrecks the net after a few checks: training stops ``patience`` checks after the
+    best, and the weights returned score exactly that best on validation (not the last step's)."""
+    train, val = digits
+    stop = EarlyStop(val.images, val.labels, every=20, patience=2)
+    model = train_classifier(train.images, train.labels, 10, steps=2_000, lr=0.3, batch_size=32, seed=0, stop=stop)
+    assert 0 < stop.best_step < stop.steps_run < 2_000  # stopped before the cap
+    assert stop.steps_run - stop.best_step == 2 * 20
+    assert _val_score(model, val) == pytest.approx(stop.best_score)
+    plain = train_classifier(train.images, train.labels, 10, steps=stop.steps_run, lr=0.3, batch_size=32, seed=0)
+    assert _val_score(plain, val) < stop.best_score  # the last step's weights are worse than the ones kept
+
+
+def test_evaluation_runs_stop_on_validation_and_say_how_many_steps_ran(digits):
+    train, test = digits
+    val = test.subset(np.arange(0, len(test), 2))
+    capped = CONFIG.model_copy(update={"steps": 3_000, "seeds": 1, "patience": 2, "check_every": 50})
+    result = evaluate_downstream(train, None, test, capped, methods=("plain",), val=val)
+    steps = result["methods"]["plain"]["steps"]
+    assert len(steps) == 1 and 100 <= steps[0] < 3_000
+    assert result["classifier"]["patience"] == 2
+    short = capped.model_copy(update={"steps": 150})
+    unstopped = evaluate_downstream(train, None, test, short, methods=("plain",))  # no validation: the cap
+    assert unstopped["methods"]["plain"]["steps"] == [150] and unstopped["classifier"]["patience"] == 0
+
+
+def test_early_stop_refuses_settings_it_cannot_use():
+    with pytest.raises(ValueError, match="patience"):
+        EarlyStop(np.zeros((1, 1, 2, 2), np.uint8), np.zeros(1, np.int64), every=10, patience=0)
+    with pytest.raises(ConfigError, match="patience"):
+        parse_config({"evaluate": {"patience": -1}})

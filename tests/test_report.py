@@ -171,7 +171,7 @@ def test_summary_markdown_tables(metrics):
         (low, high), (few_low, few_high) = scores["ci"]["balanced_accuracy"], scores["ci"]["few_shot_recall"]
         row = (f"| {method} | {scores['accuracy']:.3f} | {scores['balanced_accuracy']:.3f} | "
                f"{scores['macro_f1']:.3f} | {scores['g_mean']:.3f} | {scores['few_shot_recall']:.3f} | "
-               f"[{low:.3f}, {high:.3f}] | [{few_low:.3f}, {few_high:.3f}] | {scores['train_rows']} |")
+               f"[{low:.3f}, {high:.3f}] | [{few_low:.3f}, {few_high:.3f}] | {scores['train_rows']} | 667 |")
         assert re.search(rf"^{re.escape(row)}$", text, re.M), row
     assert "| gan vs oversampled | balanced accuracy | +0.012 | [-0.023, +0.047] | 0.279 | 2/3 | tie |" in text
     assert "| gan vs oversampled | few-shot recall | +0.060 | [+0.035, +0.085] | 0.009 | 3/3 | win |" in text
@@ -206,7 +206,8 @@ def test_table_rows(metrics):
     assert [r["method"] for r in rows] == list(METHODS)
     assert all(set(r) == {"method", "accuracy", "balanced_accuracy", "macro_f1", "g_mean", "few_shot_recall",
                           "train_rows", "balanced_accuracy_ci_low", "balanced_accuracy_ci_high",
-                          "few_shot_recall_ci_low", "few_shot_recall_ci_high"} for r in rows)
+                          "few_shot_recall_ci_low", "few_shot_recall_ci_high", "steps"} for r in rows)
+    assert rows[0]["steps"] == 667  # the mean of the seeds' 640, 800 and 560 steps
     assert rows[2]["balanced_accuracy"] == 0.847 and rows[2]["few_shot_recall"] == 0.62
     assert rows[0]["train_rows"] == 425
     assert (rows[0]["balanced_accuracy_ci_low"], rows[0]["balanced_accuracy_ci_high"]) == (0.7813, 0.8434)

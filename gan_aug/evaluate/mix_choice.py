@@ -18,7 +18,7 @@ from gan_aug.classify import predict
 from gan_aug.config import EvaluateConfig, MixConfig
 from gan_aug.data.imageset import ImageSet
 from gan_aug.evaluate.methods import METHOD_REGISTRY
-from gan_aug.evaluate.runner import fit_method, with_steps
+from gan_aug.evaluate.runner import early_stop, fit_method, with_steps
 from gan_aug.mix.policy import MixChoice, class_doses, fixed_choice, grid
 from gan_aug.mix.rows import build_mix, synthetic_allowance
 from gan_aug.parallel import classifier_workers, run_all
@@ -54,7 +54,7 @@ def choose_mix(train: ImageSet, val: ImageSet, accepted: SyntheticSet, targets: 
 def _validation_hits(job: tuple) -> np.ndarray:
     """One classifier run on one grid point's mix: which validation images it gets right."""
     training, val, settings, seed, device = job
-    model = fit_method("gan", training, settings, seed, device)
+    model = fit_method("gan", training, settings, seed, device, stop=early_stop(settings, val))
     return predict(model, val.images) == val.labels
 
 

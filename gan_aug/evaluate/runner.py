@@ -9,7 +9,7 @@ import time
 import numpy as np
 import torch
 
-from gan_aug.classify import predict, train_classifier
+from gan_aug.classify import EarlyStop, predict, train_classifier
 from gan_aug.config import EvaluateConfig
 from gan_aug.data.imageset import ImageSet
 from gan_aug.evaluate.intervals import mean_interval, paired_comparison
@@ -75,10 +75,20 @@ def rarest_classes(train: ImageSet, count: int = FEW_SHOT) -> list[int]:
     return sorted(np.argsort(counts, kind="stable")[:count].tolist())
 
 
+def early_stop(config: EvaluateConfig, val: ImageSet | None) -> EarlyStop | None:
+    """The config's stop on ``val`` for one run (a fresh record each), or None: patience 0 or no
+    validation rows. ``config.steps`` must be resolved (``with_steps``)."""
+    if not config.patience or val is None or len(val) == 0:
+        return None
+    every = config.check_every or max(25, config.steps // 20)
+    return EarlyStop(val.images, val.labels, every=every, patience=config.patience)
+
+
 def fit_method(method: str, training: TrainingSet, config: EvaluateConfig, seed: int,
-               device: torch.device | str = "cpu", progress: Progress | None = None) -> torch.nn.Module:
+               device: torch.device | str = "cpu", progress: Progress | None = None,
+               stop: EarlyStop | None = None) -> torch.nn.Module:
     """The configured classifier trained on one method's set with one seed (``progress`` hears the
-    trainer's steps with the ``method`` and ``seed`` added)."""
+    trainer's steps with the ``method`` and ``seed`` added); ``stop`` ends it on validation."""
     data, config = training.data, with_steps(config, len(training.data))
     return train_classifier(
         data.images, data.labels, data.num_classes,
@@ -87,39 +97,44 @@ def fit_method(method: str, training: TrainingSet, config: EvaluateConfig, seed:
         late_rows=training.late_rows, late_from=training.late_from, schedule=config.schedule,
         augment=batch_augment(config) if training.augment else None,
         progress=None if progress is None else with_details(progress, method=method, seed=seed),
-        model=config.model, width=config.width,
+        model=config.model, width=config.width, stop=stop,
     )
 
 
 def fit_and_score(method: str, training: TrainingSet, test: ImageSet, config: EvaluateConfig, seed: int,
                   device: torch.device | str = "cpu", progress: Progress | None = None,
-                  rare: list[int] | None = None) -> dict:
-    """Train on one method's set with one seed and score on ``test``; ``rare`` are few-shot recall's classes.
-    The scores also hold the run's ``seconds`` and ``final_loss``."""
+                  rare: list[int] | None = None, val: ImageSet | None = None) -> dict:
+    """Train on one method's set with one seed (stopped on ``val`` by the config's patience) and score on
+    ``test``; ``rare`` are few-shot recall's classes. The scores also hold the run's ``seconds``,
+    ``final_loss`` and ``steps`` (the steps that ran)."""
     started, losses = time.perf_counter(), []
+    config = with_steps(config, len(training.data))
+    stop = early_stop(config, val)
 
     def record(step: int, total: int, /, **details) -> None:
         losses.append(details["loss"])
         if progress is not None:
             progress(step, total, **details)
 
-    model = fit_method(method, training, config, seed, device, record)
+    model = fit_method(method, training, config, seed, device, record, stop)
     scores = classification_metrics(test.labels, predict(model, test.images), test.num_classes)
     recall = np.asarray(scores["per_class_recall"])
     scores["few_shot_recall"] = float(recall[rare].mean()) if rare else None
-    return {**scores, "seconds": time.perf_counter() - started, "final_loss": losses[-1] if losses else None}
+    return {**scores, "seconds": time.perf_counter() - started, "final_loss": losses[-1] if losses else None,
+            "steps": stop.steps_run if stop is not None else config.steps}
 
 
 def _run(job: tuple) -> dict:
     """One (method, seed) run in a worker process: fit_and_score of a picklable job."""
-    method, training, test, config, seed, device, rare = job
-    return fit_and_score(method, training, test, config, seed, device, rare=rare)
+    method, training, test, config, seed, device, rare, val = job
+    return fit_and_score(method, training, test, config, seed, device, rare=rare, val=val)
 
 
 def summarise_runs(runs: list[dict], train_rows: int, seconds: float) -> dict:
     """One method's seeds folded into means, 95% intervals, per-seed values, mean per-class recall and
     the confusion matrix summed over seeds."""
-    entry: dict = {"train_rows": train_rows, "seconds": round(seconds, 2), "ci": {}, "per_seed": {}}
+    entry: dict = {"train_rows": train_rows, "seconds": round(seconds, 2), "ci": {}, "per_seed": {},
+                   "steps": [run["steps"] for run in runs]}
     for key in HEADLINE_METRICS:
         values = [run[key] for run in runs]
         if any(value is None for value in values):
@@ -166,14 +181,16 @@ def evaluate_downstream(
     device: torch.device | str = "cpu",
     progress: Progress | None = None,
     methods: tuple[str, ...] | list[str] | None = None,
+    val: ImageSet | None = None,
 ) -> dict:
-    """Train one classifier per (method, seed), score each on the real test set, compare.
+    """Train one classifier per (method, seed), score each on the real test set, compare. Given ``val``,
+    each run stops once validation stops improving (``config.patience``) and keeps its best weights.
 
     ``mix`` is the GAN's training split as shipped (None: baselines only). Returns ``{"classifier",
     "seeds", "few_shot_classes", "methods": {name: {accuracy, balanced_accuracy, macro_f1, g_mean,
     few_shot_recall (means over seeds), ci, per_seed, per_class_recall, confusion_matrix, train_rows,
-    seconds}}, "best_baseline", "comparison": {gan method: paired comparison with the best baseline},
-    "gain": {"<gan>_vs_<baseline>": differences of means}}``.
+    seconds, steps (per seed: the steps that ran)}}, "best_baseline", "comparison": {gan method: paired
+    comparison with the best baseline}, "gain": {"<gan>_vs_<baseline>": differences of means}}``.
     """
     methods = tuple(config.methods if methods is None else methods)
     config = with_steps(config, len(train))
@@ -184,22 +201,23 @@ def evaluate_downstream(
     if unknown:
         raise ValueError(f"unknown evaluation methods {unknown}; known: {sorted(METHOD_REGISTRY)}")
     seeds, rare = evaluation_seeds(config), rarest_classes(train)
-    jobs = [(name, METHOD_REGISTRY[name](train, mix, seed), test, config, seed, device, rare)
+    jobs = [(name, METHOD_REGISTRY[name](train, mix, seed), test, config, seed, device, rare, val)
             for name in methods for seed in seeds]
     runs: dict[str, list[dict]] = {name: [] for name in methods}
     workers = classifier_workers(config, device, len(jobs), train.images.shape[1:])
     runs_done = run_all(_run, jobs, workers, what="evaluation classifier run")
-    for (name, _training, *_, seed, _, _), run in zip(jobs, runs_done):
+    for (name, _training, *_, seed, _, _, _), run in zip(jobs, runs_done):
         runs[name].append(run)
         if progress is not None:
-            progress(config.steps, config.steps, method=name, seed=seed, loss=run["final_loss"])
+            progress(config.steps, config.steps, method=name, seed=seed, loss=run["final_loss"], steps=run["steps"])
     rows = {name: len(training.data) for name, training, *_ in jobs}
     results = {name: summarise_runs(runs[name], rows[name], sum(run["seconds"] for run in runs[name]))
                for name in methods}
     best, comparison = compare_to_best_baseline(results)
     return {
         "classifier": {"model": config.model, "width": config.width, "steps": config.steps,
-                       "batch_size": config.batch_size, "lr": config.lr, "schedule": config.schedule},
+                       "batch_size": config.batch_size, "lr": config.lr, "schedule": config.schedule,
+                       "patience": config.patience if val is not None else 0, "check_every": config.check_every},
         "seeds": seeds, "metric": PRIMARY_METRIC, "few_shot_classes": rare, "methods": results,
         "best_baseline": best, "comparison": comparison, "gain": _gains(results),
     }

@@ -66,9 +66,10 @@ def _downstream_markdown(result: RunResult) -> list[str]:
     if downstream:
         rows = [[r["method"], *(fmt(r[k]) for k, _ in SCORES),
                  *(interval_text(r[f"{k}_ci_low"], r[f"{k}_ci_high"]) for k in INTERVALS),
-                 fmt(r["train_rows"])] for r in downstream]
+                 fmt(r["train_rows"]), fmt(r["steps"])] for r in downstream]
         parts += ["## Downstream classifier (means over seeds)",
-                  _md_table(["method", *labels, "balanced acc. 95% interval", "few-shot 95% interval", "train rows"],
+                  _md_table(["method", *labels, "balanced acc. 95% interval", "few-shot 95% interval", "train rows",
+                                   "steps (mean)"],
                             rows)]
     comparisons = comparison_table_rows(result, digits=None)
     if comparisons:

@@ -32,14 +32,15 @@ def _ci_bounds(ci: tuple | None, digits: int | None) -> tuple:
 
 
 def downstream_table_rows(result: RunResult, digits: int | None = 4) -> list[dict]:
-    """One flat row per training method: means over seeds, and the 95% intervals of balanced accuracy and
-    few-shot recall (the mean recall of the rarest classes)."""
+    """One flat row per training method: means over seeds (steps too: runs stopped on validation train
+    fewer), and the 95% intervals of balanced accuracy and few-shot recall (the mean recall of the rarest
+    classes)."""
     rows = []
     for name, scores in result.downstream.methods.items():
         row = {"method": name, **{key: round_or_none(getattr(scores, key), digits) for key, _ in SCORES}}
         for key, _ in COMPARED:
             row[f"{key}_ci_low"], row[f"{key}_ci_high"] = _ci_bounds(scores.ci.get(key), digits)
-        rows.append({**row, "train_rows": scores.train_rows})
+        rows.append({**row, "train_rows": scores.train_rows, "steps": round(sum(scores.steps) / len(scores.steps))})
     return rows
 
 
