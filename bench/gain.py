@@ -499,14 +499,19 @@ def bounds(perfect: list[Perfect], duplication: dict) -> dict[str, dict]:
                                        ["mean_diff"] for m in bound.METRICS}} for p in perfect}
 
 
+def recovery_key(lever: Lever) -> str:
+    """The policy's choice has its grid point's key (the same rows): its recovery is kept apart."""
+    return "policy" if lever.policy else lever.key
+
+
 def recoveries(rows: list[tuple[Lever, dict]], perfect: list[Perfect], duplication: dict) -> dict[str, dict]:
     """Per lever: (lever − duplication) / (perfect − duplication) at the lever's dose, per metric (None
-    where the bound is under half a point, or the lever ships no rows)."""
+    where the bound is under half a point, or the lever ships no rows); the policy's choice under "policy"."""
     at = {p.dose: p.entry for p in perfect if p.key != "fill"}
     found = {}
     for lever, entry in rows:
         top = at.get(lever.dose) if lever.dose > 0 else None
-        found[lever.key] = {"name": lever.name, "dose": lever.dose, **{
+        found[recovery_key(lever)] = {"name": lever.name, "dose": lever.dose, **{
             m: None if top is None else bound.recovery(entry[m], duplication[m], top[m]) for m in bound.METRICS}}
     return found
 
@@ -588,7 +593,7 @@ def print_levers(rows: list[tuple[Lever, dict]], best: dict, best_name: str, rec
           f"at the mix's dose, — where the bound is under {100 * bound.MIN_BOUND:g} points)\n")
     print("| " + " | ".join(LEVER_COLUMNS) + " |\n" + "|---" * len(LEVER_COLUMNS) + "|")
     for lever, entry in rows:
-        d, seeds, r = paired(entry, best), len(entry["per_seed"]["balanced_accuracy"]), recovery[lever.key]
+        d, seeds, r = paired(entry, best), len(entry["per_seed"]["balanced_accuracy"]), recovery[recovery_key(lever)]
         cells = (lever.name, f"{lever.dose:g}", f"{lever.weight:g}", "from 50%" if lever.late_from else "none",
                  f"{lever.threshold:g}", f"{entry['classes_with_rows']}{'' if lever.gated else ' (no gate)'}",
                  entry["synthetic_rows"], with_ci(entry, "balanced_accuracy"), with_ci(entry, "few_shot_recall"),
