@@ -1,8 +1,11 @@
 """Benchmark: do the product's synthetic rows help a classifier, beside what people do instead?
 
-Fashion-MNIST (Debian's dataset-fashion-mnist) made long-tailed two ways:
+Fashion-MNIST's training set (Debian's dataset-fashion-mnist) made long-tailed three ways, each a
+seeded subset (seed 0) of it:
   exponential  6,000 images in the largest class down to 60 (ratio 100), 14,891 images
   step         GAMO's and DeepSMOTE's 4000/2000/1000/750/500/350/200/100/60/40, 9,000 images
+  fewshot      the three hardest classes (pullover 2, coat 4, shirt 6) at 20 images, every other class
+               at 1,500 (``subsample_counts(full, counts, seed=0)``), 10,560 images
 Each is split per class into train and validation as a run splits (15 % held out, at least one
 image). Then the library's stages, the ones the Prefect flow and GANOverSampler call: the domain
 classifier, the shared conditional GAN, generation through the run's filters per minority class,
@@ -14,8 +17,16 @@ steps and seeds:
              chosen dose deferred (synthetic rows drawn only after half of training); the chosen dose
              at label threshold 0.5 instead of 0.9; the chosen dose with every minority class given
              rows (no agreement gate). A policy choice of dose 0 makes the levers use dose 1
+  perfect    the perfect-generator bound (bench/bound.py): per minority class, the real training images
+             of the class the protocol's subset left out (never in its train, validation or test) play
+             the generator's part, in a seeded random order, unfiltered and with every minority class
+             given rows, built by the same ``build_mix`` at every dose a lever ships at and at "fill"
+             (the smallest whole dose that fills each class to its target with them)
   oracle     the full balanced training set (60,000 images), once
-Each lever is paired seed by seed with the best baseline (highest mean balanced accuracy).
+Each lever is paired seed by seed with the best baseline (highest mean balanced accuracy), each
+perfect mix with duplication (the grid's dose 0). A lever's recovery is (lever − duplication) /
+(perfect − duplication) at the lever's dose (its mean scores), in balanced accuracy and few-shot
+recall; "—" where the bound (perfect − duplication) is under 0.5 points or the lever ships no rows.
 
 Budgets: on a CPU the GAN trains for --gan-minutes (25) and stops early as a run does, the classifier
 (small CNN, width 32, batch 128, one-cycle lr 2e-3, shifts and flips) takes 1,500 steps on 3 seeds;
@@ -23,11 +34,20 @@ on CUDA the GAN takes 20,000 steps of 256 and the classifier 6,000 steps on 5 se
 its grid with mix.seeds (2) classifiers per point at the same steps (--mix-seeds, --mix-steps).
 
 Printed per protocol: the policy's validation curve and its reason; the baselines and the oracle
-(balanced accuracy and few-shot recall with 95% intervals over seeds); the levers table (dose,
-weight, deferral, label threshold, classes and synthetic rows shipped, both scores, and both paired
-differences from the best baseline with their intervals and wins); the verdict.
+(balanced accuracy and few-shot recall with 95% intervals over seeds); the perfect generator's table
+(dose, synthetic rows, both scores, both paired differences from duplication); a line per dose
+"bound at dose d: perfect − duplication = X points balanced accuracy, Y few-shot recall", and, where
+the largest bound over the levers' doses is under 1 point, that no generator can show a gain on this
+protocol at this classifier budget; the levers table (dose, weight, deferral, label threshold, classes
+and synthetic rows shipped, both scores, both paired differences from the best baseline with their
+intervals and wins, both recoveries); the verdict.
 
-Target (issue 16), at the CPU budget, on both protocols: policy - best baseline has a paired 95%
+A probe on fewshot (small CNN, 1,500 steps, 2 seeds, one-cycle, flips, the full test set) put
+duplication at 0.789 balanced accuracy / 0.394 few-shot recall, and 20 / 60 / 200 left-out real images
+per tail class at 0.812/0.476, 0.829/0.541, 0.863/0.674 (filling the classes: 0.886/0.769): there a
+generator has several points to win, where on exponential and step the bound may be within noise.
+
+Target (issue 16), at the CPU budget, on exponential and step: policy - best baseline has a paired 95%
 interval whose lower bound is >= -0.3 points in balanced accuracy, and lies above zero in few-shot
 recall (the mean recall of the three rarest training classes). Aim beyond: recover half of the
 balanced-accuracy gap between the best baseline and the oracle. The levers table says what each
@@ -41,9 +61,14 @@ lever keeps the gate's eligible classes, so only the filter changes.
 
 Everything is kept under --out: per protocol the domain classifier, the GAN checkpoint (gan.pt; a
 killed run resumes it) and the accepted rows, and results.json, rewritten after every finished piece
-and reused on a rerun. Other settings in the same folder are refused.
+and reused on a rerun. Other settings in the same folder are refused. results.json's pieces: oracle;
+per protocol (protocols.<p>) gan, generation, usefulness, policy, baselines, levers.<lever key>,
+perfect.<d<dose> or fill> (kept when the GAN changes: they do not depend on it) and verdict (issue
+16's target, plus bound: perfect − duplication per dose, bound_says: the printed bound lines, and
+recovery per lever key).
 
-    .venv/bin/python bench/gain.py                    # both protocols; CUDA if present, else the CPU budget
+    .venv/bin/python bench/gain.py                    # all three protocols; CUDA if present, else the CPU budget
+    .venv/bin/python bench/gain.py --protocol both    # exponential and step, as before fewshot
     .venv/bin/python bench/gain.py --protocol step --seeds 5 --out runs/gain-step
     .venv/bin/python bench/gain.py --smoke            # minutes: checks the script end to end, measures nothing
 """
@@ -61,6 +86,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import bound  # bench/bound.py, beside this script
 import numpy as np
 import torch
 
@@ -102,7 +128,10 @@ from gan_aug.stages import (
 from gan_aug.synthetic import SyntheticSet
 
 STEP_COUNTS = [4000, 2000, 1000, 750, 500, 350, 200, 100, 60, 40]
-PROTOCOLS = ("exponential", "step")
+FEWSHOT_CLASSES = (2, 4, 6)  # pullover, coat, shirt: the three hardest classes
+FEWSHOT_COUNTS = [20 if k in FEWSHOT_CLASSES else 1500 for k in range(10)]
+PROTOCOLS = ("exponential", "step", "fewshot")
+CHOICES = {**{p: (p,) for p in PROTOCOLS}, "all": PROTOCOLS, "both": ("exponential", "step")}
 VAL_FRACTION = 0.15
 BASELINES = tuple(name for name in METHODS if name not in GAN_METHODS)
 THRESHOLDS = (0.9, 0.5)  # the run's label threshold, and the lever's
@@ -210,7 +239,7 @@ def long_tailed(protocol: str) -> ImageSet:
     full = fashion_mnist("train")
     if protocol == "exponential":
         return subsample_long_tail(full, "exponential", 100.0, seed=0)
-    return subsample_counts(full, STEP_COUNTS, seed=0)
+    return subsample_counts(full, FEWSHOT_COUNTS if protocol == "fewshot" else STEP_COUNTS, seed=0)
 
 
 def split(data: ImageSet, seed: int = 0) -> tuple[ImageSet, ImageSet]:
@@ -409,12 +438,19 @@ def fingerprint(mix: TrainingMix) -> str:
 def score_lever(protocol: str, lever: Lever, mix: TrainingMix, synth: Synthesis, test: ImageSet, s: AugmentConfig,
                 device: str, results: Results) -> dict:
     """The lever's mix trained on every seed and scored on test, once per distinct mix."""
-    keys, sha = ("protocols", protocol, "levers", lever.key), fingerprint(mix)
+    return score_mix(("protocols", protocol, "levers", lever.key), lever.name, mix, synth, test, s, device, results)
+
+
+def score_mix(keys: tuple[str, ...], name: str, mix: TrainingMix, synth: Synthesis, test: ImageSet,
+              s: AugmentConfig, device: str, results: Results) -> dict:
+    """A mix trained on every seed and scored on test as the method "gan", stored under ``keys``; a mix
+    already scored beside it (the same fingerprint under the same parent key) is not trained again."""
+    sha = fingerprint(mix)
     scored = (results.get(*keys[:-1]) or {}).values()
     same = next((entry for entry in scored if entry.get("mix_sha256") == sha), None)
     if same is not None and results.get(*keys) is None:
         results.put(*keys, value=same)
-        print(f"  {lever.name}: the same mix as a row above, scored once", flush=True)
+        print(f"  {name}: the same mix as a row above, scored once", flush=True)
         return same
 
     def compute() -> dict:
@@ -422,7 +458,62 @@ def score_lever(protocol: str, lever: Lever, mix: TrainingMix, synth: Synthesis,
         return {**found["methods"]["gan"], "mix_sha256": sha, "synthetic_rows": len(mix.synthetic),
                 "classes_with_rows": int((mix.class_counts("synthetic") > 0).sum())}
 
-    return results.piece(keys, lever.name, compute)
+    return results.piece(keys, name, compute)
+
+
+@dataclass(frozen=True)
+class Perfect:
+    """One mix of the perfect generator: real left-out images at a dose, or filling the classes."""
+
+    key: str  # under protocols.<p>.perfect in results.json: "d<dose>" or "fill"
+    dose: float
+    entry: dict
+
+    @property
+    def label(self) -> str:
+        return f"fill ({self.dose:g})" if self.key == "fill" else f"{self.dose:g}"
+
+
+def perfect_arm(protocol: str, lever_list: list[Lever], synth: Synthesis, test: ImageSet, s: AugmentConfig,
+                device: str, results: Results) -> list[Perfect]:
+    """Real training images the subset left out in the generator's part (bench/bound.py), built into a
+    mix as the levers are (``build_mix``, unfiltered, every minority class given rows) at every dose a
+    lever ships at and at "fill", each scored like a lever."""
+    classes = bound.minority(synth.train, synth.targets)
+    used = np.concatenate([synth.train.source_index, synth.val.source_index])
+    rows = bound.left_out(fashion_mnist("train"), used, classes, seed=s.mix.seed)
+    print(f"\nperfect generator: {len(rows)} real left-out training images of classes {classes}", flush=True)
+    fill = bound.fill_dose(synth.train.class_counts(), synth.targets)
+    found = []
+    for key, dose in bound.points([lever.dose for lever in lever_list], fill):
+        mix = build_mix(synth.train, rows, synth.targets, class_doses(dose, classes, synth.train.num_classes),
+                        seed=s.mix.seed)
+        found.append(Perfect(key, dose, score_mix(("protocols", protocol, "perfect", key), f"perfect at dose {key}",
+                                                  mix, synth, test, s, device, results)))
+    return found
+
+
+def bounds(perfect: list[Perfect], duplication: dict) -> dict[str, dict]:
+    """Per perfect mix, its dose and perfect − duplication per metric, paired per seed."""
+    return {p.key: {"dose": p.dose, **{m: paired_comparison(p.entry["per_seed"][m], duplication["per_seed"][m])
+                                       ["mean_diff"] for m in bound.METRICS}} for p in perfect}
+
+
+def recovery_key(lever: Lever) -> str:
+    """The policy's choice has its grid point's key (the same rows): its recovery is kept apart."""
+    return "policy" if lever.policy else lever.key
+
+
+def recoveries(rows: list[tuple[Lever, dict]], perfect: list[Perfect], duplication: dict) -> dict[str, dict]:
+    """Per lever: (lever − duplication) / (perfect − duplication) at the lever's dose, per metric (None
+    where the bound is under half a point, or the lever ships no rows); the policy's choice under "policy"."""
+    at = {p.dose: p.entry for p in perfect if p.key != "fill"}
+    found = {}
+    for lever, entry in rows:
+        top = at.get(lever.dose) if lever.dose > 0 else None
+        found[recovery_key(lever)] = {"name": lever.name, "dose": lever.dose, **{
+            m: None if top is None else bound.recovery(entry[m], duplication[m], top[m]) for m in bound.METRICS}}
+    return found
 
 
 def oracle(test: ImageSet, s: AugmentConfig, device: str, results: Results) -> dict:
@@ -485,21 +576,45 @@ def print_curve(choice: MixChoice) -> None:
 
 LEVER_COLUMNS = ("mix", "dose", "weight", "deferral", "label threshold", "classes with rows", "synthetic rows",
                  "balanced accuracy [95% CI]", "few-shot recall [95% CI]", "Δ balanced accuracy [paired 95% CI]",
-                 "Δ few-shot recall [paired 95% CI]", "wins", "s")
+                 "Δ few-shot recall [paired 95% CI]", "wins", "recovery balanced accuracy", "recovery few-shot recall",
+                 "s")
+PERFECT_COLUMNS = ("dose", "synthetic rows", "balanced accuracy [95% CI]", "few-shot recall [95% CI]",
+                   "Δ balanced accuracy vs duplication [paired 95% CI]",
+                   "Δ few-shot recall vs duplication [paired 95% CI]", "s")
 
 
-def print_levers(rows: list[tuple[Lever, dict]], best: dict, best_name: str) -> None:
+def share(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
+def print_levers(rows: list[tuple[Lever, dict]], best: dict, best_name: str, recovery: dict[str, dict]) -> None:
     print(f"\nlevers, each paired with {best_name} on the same seeds (Δ in points; wins: seeds on which the mix "
-          f"beat it in balanced accuracy / few-shot recall)\n")
+          f"beat it in balanced accuracy / few-shot recall; recovery: (mix − duplication) / (perfect − duplication) "
+          f"at the mix's dose, — where the bound is under {100 * bound.MIN_BOUND:g} points)\n")
     print("| " + " | ".join(LEVER_COLUMNS) + " |\n" + "|---" * len(LEVER_COLUMNS) + "|")
     for lever, entry in rows:
-        d, seeds = paired(entry, best), len(entry["per_seed"]["balanced_accuracy"])
+        d, seeds, r = paired(entry, best), len(entry["per_seed"]["balanced_accuracy"]), recovery[recovery_key(lever)]
         cells = (lever.name, f"{lever.dose:g}", f"{lever.weight:g}", "from 50%" if lever.late_from else "none",
                  f"{lever.threshold:g}", f"{entry['classes_with_rows']}{'' if lever.gated else ' (no gate)'}",
                  entry["synthetic_rows"], with_ci(entry, "balanced_accuracy"), with_ci(entry, "few_shot_recall"),
                  diff(d["balanced_accuracy"]), diff(d["few_shot_recall"]),
                  f"{d['balanced_accuracy']['wins']} / {d['few_shot_recall']['wins']} of {seeds}",
-                 f"{entry['seconds']:.0f}")
+                 share(r["balanced_accuracy"]), share(r["few_shot_recall"]), f"{entry['seconds']:.0f}")
+        print("| " + " | ".join(map(str, cells)) + " |")
+
+
+def print_perfect(perfect: list[Perfect], duplication: dict) -> None:
+    print("\nperfect generator (real left-out images): real training images the long-tailed subset left out, "
+          "unfiltered, every minority class given rows; each paired with duplication (the grid's dose 0) on the "
+          "same seeds (Δ in points)\n")
+    print("| " + " | ".join(PERFECT_COLUMNS) + " |\n" + "|---" * len(PERFECT_COLUMNS) + "|")
+    print(f"| 0 (duplication only) | 0 | {with_ci(duplication, 'balanced_accuracy')} | "
+          f"{with_ci(duplication, 'few_shot_recall')} | | | {duplication['seconds']:.0f} |")
+    for p in perfect:
+        d = paired(p.entry, duplication)
+        cells = (p.label, p.entry["synthetic_rows"], with_ci(p.entry, "balanced_accuracy"),
+                 with_ci(p.entry, "few_shot_recall"), diff(d["balanced_accuracy"]), diff(d["few_shot_recall"]),
+                 f"{p.entry['seconds']:.0f}")
         print("| " + " | ".join(map(str, cells)) + " |")
 
 
@@ -533,17 +648,27 @@ def run_protocol(protocol: str, test: ImageSet, oracle_runs: dict, s: AugmentCon
     oracle_entry = oracle_for(oracle_runs, rarest_classes(synth.train))
     print(f"\nfew-shot classes (the three rarest): {[synth.train.class_names[k] for k in rarest_classes(synth.train)]}")
     print_baselines(baselines, oracle_entry)
+    lever_list = levers(choice, s.mix)
     rows = [(lever, score_lever(protocol, lever, lever_mix(lever, choice, synth, eligible, s.mix.seed), synth, test,
-                                s, device, results)) for lever in levers(choice, s.mix)]
+                                s, device, results)) for lever in lever_list]
+    duplication = next(entry for lever, entry in rows if lever.dose == 0 and not lever.policy)
+    perfect = perfect_arm(protocol, lever_list, synth, test, s, device, results)
+    print_perfect(perfect, duplication)
+    bound_at, recovery = bounds(perfect, duplication), recoveries(rows, perfect, duplication)
+    lines = bound.bound_lines(bound_at)
+    print("\n" + "\n".join(lines), flush=True)
     best_name = baselines["best_baseline"]
     best = baselines["methods"][best_name]
-    print_levers(rows, best, best_name)
-    results.put("protocols", protocol, "verdict", value=verdict(protocol, rows[0][1], best, best_name, oracle_entry))
+    print_levers(rows, best, best_name, recovery)
+    found = verdict(protocol, rows[0][1], best, best_name, oracle_entry)
+    results.put("protocols", protocol, "verdict", value={**found, "bound": bound_at, "bound_says": lines,
+                                                         "recovery": recovery})
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--protocol", default="both", choices=[*PROTOCOLS, "both"])
+    parser.add_argument("--protocol", default="all", choices=list(CHOICES),
+                        help="all (default): the three; both: exponential and step")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--seeds", type=int, default=None, help="evaluation seeds; default: 5 on CUDA, 3 on CPU")
     parser.add_argument("--steps", type=int, default=None, help="classifier steps; default: 6,000 CUDA, 1,500 CPU")
@@ -572,7 +697,7 @@ def main() -> None:
     started, test = time.perf_counter(), test_set(test_per_class)
     print(f"\ntest set: {len(test)} real images {test.class_counts().tolist()}", flush=True)
     oracle_runs = oracle(test, s, str(device), results)
-    for protocol in PROTOCOLS if args.protocol == "both" else (args.protocol,):
+    for protocol in CHOICES[args.protocol]:
         run_protocol(protocol, test, oracle_runs, s, out, str(device), results)
     print(f"\ntotal {time.perf_counter() - started:.0f} s this session; results in {results.path}")
 
