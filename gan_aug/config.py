@@ -209,8 +209,15 @@ class MixConfig(_Section):
 
     policy: Literal["validation", "fixed"] = Field(
         "validation", description="validation: try the grid mix.doses × mix.weights (and no synthetic rows) with "
-        "the evaluation classifier on the validation split and keep the point with the fewest synthetic rows "
-        "within one standard error of the best; fixed: mix.dose and mix.weight as set",
+        "the evaluation classifier on the validation split; points whose gain over duplication is not above zero "
+        "at mix.confidence cannot ship, and among the rest the one with the fewest synthetic rows within one "
+        "standard error of the best is kept; fixed: mix.dose and mix.weight as set",
+    )
+    confidence: float = Field(
+        0.95, gt=0.5, lt=1.0, description="policy validation: a grid point ships synthetic rows only when the lower "
+        "bound of its paired validation gain over duplication is above zero at this one-sided confidence, "
+        "Bonferroni-corrected for the grid's points with synthetic rows (the best of several noisy points is "
+        "luckier than any one)",
     )
     doses: list[float] = Field(
         [0.5, 1.0, 2.0], min_length=1, description="the validation grid's doses: synthetic rows per real image of "

@@ -209,9 +209,12 @@ class CurvePoint(_Frozen):
     weight: float
     synthetic_rows: int
     balanced_accuracy: float
-    vs_top: float
+    vs_duplication: float  # the paired gain over "no synthetic rows" on validation
+    duplication_se: float  # its bootstrap standard error
+    clears: bool  # the gain is above zero at mix.confidence (corrected): the point may ship
+    vs_top: float  # against the best point that may ship
     standard_error: float
-    within_noise: bool
+    within_noise: bool  # may ship, and within one standard error of that best
 
 
 class MixResult(_Frozen):
@@ -226,6 +229,7 @@ class MixResult(_Frozen):
     reason: str
     curve: list[CurvePoint]
     min_agreement: float
+    confidence: float  # the one-sided confidence a point's gain over duplication had to clear
     seeds: int
     steps: int
     shipped: bool  # synthetic rows in the training split as written

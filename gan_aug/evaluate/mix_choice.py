@@ -2,14 +2,20 @@
 
 Each point of a small grid (dose: synthetic rows per real image of a class; weight: their loss
 weight) builds the mix a run would ship, trains the evaluation classifier on it with a few seeds and
-scores it on the validation images. Rare validation classes hold a handful of images, so the top
-score is partly luck. The choice is therefore the point with the fewest synthetic rows (then the
-lowest weight) whose score is within one standard error of the top score — the one-standard-error
-rule — with the standard error of their paired difference estimated by a bootstrap over validation
-images, class by class. "No synthetic rows" is always on the grid: synthetic rows ship only when
-they beat plain duplication by more than the noise.
+scores it on the validation images. Rare validation classes hold a handful of images, so every score
+is partly luck, and the best of several points more so. Two rules follow, with standard errors of
+paired differences estimated by a bootstrap over validation images, class by class:
+
+- a point may ship synthetic rows only when its gain over "no synthetic rows" (duplication, always on
+  the grid) has a lower one-sided bound above zero at ``mix.confidence``, Bonferroni-corrected for
+  the number of points with synthetic rows;
+- among the points that may ship (duplication always may), the one with the fewest synthetic rows
+  (then the lowest weight) within one standard error of the best of them is chosen — the
+  one-standard-error rule.
 """
 from __future__ import annotations
+
+from statistics import NormalDist
 
 import numpy as np
 import torch
@@ -72,21 +78,34 @@ def paired_standard_error(a: np.ndarray, b: np.ndarray, labels: np.ndarray, roun
     return float(np.std(np.mean(per_class, axis=0), ddof=1)) if rounds > 1 else 0.0
 
 
+def clearing_z(confidence: float, tests: int) -> float:
+    """How many standard errors a gain must clear: the one-sided normal quantile at ``confidence``,
+    Bonferroni-corrected for ``tests`` points."""
+    return NormalDist().inv_cdf(1 - (1 - confidence) / max(tests, 1))
+
+
 def _pick(points, correct, val: ImageSet, eligible, cfg: MixConfig, accepted: SyntheticSet, train: ImageSet,
           targets: np.ndarray) -> MixChoice:
     scores = [balanced_accuracy(c, val.labels) for c in correct]
-    top = int(np.argmax(scores))
+    none = points.index((0.0, 1.0))  # duplication only: always on the grid, always shippable
+    z = clearing_z(cfg.confidence, sum(1 for dose, _ in points if dose > 0))
+    gain_se = [paired_standard_error(c, correct[none], val.labels, cfg.bootstrap_rounds) for c in correct]
+    clears = [i == none or (points[i][0] > 0 and scores[i] - scores[none] > z * gain_se[i])
+              for i in range(len(points))]
+    top = max((i for i in range(len(points)) if clears[i]), key=lambda i: (scores[i], -i))
     curve = []
-    for (dose, weight), score, c in zip(points, scores, correct):
+    for i, ((dose, weight), score, c) in enumerate(zip(points, scores, correct)):
         se = paired_standard_error(c, correct[top], val.labels, cfg.bootstrap_rounds)
         rows = synthetic_rows(train, accepted, targets, class_doses(dose, eligible, train.num_classes))
         curve.append({"dose": dose, "weight": weight, "synthetic_rows": rows, "balanced_accuracy": score,
-                      "vs_top": score - scores[top], "standard_error": se, "within_noise": score >= scores[top] - se})
+                      "vs_duplication": score - scores[none], "duplication_se": gain_se[i], "clears": clears[i],
+                      "vs_top": score - scores[top], "standard_error": se,
+                      "within_noise": clears[i] and score >= scores[top] - se})
     order = sorted(range(len(points)), key=lambda i: (curve[i]["synthetic_rows"], points[i][1]))
     chosen = next(i for i in order if curve[i]["within_noise"])
     dose, weight = points[chosen]
     return MixChoice("validation", dose, weight, cfg.defer, class_doses(dose, eligible, train.num_classes), eligible,
-                     _reason(curve, chosen, top, len(val)), curve)
+                     _reason(curve, chosen, top, len(val), z, cfg.confidence), curve)
 
 
 def synthetic_rows(train: ImageSet, accepted: SyntheticSet, targets: np.ndarray, doses: dict[int, float]) -> int:
@@ -95,15 +114,27 @@ def synthetic_rows(train: ImageSet, accepted: SyntheticSet, targets: np.ndarray,
     return int(np.minimum(synthetic_allowance(train.class_counts(), targets, doses), have).sum())
 
 
-def _reason(curve: list[dict], chosen: int, top: int, images: int) -> str:
+def _reason(curve: list[dict], chosen: int, top: int, images: int, z: float, confidence: float) -> str:
     pick, best = curve[chosen], curve[top]
     name = lambda p: "no synthetic rows" if p["dose"] == 0 else f"dose {p['dose']:g}, weight {p['weight']:g}"  # noqa: E731
+    synthetic = [p for p in curve if p["dose"] > 0]
+    if chosen == top and pick["dose"] == 0 and synthetic:
+        lead = max(synthetic, key=lambda p: p["vs_duplication"])
+        if lead["vs_duplication"] > 0:
+            return (f"no dose of synthetic rows beat duplicating real rows on validation ({images} images) at "
+                    f"{confidence:.0%} confidence: the largest gain, {lead['vs_duplication']:+.3f} balanced accuracy "
+                    f"({name(lead)}), had to exceed {z:.2f} standard errors ({z * lead['duplication_se']:.3f}): "
+                    f"one-sided {confidence:.0%} confidence, Bonferroni-corrected for the {len(synthetic)} points "
+                    "tried")
     if chosen == top and pick["dose"] == 0:
         return (f"no synthetic rows scored highest on validation ({pick['balanced_accuracy']:.3f} balanced accuracy "
                 f"on {images} images): no dose of synthetic rows beat duplicating real rows")
+    cleared = (f"; it beat duplication by {pick['vs_duplication']:+.3f}, more than {z:.2f} standard errors "
+               f"({confidence:.0%} confidence, corrected for the points tried)") if pick["dose"] > 0 else ""
     if chosen == top:
         return (f"{name(pick)} scored highest on validation ({pick['balanced_accuracy']:.3f} balanced accuracy on "
-                f"{images} images), and no point with fewer synthetic rows came within one standard error of it")
+                f"{images} images), and no point with fewer synthetic rows came within one standard error of it"
+                + cleared)
     return (f"{name(pick)}: {pick['balanced_accuracy']:.3f} on validation ({images} images), within one standard "
             f"error ({pick['standard_error']:.3f}) of the top score {best['balanced_accuracy']:.3f} ({name(best)}); "
-            "fewer synthetic rows are preferred unless more clear the noise")
+            "fewer synthetic rows are preferred unless more clear the noise" + cleared)

@@ -16,7 +16,8 @@ COMPARED = (("balanced_accuracy", "balanced accuracy"), ("few_shot_recall", "few
 CLASS_COLUMNS = ("real", "target", "needed", "asked", "generated", "accepted", "used", "duplicates", "final", "dose",
                  "d_threshold", "fd", "acceptance")
 USEFULNESS_COLUMNS = ("label_agreement", "filter_val_recall", "cas", "real_recall", "fd_ratio")
-MIX_COLUMNS = ("dose", "weight", "synthetic_rows", "balanced_accuracy", "vs_top", "standard_error", "within_noise")
+MIX_COLUMNS = ("dose", "weight", "synthetic_rows", "balanced_accuracy", "vs_duplication", "duplication_se", "clears",
+               "vs_top", "standard_error", "within_noise")
 OUTCOME_TEXT = {"win": "win", "loss": "loss", "tie": "tie", "unknown": "no interval"}  # tie: the interval holds 0
 QUALITY_COLUMNS = ("fd", "fd_floor", "fd_ci_low", "fd_ci_high", "fd_matched", "fd_ratio", "acceptance", "kid",
                    "kid_ci_low", "kid_ci_high", "kid_floor", "precision", "recall", "density", "coverage")
@@ -111,7 +112,7 @@ def mix_table_rows(result: RunResult, digits: int | None = 4) -> list[dict]:
     if not mix.curve:
         return [{"dose": mix.dose, "weight": mix.weight, "synthetic_rows": sum(e.used for e in result.classes),
                  **dict.fromkeys(MIX_COLUMNS[3:]), "chosen": True}]
-    rounded = ("balanced_accuracy", "vs_top", "standard_error")
+    rounded = ("balanced_accuracy", "vs_duplication", "duplication_se", "vs_top", "standard_error")
     return [{**{key: round_or_none(getattr(p, key), digits) if key in rounded else getattr(p, key)
                 for key in MIX_COLUMNS}, "chosen": mix.chosen(p)} for p in mix.curve]
 

@@ -85,7 +85,7 @@ def mix_choice(result: RunResult) -> dict:
     eligible = set(mix.eligible)
     offered = [c.label for c in result.classes if c.accepted and c.label not in eligible]
     return {**{key: getattr(mix, key) for key in ("policy", "dose", "weight", "late_from", "reason", "min_agreement",
-                                                  "seeds", "steps")},
+                                                  "confidence", "seeds", "steps")},
             "eligible": named_classes(_names(result, sorted(eligible)), 40) or "none",
             "ineligible": named_classes(_names(result, offered), 40),
             "curve": mix_table_rows(result, digits=None) if mix.curve else []}
