@@ -74,6 +74,7 @@ recovery per lever key).
     .venv/bin/python bench/gain.py                    # all three protocols; CUDA if present, else the CPU budget
     .venv/bin/python bench/gain.py --protocol both    # exponential and step, as before fewshot
     .venv/bin/python bench/gain.py --protocol step --seeds 5 --out runs/gain-step
+    .venv/bin/python bench/gain.py --bound-only --protocol fewshot   # no GAN: duplication and the perfect arm only
     .venv/bin/python bench/gain.py --smoke            # minutes: checks the script end to end, measures nothing
 """
 from __future__ import annotations
@@ -675,6 +676,29 @@ def run_protocol(protocol: str, test: ImageSet, oracle_runs: dict, s: AugmentCon
                                                          "recovery": recovery})
 
 
+def bound_only(protocol: str, test: ImageSet, s: AugmentConfig, device: str, results: Results) -> None:
+    """The perfect-generator bound alone, no GAN trained (--bound-only): duplication, and real left-out
+    images at the grid's doses and at fill. Whether anything is there for a generator to win, in the
+    time of a few classifier runs; a full run later reuses these pieces."""
+    data = long_tailed(protocol)
+    train, val = split(data)
+    targets = np.asarray(analyse(train).targets)
+    print(f"\n## {protocol} (bound only): {len(data)} images, {len(train)} train {train.class_counts().tolist()}, "
+          f"{len(val)} validation {val.class_counts().tolist()}", flush=True)
+    synth = Synthesis(train, val, targets, [], None, {})
+    nothing = SyntheticSet.empty(train.images.shape[1:], "")
+    none = Lever("grid: duplication only", 0.0, 1.0)
+    duplication = score_mix(("protocols", protocol, "levers", none.key), none.name,
+                            build_mix(train, nothing, targets, 0.0, seed=s.mix.seed), synth, test, s, device, results)
+    grid_levers = [Lever(f"grid: dose {d:g}", d, 1.0) for d in sorted(set(s.mix.doses))]
+    perfect = perfect_arm(protocol, grid_levers, synth, test, s, device, results)
+    print_perfect(perfect, duplication)
+    bound_at = bounds(perfect, duplication)
+    lines = bound.bound_lines(bound_at)
+    print("\n" + "\n".join(lines), flush=True)
+    results.put("protocols", protocol, "bound_only", value={"bound": bound_at, "bound_says": lines})
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--protocol", default="all", choices=list(CHOICES),
@@ -690,6 +714,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--mix-seeds", type=int, default=None, help="classifier runs per grid point (mix.seeds: 2)")
     parser.add_argument("--mix-steps", type=int, default=None, help="classifier steps per grid run; default: --steps")
     parser.add_argument("--out", default=None, help="default: runs/gain (runs/gain-smoke with --smoke)")
+    parser.add_argument("--bound-only", action="store_true", help="only duplication and the perfect generator "
+                        "(real left-out images) per protocol, no GAN: is there a gain for any generator to find?")
     parser.add_argument("--smoke", action="store_true", help="tiny budgets everywhere: checks the script, in minutes")
     return parser.parse_args()
 
@@ -709,9 +735,13 @@ def main() -> None:
         print(f"  {name}: {value}")
     started, test = time.perf_counter(), test_set(test_per_class)
     print(f"\ntest set: {len(test)} real images {test.class_counts().tolist()}", flush=True)
-    oracle_runs = oracle(test, s, str(device), results)
-    for protocol in CHOICES[args.protocol]:
-        run_protocol(protocol, test, oracle_runs, s, out, str(device), results)
+    if args.bound_only:
+        for protocol in CHOICES[args.protocol]:
+            bound_only(protocol, test, s, str(device), results)
+    else:
+        oracle_runs = oracle(test, s, str(device), results)
+        for protocol in CHOICES[args.protocol]:
+            run_protocol(protocol, test, oracle_runs, s, out, str(device), results)
     print(f"\ntotal {time.perf_counter() - started:.0f} s this session; results in {results.path}")
 
 
