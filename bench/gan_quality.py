@@ -41,11 +41,11 @@ from gan_aug.data.imageset import ImageSet
 from gan_aug.data.longtail import subsample_long_tail
 from gan_aug.device import resolve_device
 from gan_aug.evaluate.scores import classification_metrics
-from gan_aug.generate import sample_seeds
 from gan_aug.generators.gan import sample_class
 from gan_aug.metrics.extractors import DomainExtractor
 from gan_aug.metrics.fid import frechet_distance
 from gan_aug.metrics.floors import split_halves
+from gan_aug.sampling import sample_seeds
 from gan_aug.stages import domain_model, plan_gans, train_job
 
 CLASSIFIER = dict(steps=2000, batch_size=128, lr=2e-3, schedule="onecycle")

@@ -40,7 +40,6 @@ from gan_aug.data.imageset import ImageSet
 from gan_aug.data.load import load_source, make_splits
 from gan_aug.device import device_for_task, gpu_slot
 from gan_aug.evaluate.mix_choice import choose_mix
-from gan_aug.generate import load_rejected, save_rejected
 from gan_aug.io import atomic_write_bytes, read_json, write_json
 from gan_aug.metrics.domain_classifier import load_extractor
 from gan_aug.metrics.extractors import DomainExtractor, build_extractor
@@ -48,6 +47,7 @@ from gan_aug.mix.policy import MixChoice
 from gan_aug.progress import MIX_STAGE, fmt, generation_log, publish, published, training_log
 from gan_aug.run_dir import RunDir
 from gan_aug.run_result import RunResult
+from gan_aug.sampling import load_rejected, save_rejected
 from gan_aug.stages import (
     ClassSampler,
     GANJob,

@@ -16,11 +16,11 @@ import torch
 
 from gan_aug.data.imageset import ImageSet
 from gan_aug.device import to_uint8
-from gan_aug.generate import sample_seeds
 from gan_aug.generators.gan import latents
 from gan_aug.metrics.extractors import DomainExtractor, FeatureExtractor
 from gan_aug.metrics.fid import frechet_distance
 from gan_aug.models.generator import Generator
+from gan_aug.sampling import sample_seeds
 
 # Seeds for the monitor's latents: far from generation's (run seed × 10¹²), so the samples that
 # chose the best checkpoint are not the ones that are then filtered and shipped.

@@ -22,10 +22,10 @@ from gan_aug.filters import (
     memorisation_radius,
 )
 from gan_aug.filters.build import build_chain
-from gan_aug.generate import generate_class, load_rejected, sample_seeds, save_rejected
 from gan_aug.generators.gan import GANGenerator, sample_class
 from gan_aug.metrics.domain_classifier import train_domain_extractor
 from gan_aug.metrics.extractors import DomainExtractor
+from gan_aug.sampling import generate_class, load_rejected, sample_seeds, save_rejected
 from gan_aug.train import train_gan
 
 LABEL = 3

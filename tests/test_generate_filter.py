@@ -3,9 +3,9 @@ import pytest
 
 from gan_aug.config import GANConfig
 from gan_aug.filters import DiscriminatorFilter, FilterChain
-from gan_aug.generate import generate_class, sample_seeds
 from gan_aug.generators.gan import GANGenerator, sample_class
 from gan_aug.metrics.fid import frechet_distance
+from gan_aug.sampling import generate_class, sample_seeds
 from gan_aug.synthetic import SyntheticSet
 from gan_aug.train import train_gan
 

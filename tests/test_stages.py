@@ -78,7 +78,7 @@ def test_generation_and_acceptance_fill_and_judge_a_class(tmp_path, digits_set, 
 
 
 def test_shortfall_message_says_how_far_the_class_got(tmp_path):
-    from gan_aug.generate import ClassGeneration
+    from gan_aug.sampling import ClassGeneration
 
     stats = ClassGeneration(4, needed=10, generated=30, accepted=6, funnel={}, filters={})
     assert shortfall_message("'b'", stats, 6, 3.0) == (

@@ -70,8 +70,8 @@ def test_generator_learns_the_classes(tmp_path, digits_set):
     (Measured: 0.91–0.97 per class, 0.99 after 1,000 steps; 400 steps leave class 0 at chance, so
     the bar is meaningful.)"""
     from gan_aug.classify import predict, train_classifier
-    from gan_aug.generate import sample_seeds
     from gan_aug.generators.gan import sample_class
+    from gan_aug.sampling import sample_seeds
 
     subset = digits_set.subset(np.flatnonzero(digits_set.labels < 3))
     subset = type(subset)(subset.images, subset.labels, ("0", "1", "2"))
@@ -140,7 +140,7 @@ def test_regularisers_and_augmentation_train(tmp_path, tiny_set, options):
 
 def test_adaptive_augmentation_rises_only_while_the_discriminator_overfits():
     from gan_aug.models.diffaugment import resolve_policy
-    from gan_aug.train.augment import ADA_INTERVAL, ADA_SPEED_IMAGES, AdaptiveAugment
+    from gan_aug.train.ada import ADA_INTERVAL, ADA_SPEED_IMAGES, AdaptiveAugment
 
     cfg = GANConfig(**TINY)
     augment = AdaptiveAugment(resolve_policy(cfg.diffaugment, 1), cfg.augment_p, torch.Generator())

@@ -14,10 +14,10 @@ from gan_aug.config import FilterConfig, GenerateConfig
 from gan_aug.data.imageset import ImageSet
 from gan_aug.filters import FilterChain
 from gan_aug.filters.build import build_chain
-from gan_aug.generate import ClassGeneration, generate_class
 from gan_aug.generators.base import ConditionalGenerator
 from gan_aug.metrics.extractors import DomainExtractor
 from gan_aug.progress import Progress
+from gan_aug.sampling import ClassGeneration, generate_class
 from gan_aug.stages.gans import ClassSampler
 from gan_aug.synthetic import SyntheticSet
 

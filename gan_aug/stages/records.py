@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from gan_aug.generate import ClassGeneration
+from gan_aug.sampling import ClassGeneration
 from gan_aug.stages.gans import ClassSampler
 
 

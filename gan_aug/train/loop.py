@@ -29,7 +29,7 @@ from gan_aug.io import DiskFullError, remove_stale_temps
 from gan_aug.models.diffaugment import resolve_policy
 from gan_aug.monitor import QualityMonitor
 from gan_aug.progress import Progress
-from gan_aug.train.augment import AdaptiveAugment
+from gan_aug.train.ada import AdaptiveAugment
 from gan_aug.train.early_stop import EarlyStopTracker
 from gan_aug.train.loss import HingeLoss, group_spectral_penalty
 from gan_aug.train.plan import Budget, amp_dtype, budget, network_width
