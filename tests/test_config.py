@@ -59,3 +59,5 @@ def test_the_example_configs_load_and_demo_yaml_is_the_demo():
     loaded = {path.name: load_config(path) for path in sorted(examples.glob("*.yaml"))}
     assert {"demo.yaml", "fashion-mnist-lt.yaml", "image-folder.yaml"} <= set(loaded)
     assert loaded["demo.yaml"] == demo_config()  # what `gan-aug demo` runs, spelt out
+    # The demo repeats exactly on any machine: a step count, never a time budget (a default one included).
+    assert demo_config().gan.steps and demo_config().gan.time_budget_s == 0

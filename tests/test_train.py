@@ -23,6 +23,9 @@ def test_trains_writes_checkpoint_and_is_deterministic(tmp_path, tiny_set):
     a = train_gan(tiny_set, cfg, tmp_path / "a.pt", config_hash="h")
     b = train_gan(tiny_set, cfg, tmp_path / "b.pt", config_hash="h")
     assert a.steps == 6 and [r["step"] for r in a.history] == [6]
+    # The same training writes the same bytes: the clock's numbers are kept beside the checkpoint.
+    assert a.sha256 == b.sha256 and a.history[0]["images_per_s"] > 0
+    assert "train_seconds" not in load_checkpoint(a.checkpoint) and (tmp_path / "a.timing.json").is_file()
     sa, sb = load_checkpoint(a.checkpoint), load_checkpoint(b.checkpoint)
     for key in sa["generator_ema"]:
         torch.testing.assert_close(sa["generator_ema"][key], sb["generator_ema"][key])
@@ -46,6 +49,8 @@ def test_finished_checkpoint_is_reused_not_retrained(tmp_path, tiny_set):
     first = train_gan(tiny_set, GANConfig(steps=5, **TINY), tmp_path / "g.pt", config_hash="h")
     again = train_gan(tiny_set, GANConfig(steps=5, **TINY), tmp_path / "g.pt", config_hash="h")
     assert again.resumed_from == 5 and again.sha256 == first.sha256
+    # The timing file gives the reused run its seconds and images/s back.
+    assert again.train_seconds == first.train_seconds > 0 and again.history == first.history
 
 
 def test_checkpoint_of_other_settings_is_refused(tmp_path, tiny_set):

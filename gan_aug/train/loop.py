@@ -2,9 +2,12 @@
 
 The loss, the augmentation and the early-stop tracker are pieces of their own (loss.py,
 augment.py, early_stop.py); each saves and restores itself, and a checkpoint is their
-composition with the networks' state. On CUDA: bf16 autocast, channels-last, fused Adam,
-optional ``torch.compile``, and random draws on the device so the inner loop never waits for the
-host. The loop knows nothing about its caller: progress goes through a callback.
+composition with the networks' state. A checkpoint holds only what decides the weights, so the same
+data, settings, seeds and step count write the same bytes (the sha256 every synthetic row carries);
+wall-clock numbers (seconds trained, images/s) go beside it, in ``<stem>.timing.json``. On CUDA:
+bf16 autocast, channels-last, fused Adam, optional ``torch.compile``, and random draws on the device
+so the inner loop never waits for the host. The loop knows nothing about its caller: progress goes
+through a callback.
 """
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ from gan_aug.config import GANConfig
 from gan_aug.data.imageset import ImageSet
 from gan_aug.device import autocast, to_model_input
 from gan_aug.hashing import file_sha256
-from gan_aug.io import DiskFullError, remove_stale_temps
+from gan_aug.io import DiskFullError, read_json, remove_stale_temps, write_json
 from gan_aug.models.diffaugment import resolve_policy
 from gan_aug.monitor import QualityMonitor
 from gan_aug.progress import Progress
@@ -34,6 +37,7 @@ from gan_aug.train.early_stop import EarlyStopTracker
 from gan_aug.train.loss import HingeLoss, group_spectral_penalty
 from gan_aug.train.plan import Budget, amp_dtype, budget, network_width
 
+CLOCKED = ("images_per_s",)  # history keys measured by the clock: in the timing file, not the checkpoint
 log = logging.getLogger("gan_aug.train")
 
 
@@ -155,20 +159,32 @@ class _Trainer:
                 "opt_g": self.opt_g, "opt_d": self.opt_d}
 
     def state_dict(self) -> dict:
-        """The flat checkpoint keys (beside "arch" and "config_hash"), each written by its owner."""
-        return {"step": self.step, "history": self.history, "train_seconds": self.train_seconds,
-                "stop_reason": self.stop_reason, **self.tracker.state_dict(),
+        """The flat checkpoint keys (beside "arch" and "config_hash"), each written by its owner; no
+        wall-clock number (``timing`` has them), so equal training writes equal bytes."""
+        history = [{k: v for k, v in record.items() if k not in CLOCKED} for record in self.history]
+        return {"step": self.step, "history": history, "stop_reason": self.stop_reason, **self.tracker.state_dict(),
                 **{name: part.state_dict() for name, part in self._stateful().items()},
                 "rng": self.rng.get_state(), **self.loss.state_dict(), **self.augment.state_dict()}
 
-    def load_state_dict(self, state: dict) -> None:
+    def timing(self) -> dict:
+        """What the clock said, for ``<stem>.timing.json``: seconds trained and images/s per logged step."""
+        return {"step": self.step, "train_seconds": self.train_seconds,
+                "images_per_s": {str(r["step"]): r["images_per_s"] for r in self.history if "images_per_s" in r}}
+
+    def load_state_dict(self, state: dict, timing: dict | None = None) -> None:
+        """``timing``: the checkpoint's ``timing()`` file, if any; one written after this checkpoint (the
+        checkpoint was replaced by an older one) is ignored, one from an earlier save gives its seconds."""
         for name, part in self._stateful().items():
             part.load_state_dict(state[name])
         self.rng.set_state(state["rng"].cpu())
         for piece in (self.loss, self.augment, self.tracker):
             piece.load_state_dict(state)
-        self.step, self.history = int(state["step"]), list(state["history"])
-        self.train_seconds = float(state["train_seconds"])
+        self.step = int(state["step"])
+        timing = timing if timing is not None and int(timing.get("step", -1)) <= self.step else {}
+        rates = timing.get("images_per_s", {})
+        self.history = [{**record, **({"images_per_s": rates[str(record["step"])]}
+                                      if str(record["step"]) in rates else {})} for record in state["history"]]
+        self.train_seconds = float(timing.get("train_seconds", 0.0))
         # A time budget or an early stop ended the run for good; a step count is judged again against this run's.
         self.stop_reason = None if state["stop_reason"] == "steps" else state["stop_reason"]
 
@@ -192,8 +208,9 @@ def _resume(trainer: _Trainer, path: Path, made_by: tuple[str, str], warn: Calla
     if state["code_digest"] != code:
         _set_aside(path, state["code_digest"], code, warn)
         return
+    timing = timing_path(path)
     try:
-        trainer.load_state_dict(state)
+        trainer.load_state_dict(state, read_json(timing) if timing.is_file() else None)
     except (KeyError, RuntimeError, ValueError) as error:
         raise CheckpointError(f"{path}: checkpoint is incomplete ({error}); delete it to retrain") from None
 
@@ -212,10 +229,19 @@ def _set_aside(path: Path, old: str, new: str, warn: Callable[[str], None]) -> P
     return stale
 
 
-def _save(path: Path, state: dict, step: int, saved: int | None) -> int:
-    """Save the step's checkpoint; on a full disk say which step a rerun will resume from."""
+def timing_path(checkpoint: str | Path) -> Path:
+    """Where a checkpoint's wall-clock numbers are kept: ``gan.pt`` → ``gan.timing.json``."""
+    checkpoint = Path(checkpoint)
+    return checkpoint.with_name(f"{checkpoint.stem}.timing.json")
+
+
+def _save(path: Path, state: dict, step: int, saved: int | None, timing: dict | None = None) -> int:
+    """Save the step's checkpoint, then its ``timing``; on a full disk say which step a rerun will
+    resume from."""
     try:
         save_checkpoint(path, state)
+        if timing is not None:
+            write_json(timing_path(path), timing)
     except DiskFullError as error:
         kept = (f"the step-{saved} checkpoint there is intact and a rerun resumes from it; " if saved is not None
                 else "no checkpoint was written; ")
@@ -256,7 +282,7 @@ def _run(trainer: _Trainer, data: tuple[torch.Tensor, ...], path: Path, made_by:
                 progress(step, limit.expected_steps(step, trainer.train_seconds), record=record)
             last_log = (step, time.perf_counter())  # checks do not count against images/s
         if step % cfg.checkpoint_every == 0 or trainer.stop_reason:
-            saved = _save(path, _checkpoint(trainer, made_by), step, saved)
+            saved = _save(path, _checkpoint(trainer, made_by), step, saved, trainer.timing())
 
 
 def train_gan(
@@ -290,7 +316,8 @@ def train_gan(
     arch = Architecture(cfg.z_dim, train.num_classes, train.image_size, train.channels,
                         network_width(cfg, train.image_size))
     trainer = _Trainer(arch, cfg, device, limit.steps)
-    remove_stale_temps(checkpoint_path)  # a run killed mid-save left a partial copy; the checkpoint is whole
+    for path in (checkpoint_path, timing_path(checkpoint_path)):
+        remove_stale_temps(path)  # a run killed mid-save left a partial copy; the file itself is whole
     made_by = (config_hash, code or code_digest(train_gan))
     if checkpoint_path.exists():
         _resume(trainer, checkpoint_path, made_by, warn or log.warning)
