@@ -140,7 +140,8 @@ def test_other_settings_stay_an_error_whatever_the_code(tmp_path, tiny_set):
     _made_by(path, "0" * 64)
     with pytest.raises(CheckpointError, match="other data or GAN settings"):
         train_gan(tiny_set, cfg, path, config_hash="other")
-    assert list(tmp_path.iterdir()) == [path]  # refused, nothing renamed
+    # Refused, nothing renamed: the checkpoint and its timing file stay as they were.
+    assert sorted(tmp_path.iterdir()) == [path, tmp_path / "gan.timing.json"]
 
 
 # --------------------------------------------------------------------------- the feature files
