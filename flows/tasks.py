@@ -304,8 +304,8 @@ def evaluate_task(split: SplitRecord, manifest: str, settings: EvaluateConfig, r
         if step == total:
             finished.append(method)
             publish("evaluating on test (classifier runs)", len(finished), runs)
-            logger.info("classifier on %s, seed %d: %d of %d steps (stopped on validation when fewer), final "
-                        "loss %.3f", method, seed, steps, total, loss)
+            ran = f"{steps} steps" if steps == total else f"{steps} of {total} steps (validation stopped improving)"
+            logger.info("classifier on %s, seed %d: %s, final loss %.3f", method, seed, ran, loss)
 
     train, val, test = (ImageSet.load(split.paths[name]) for name in ("train", "val", "test"))
     result = evaluate.evaluate_downstream(train, mix, test, settings, device=device, progress=progress, val=val)
