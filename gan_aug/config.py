@@ -148,6 +148,11 @@ class GenerateConfig(_Section):
     budget_factor: float = Field(
         20.0, ge=1.0, description="at most this many generated samples per sample needed (the filters reject some)"
     )
+    give_up_share: float = Field(
+        0.1, ge=0.0, le=1.0, description="stop generating a class once, after 4 batches, even the 95% upper bound of "
+        "its acceptance rate would fill less than this share of the rows it still needs within the budget (the "
+        "reason is logged and recorded); 0: always spend the whole budget",
+    )
     seed: int = 1
 
 

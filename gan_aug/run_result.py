@@ -76,6 +76,7 @@ class ClassResult(_Frozen):
     worker: str | None = None
     device: str | None = None
     funnel: dict[str, int] | None = None  # 'generated', then still kept after each filter in order
+    gave_up: str | None = None  # why generation stopped before its budget (a hopeless acceptance rate)
     filters: dict[str, dict[str, Any]] | None = None  # each filter's threshold and calibration
     acceptance: Literal["ok", "flagged", "dropped", "unjudged"] | None = None
     fd: float | None = None

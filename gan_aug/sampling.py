@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import beta
 
 from gan_aug.filters import Candidates, FilterChain
 from gan_aug.filters.registry import filters
@@ -29,6 +30,7 @@ class ClassGeneration:
     funnel: dict[str, int]  # "generated", then each filter in order: how many were still kept after it
     filters: dict[str, dict]  # each filter's calibration
     rejected: dict[str, np.ndarray] = field(repr=False, default_factory=dict)  # a few examples per filter
+    gave_up: str | None = None  # why generation stopped before the budget was spent, when it did
 
     @property
     def d_threshold(self) -> float | None:
@@ -36,7 +38,23 @@ class ClassGeneration:
 
     def to_dict(self) -> dict:
         return {"label": self.label, "needed": self.needed, "generated": self.generated, "accepted": self.accepted,
-                "funnel": self.funnel, "filters": self.filters, "d_threshold": self.d_threshold}
+                "funnel": self.funnel, "filters": self.filters, "d_threshold": self.d_threshold,
+                "gave_up": self.gave_up}
+
+
+GIVE_UP_AFTER = 4  # batches before a class may be judged hopeless
+
+
+def hopeless(accepted: int, generated: int, needed: int, budget: int, share: float) -> str | None:
+    """Why generating more of a class is pointless, or None: at the 95% upper (Clopper-Pearson) bound of
+    its acceptance rate so far, the remaining budget would yield less than ``share`` of what it needs."""
+    upper = float(beta.ppf(0.95, accepted + 1, generated - accepted)) if accepted < generated else 1.0
+    remaining, still = budget - generated, needed - accepted
+    if upper * remaining >= share * still:
+        return None
+    return (f"gave up after {generated} samples: {accepted} passed the filters, so at most {upper:.2%} would at "
+            f"95% confidence, and the remaining budget of {remaining} would fill under {share:.0%} of the {still} "
+            "rows still needed (generate.give_up_share)")
 
 
 def sample_seeds(base_seed: int, label: int, start: int, count: int) -> np.ndarray:
@@ -55,9 +73,13 @@ def generate_class(
     seed: int,
     progress: Progress | None = None,
     keep_rejected: int = 16,
+    give_up_share: float = 0.0,
 ) -> tuple[SyntheticSet, ClassGeneration]:
-    """Generate in batches, filter each batch through ``chain``, until ``needed`` samples pass or
-    the budget (``budget_factor × needed`` generated samples) is spent.
+    """Generate in batches, filter each batch through ``chain``, until ``needed`` samples pass, the
+    budget (``budget_factor × needed`` generated samples) is spent, or the class is hopeless: after
+    ``GIVE_UP_AFTER`` batches, even the 95% upper bound of its acceptance rate would fill less than
+    ``give_up_share`` of the rows still needed with the rest of the budget (an undertrained generator
+    whose every sample is rejected would otherwise run for the whole 20× budget).
 
     Memory stays bounded: only accepted rows (at most ``needed`` plus one batch) and
     ``keep_rejected`` examples per filter are held. A row keeps the generator's scores and each
@@ -70,6 +92,7 @@ def generate_class(
     generated = accepted = 0
     survivors = np.zeros(len(chain.filters), dtype=np.int64)
     rejected: dict[str, list[np.ndarray]] = {name: [] for name in chain.names}
+    batches, gave_up = 0, None
     while accepted < needed and generated < budget:
         seeds = sample_seeds(seed, label, generated, min(batch_size, budget - generated))
         samples = generator.sample(label, seeds)
@@ -89,9 +112,14 @@ def generate_class(
         accepted += int(result.keep.sum())
         if progress is not None:
             progress(min(accepted, needed), needed, generated=generated)
+        batches += 1
+        if give_up_share > 0 and batches >= GIVE_UP_AFTER and accepted < needed and generated < budget:
+            gave_up = hopeless(accepted, generated, needed, budget, give_up_share)
+            if gave_up:
+                break
     funnel = {"generated": generated, **dict(zip(chain.names, survivors.tolist()))}
     stats = ClassGeneration(label, needed, generated, accepted, funnel, chain.describe(),
-                            {name: np.concatenate(parts) for name, parts in rejected.items() if parts})
+                            {name: np.concatenate(parts) for name, parts in rejected.items() if parts}, gave_up)
     synthetic = SyntheticSet.concat(kept) if kept else SyntheticSet.empty(generator.image_shape, generator.sha256)
     return synthetic.select(np.arange(min(len(synthetic), needed))), stats
 

@@ -47,7 +47,8 @@ def class_results(balance: dict, generations: dict[int, dict], quality: dict[int
             asked=gen.get("needed", 0), generated=gen.get("generated", 0), accepted=gen.get("accepted", 0),
             **ships, d_threshold=gen.get("d_threshold"), generator_step=gen.get("generator_step"),
             generator_sha256=gen.get("generator_sha256"), worker=gen.get("worker"), device=gen.get("device"),
-            funnel=gen.get("funnel"), filters=gen.get("filters"), acceptance=acceptance.get(label),
+            funnel=gen.get("funnel"), filters=gen.get("filters"), gave_up=gen.get("gave_up"),
+            acceptance=acceptance.get(label),
             final=real + ships["used"] + ships["duplicates"],
             **{key: quality.get(label, {}).get(key) for key in QUALITY_KEYS}))
     return entries

@@ -5,7 +5,7 @@ from gan_aug.config import GANConfig
 from gan_aug.filters import DiscriminatorFilter, FilterChain
 from gan_aug.generators.gan import GANGenerator, sample_class
 from gan_aug.metrics.fid import frechet_distance
-from gan_aug.sampling import generate_class, sample_seeds
+from gan_aug.sampling import GIVE_UP_AFTER, generate_class, hopeless, sample_seeds
 from gan_aug.synthetic import SyntheticSet
 from gan_aug.train import train_gan
 
@@ -128,3 +128,25 @@ def test_quality_per_class_ranks_good_samples_closer(digits_set):
     assert good["fd"] < wrong["fd"] / 3 and good["kid"] < wrong["kid"]
     assert good["precision"] > 0.5 > wrong["precision"] and good["coverage"] > wrong["coverage"]
     assert good["fd_ci_low"] <= good["fd_ci_high"] and good["n_real"] == len(train.of_class(3))
+
+
+def test_a_hopeless_class_stops_after_a_few_batches_and_says_why(sampler):
+    """A threshold no sample reaches, 100 rows asked with a 20× budget: after GIVE_UP_AFTER batches of 128
+    none passed, so the rate's 95% upper bound is 0.58%, and the 1,488 samples left would fill about 9
+    rows, under 10% of 100: the class stops. Without give_up_share the whole budget is generated."""
+    _, _, gan = sampler
+    impossible = _d_filter(float("inf"))
+    rows, stats = generate_class(gan, 1, 100, chain=impossible, batch_size=128, budget_factor=20, seed=0,
+                                 give_up_share=0.1)
+    assert len(rows) == 0 and stats.generated == GIVE_UP_AFTER * 128
+    assert stats.gave_up.startswith("gave up after 512 samples: 0 passed the filters, so at most 0.58% would")
+    assert "remaining budget of 1488" in stats.gave_up and stats.to_dict()["gave_up"] == stats.gave_up
+    _, spent = generate_class(gan, 1, 100, chain=impossible, batch_size=128, budget_factor=20, seed=0)
+    assert spent.generated == 2_000 and spent.gave_up is None
+
+
+@pytest.mark.parametrize("accepted, generated, verdict", [(0, 512, "gave up"), (0, 64, None), (3, 512, None)])
+def test_hopeless_weighs_the_upper_bound_against_what_is_still_needed(accepted, generated, verdict):
+    # 0 of 64: the bound (4.6%) times the 1,936 left could still fill 88 rows; 3 of 512: 1.5% of 1,488, 22.
+    found = hopeless(accepted, generated, needed=100, budget=2_000, share=0.1)
+    assert (found is None) if verdict is None else found.startswith(verdict)

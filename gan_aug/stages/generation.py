@@ -64,7 +64,8 @@ def generate_with(
     chain = build_chain(filters, label, generator=generator, val=val, train=train, domain=domain,
                         train_features=train_features)
     return generate_class(generator, label, needed, chain=chain, batch_size=generate.batch_size,
-                          budget_factor=generate.budget_factor, seed=generate.seed, progress=progress)
+                          budget_factor=generate.budget_factor, seed=generate.seed, progress=progress,
+                          give_up_share=generate.give_up_share)
 
 
 def sample_unfiltered(sampler: ClassSampler, count: int, *, seed: int, batch_size: int = 256,
@@ -86,6 +87,9 @@ def shortfall_message(name: object, stats: ClassGeneration, kept: int, budget_fa
     """Why a class got fewer synthetic rows than it asked for (None when it did not)."""
     if kept >= stats.needed:
         return None
+    if stats.gave_up:
+        return (f"class {name}: only {kept} of {stats.needed} synthetic samples passed the filters; {stats.gave_up}; "
+                "duplicated real rows make up the rest of its target")
     return (f"class {name}: only {kept} of {stats.needed} synthetic samples passed the filters within the budget "
             f"({stats.generated} generated, generate.budget_factor {budget_factor:g}); duplicated real rows make "
             "up the rest of its target")
