@@ -128,6 +128,7 @@ class TrainingRun(_Frozen):
 
 class Training(_Frozen):
     strategy: Literal["shared", "per_class"]
+    generator: str = "gan"  # gan.generator: the registered generator that was trained
     runs: dict[str, TrainingRun]  # 'shared' or a class label
 
 

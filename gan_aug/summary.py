@@ -54,10 +54,10 @@ def class_results(balance: dict, generations: dict[int, dict], quality: dict[int
     return entries
 
 
-def training_summary(strategy: str, runs: dict[str, dict]) -> Training:
-    """The strategy and, per trained GAN ('shared' or a class label), its steps, time, loss history, FD
-    checks and the step whose weights each class is sampled from."""
-    return Training(strategy=strategy, runs={name: {key: run[key] for key in TRAINING_KEYS}
+def training_summary(strategy: str, runs: dict[str, dict], generator: str = "gan") -> Training:
+    """The strategy, the generator, and per trained model ('shared' or a class label) its steps, time, loss
+    history, FD checks and the step whose weights each class is sampled from."""
+    return Training(strategy=strategy, generator=generator, runs={name: {key: run[key] for key in TRAINING_KEYS}
                                              for name, run in runs.items()})
 
 
@@ -88,7 +88,8 @@ def run_result(*, config: AugmentConfig, source: "SourceRecord", balance: dict, 
     """The run's result from the stages' results; ``runs`` maps 'shared' or a class label to its GAN's training."""
     dropped = set(acceptance.dropped)
     by_class = {g.label: g.to_dict(dropped=g.label in dropped) for g in generations}
-    training = training_summary(config.gan.strategy, {key: run.to_dict() for key, run in runs.items()})
+    training = training_summary(config.gan.strategy, {key: run.to_dict() for key, run in runs.items()},
+                                config.gan.generator)
     shards = shards_summary(manifest)
     overall = usefulness.to_dict()
     return RunResult(

@@ -4,6 +4,7 @@ whose shards are read back, and through ``GANOverSampler.fit_resample``. It give
 the discriminator filter is refused by name when the config is validated, before any work."""
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 import numpy as np
@@ -69,7 +70,9 @@ def test_a_plugin_generator_runs_the_flow_end_to_end(tmp_path, prefect_harness):
                                                                             ["generators"]}
     assert all(list(c["funnel"]) == ["generated", "label", "memorisation"]
                for c in metrics["classes"] if c.get("funnel"))
-    assert Path(tmp_path / "report.html").is_file()
+    assert metrics["training"]["generator"] == "noisy-copies"
+    report = html.unescape(Path(tmp_path / "report.html").read_text())
+    assert "Shared generator 'noisy-copies' fitted in" in report and "Shared GAN" not in report
 
 
 @pytest.mark.slow

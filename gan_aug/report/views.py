@@ -108,9 +108,13 @@ def mix_text(result: RunResult) -> str:
     return text + (f" Not allowed (recognised too rarely): {view['ineligible']}." if view["ineligible"] else "")
 
 
-def training_line(name: str, run: TrainingRun, class_name: str) -> str:
-    """'Shared GAN stopped early at step 200 of 1500, after 12.5 s of training: … (budget: …).'"""
-    who = "Shared GAN" if name == "shared" else f"GAN of class {class_name}"
+def training_line(name: str, run: TrainingRun, class_name: str, generator: str = "gan") -> str:
+    """'Shared GAN stopped early at step 200 of 1500, after 12.5 s of training: … (budget: …).'; a plug-in
+    generator without training steps: 'Shared generator 'noisy-copies' fitted in 0.1 s.'"""
+    kind = "GAN" if generator == "gan" else f"generator {generator!r}"
+    who = f"Shared {kind}" if name == "shared" else f"{kind[0].upper()}{kind[1:]} of class {class_name}"
+    if generator != "gan" and not run.steps:
+        return f"{who} fitted in {fmt(run.train_seconds, 1)} s."
     budget, reason = run.budget, run.stop_reason
     of = f" of {budget.steps}" if budget.steps else ""
     how, why = STOP_TEXT.get(reason, (f"stopped ({reason})" if reason else "trained", ""))
@@ -125,5 +129,5 @@ def training_line(name: str, run: TrainingRun, class_name: str) -> str:
 
 def training_view(result: RunResult) -> list[str]:
     """One sentence per trained GAN: why and when it stopped."""
-    return [training_line(name, run, name if name == "shared" else result.class_name(name))
+    return [training_line(name, run, name if name == "shared" else result.class_name(name), result.training.generator)
             for name, run in result.training.runs.items()]
