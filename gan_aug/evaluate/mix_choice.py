@@ -20,7 +20,7 @@ from statistics import NormalDist
 import numpy as np
 import torch
 
-from gan_aug.classify import predict
+from gan_aug.classify import balanced_accuracy, predict
 from gan_aug.config import EvaluateConfig, MixConfig
 from gan_aug.data.imageset import ImageSet
 from gan_aug.evaluate.methods import METHOD_REGISTRY
@@ -62,11 +62,6 @@ def _validation_hits(job: tuple) -> np.ndarray:
     training, val, settings, seed, device = job
     model = fit_method("gan", training, settings, seed, device, stop=early_stop(settings, val))
     return predict(model, val.images) == val.labels
-
-
-def balanced_accuracy(correct: np.ndarray, labels: np.ndarray) -> float:
-    """Mean over the classes present of the share correct: scikit-learn's balanced accuracy."""
-    return float(np.mean([correct[labels == k].mean() for k in np.unique(labels)]))
 
 
 def paired_standard_error(a: np.ndarray, b: np.ndarray, labels: np.ndarray, rounds: int, seed: int = 0) -> float:
