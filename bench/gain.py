@@ -368,13 +368,14 @@ class KeptSteps:
                 self.train, self.val, accepted, self.targets, eligible, self.s.mix, self.s.evaluate,
                 device=self.device).to_dict())
         fields = {k: v for k, v in found.items() if k != "seconds"}
-        return MixChoice(**{**fields, "doses": {int(k): v for k, v in fields["doses"].items()}})
+        return MixChoice.from_dict(fields)
 
 
-def synthesise(protocol: str, s: AugmentConfig, out: Path, device: str,
-               results: Results) -> tuple[Synthesis, list[int], MixChoice]:
+def synthesise(protocol: str, s: AugmentConfig, out: Path, device: str, results: Results,
+               thresholds: tuple[float, ...] = THRESHOLDS) -> tuple[Synthesis, list[int], MixChoice]:
     """The pipeline's stages on the protocol's split (as a run composes them), then the label-threshold
-    lever's rows at 0.5 from the same asks; the rows, the eligible classes and the policy's choice."""
+    lever's rows at 0.5 from the same asks (unless ``thresholds`` leaves it out); the rows, the eligible
+    classes and the policy's choice."""
     data = long_tailed(protocol)
     train, val = split(data)
     print(f"\n## {protocol}: {len(data)} images, {len(train)} train {train.class_counts().tolist()}, "
@@ -385,7 +386,9 @@ def synthesise(protocol: str, s: AugmentConfig, out: Path, device: str,
     found = pipeline.synthesise(steps, train.class_counts(), targets, list(balance.minority_classes), "shared",
                                 s.mix)
     print(f"    eligible: {found.eligible}", flush=True)
-    accepted = {0.9: found.accepted, 0.5: steps.accept(found.generated, found.features, threshold=0.5)[0]}
+    accepted = {0.9: found.accepted}
+    if 0.5 in thresholds:
+        accepted[0.5] = steps.accept(found.generated, found.features, threshold=0.5)[0]
     return Synthesis(train, val, targets, found.makes, found.features, accepted), found.eligible, found.choice
 
 
@@ -407,15 +410,21 @@ class Lever:
         return f"d{self.dose:g}-w{self.weight:g}-late{self.late_from:g}-t{self.threshold:g}-{gate}"
 
 
-def levers(choice: MixChoice, mix: MixConfig) -> list[Lever]:
-    """The policy's choice, every grid point, then deferral, the label filter and the gate moved one at a time."""
+def levers(choice: MixChoice, mix: MixConfig, which: str = "all") -> list[Lever]:
+    """The policy's choice, every grid point, then deferral, the label filter and the gate moved one at a time;
+    ``which="doses"``: the policy's choice and the grid's weight-1 points only (the doses the perfect arm has)."""
     dose, weight = (choice.dose, choice.weight) if choice.dose > 0 else (1.0, 1.0)
     grid = [(0.0, 1.0)] + [(d, w) for d in sorted({d for d in mix.doses if d > 0})
                            for w in sorted(set(mix.weights), reverse=True)]
     moved, chosen = f"dose {dose:g}, weight {weight:g}", (choice.dose, choice.weight)
     point = lambda d, w: "duplication only" if d == 0 else f"dose {d:g}, weight {w:g}"  # noqa: E731
-    return [Lever(f"policy choice: {point(*chosen)}", *chosen, policy=True),
-            *[Lever(f"grid: {point(d, w)}{' (= policy)' if (d, w) == chosen else ''}", d, w) for d, w in grid],
+    if which == "doses":
+        grid = [(d, w) for d, w in grid if w == 1.0]
+    found = [Lever(f"policy choice: {point(*chosen)}", *chosen, policy=True),
+             *[Lever(f"grid: {point(d, w)}{' (= policy)' if (d, w) == chosen else ''}", d, w) for d, w in grid]]
+    if which == "doses":
+        return found
+    return [*found,
             Lever(f"deferred to 50% ({moved})", dose, weight, late_from=0.5),
             Lever(f"label threshold 0.5 ({moved})", dose, weight, threshold=0.5),
             Lever(f"no agreement gate ({moved})", dose, weight, gated=False)]
@@ -565,10 +574,10 @@ def paired(entry: dict, best: dict) -> dict[str, dict]:
             for key in ("balanced_accuracy", "few_shot_recall")}
 
 
-def print_baselines(baselines: dict, oracle_entry: dict) -> None:
+def print_baselines(baselines: dict, oracle_entry: dict | None) -> None:
     print("\n| method | train rows | balanced accuracy [95% CI] | few-shot recall [95% CI] | s |\n"
           "|---|---|---|---|---|")
-    for name, entry in {**baselines["methods"], "oracle": oracle_entry}.items():
+    for name, entry in {**baselines["methods"], **({"oracle": oracle_entry} if oracle_entry else {})}.items():
         mark = " (best baseline)" if name == baselines["best_baseline"] else ""
         print(f"| {name}{mark} | {entry['train_rows']} | {with_ci(entry, 'balanced_accuracy')} | "
               f"{with_ci(entry, 'few_shot_recall')} | {entry['seconds']:.0f} |")
@@ -629,15 +638,17 @@ def print_perfect(perfect: list[Perfect], duplication: dict) -> None:
         print("| " + " | ".join(map(str, cells)) + " |")
 
 
-def verdict(protocol: str, policy_entry: dict, best: dict, best_name: str, oracle_entry: dict) -> dict:
+def verdict(protocol: str, policy_entry: dict, best: dict, best_name: str, oracle_entry: dict | None) -> dict:
     """Issue 16's target for one protocol: holds in balanced accuracy, beats in few-shot recall."""
     d = paired(policy_entry, best)
     ba, fsr = d["balanced_accuracy"], d["few_shot_recall"]
-    gap = paired_comparison(oracle_entry["per_seed"]["balanced_accuracy"], best["per_seed"]["balanced_accuracy"])
-    recovered = ba["mean_diff"] / gap["mean_diff"] if gap["mean_diff"] > 0 else float("nan")
+    gap = None if oracle_entry is None else paired_comparison(oracle_entry["per_seed"]["balanced_accuracy"],
+                                                             best["per_seed"]["balanced_accuracy"])
+    recovered = ba["mean_diff"] / gap["mean_diff"] if gap and gap["mean_diff"] > 0 else float("nan")
     holds = ba["ci"] is not None and ba["ci"][0] >= TARGET_FLOOR
     beats = fsr["ci"] is not None and fsr["ci"][0] > 0
-    print(f"\nverdict ({protocol}): best baseline {best_name}; oracle - best {diff(gap)} points")
+    print(f"\nverdict ({protocol}): best baseline {best_name}; oracle - best "
+          f"{'not run (--no-oracle)' if gap is None else diff(gap) + ' points'}")
     print(f"  policy - best, balanced accuracy {diff(ba)}: lower bound >= {100 * TARGET_FLOOR:.1f} points? "
           f"{'yes' if holds else 'no'}")
     print(f"  policy - best, few-shot recall {diff(fsr)}: interval above zero? {'yes' if beats else 'no'}")
@@ -650,16 +661,18 @@ def verdict(protocol: str, policy_entry: dict, best: dict, best_name: str, oracl
 
 # --- one protocol, and main -----------------------------------------------------------------------
 
-def run_protocol(protocol: str, test: ImageSet, oracle_runs: dict, s: AugmentConfig, out: Path, device: str,
-                 results: Results) -> None:
-    synth, eligible, choice = synthesise(protocol, s, out, device, results)
+def run_protocol(protocol: str, test: ImageSet, oracle_runs: dict | None, s: AugmentConfig, out: Path, device: str,
+                 results: Results, which: str = "all", methods: tuple[str, ...] = BASELINES) -> None:
+    synth, eligible, choice = synthesise(protocol, s, out, device, results,
+                                         thresholds=THRESHOLDS if which == "all" else (0.9,))
     print_curve(choice)
-    baselines = results.piece(("protocols", protocol, "baselines"), "baselines", lambda: evaluate_downstream(
-        synth.train, None, test, s.evaluate, device=device, methods=BASELINES, val=synth.val))
-    oracle_entry = oracle_for(oracle_runs, rarest_classes(synth.train))
+    key = "baselines" if methods == BASELINES else "baselines-" + "-".join(methods)
+    baselines = results.piece(("protocols", protocol, key), "baselines", lambda: evaluate_downstream(
+        synth.train, None, test, s.evaluate, device=device, methods=methods, val=synth.val))
+    oracle_entry = None if oracle_runs is None else oracle_for(oracle_runs, rarest_classes(synth.train))
     print(f"\nfew-shot classes (the three rarest): {[synth.train.class_names[k] for k in rarest_classes(synth.train)]}")
     print_baselines(baselines, oracle_entry)
-    lever_list = levers(choice, s.mix)
+    lever_list = levers(choice, s.mix, which)
     rows = [(lever, score_lever(protocol, lever, lever_mix(lever, choice, synth, eligible, s.mix.seed), synth, test,
                                 s, device, results)) for lever in lever_list]
     duplication = next(entry for lever, entry in rows if lever.dose == 0 and not lever.policy)
@@ -716,6 +729,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--out", default=None, help="default: runs/gain (runs/gain-smoke with --smoke)")
     parser.add_argument("--bound-only", action="store_true", help="only duplication and the perfect generator "
                         "(real left-out images) per protocol, no GAN: is there a gain for any generator to find?")
+    parser.add_argument("--levers", default="all", choices=["all", "doses"], help="all (default); doses: the "
+                        "policy's choice and the grid's weight-1 doses only, no deferral, threshold or gate lever")
+    parser.add_argument("--baselines", default=",".join(BASELINES),
+                        help=f"comma-separated, from {', '.join(BASELINES)} (default: all)")
+    parser.add_argument("--no-oracle", action="store_true", help="skip the oracle (3 runs on 55,000 images)")
     parser.add_argument("--smoke", action="store_true", help="tiny budgets everywhere: checks the script, in minutes")
     return parser.parse_args()
 
@@ -739,9 +757,13 @@ def main() -> None:
         for protocol in CHOICES[args.protocol]:
             bound_only(protocol, test, s, str(device), results)
     else:
-        oracle_runs = oracle(test, s, str(device), results)
+        methods = tuple(args.baselines.split(","))
+        unknown = sorted(set(methods) - set(BASELINES))
+        if unknown:
+            raise SystemExit(f"--baselines: unknown {', '.join(unknown)}; choose from {', '.join(BASELINES)}")
+        oracle_runs = None if args.no_oracle else oracle(test, s, str(device), results)
         for protocol in CHOICES[args.protocol]:
-            run_protocol(protocol, test, oracle_runs, s, out, str(device), results)
+            run_protocol(protocol, test, oracle_runs, s, out, str(device), results, args.levers, methods)
     print(f"\ntotal {time.perf_counter() - started:.0f} s this session; results in {results.path}")
 
 
