@@ -265,6 +265,10 @@ def mix_task(split: SplitRecord, accepted_path: str, targets: list[int], eligibl
                         SyntheticSet.load(accepted_path), np.asarray(targets), eligible, mix, settings,
                         device=device, progress=progress)
     logger.info("mix: %s", choice.reason)
+    if choice.headroom is not None:
+        logger.info("headroom: %s", choice.headroom.says)
+        if choice.headroom.worth is not None:
+            logger.info("worth: %s", choice.headroom.worth.says)
     return choice
 
 

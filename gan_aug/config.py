@@ -246,6 +246,12 @@ class MixConfig(_Section):
         None, ge=0, description="per class, unfiltered samples for the Classification Accuracy Score (a classifier "
         "trained on samples only; needs gan.strategy shared); unset: the largest class's count, at most 1,000; 0: off",
     )
+    headroom: list[float] = Field(
+        [0.25, 0.5], description="policy validation: the real rows' learning curve, with each minority class's real "
+        "training rows cut to these fractions (mix.seeds classifier runs each, beside the grid's 'no synthetic rows' "
+        "point): whether more real rare images could help, and what the synthetic rows are worth in real ones; "
+        "[]: off",
+    )
     seed: int = Field(0, description="which real rows are duplicated")
 
     @field_validator("doses", "weights")
@@ -254,6 +260,13 @@ class MixConfig(_Section):
         if any(v < 0 for v in values):
             raise ValueError(f"must be >= 0, got {values}")
         return values
+
+    @field_validator("headroom")
+    @classmethod
+    def _fractions(cls, values: list[float]) -> list[float]:
+        if any(not 0 < v < 1 for v in values):
+            raise ValueError(f"fractions of the real rows must be between 0 and 1 (exclusive), got {values}")
+        return sorted(set(values))
 
 
 class ShardConfig(_Section):

@@ -154,6 +154,7 @@ class GANOverSampler(BaseOverSampler):
         needed = {index[k]: n for k, n in self.sampling_strategy_.items() if n > 0}
         self.generation_, self.gan_, self.quality_, self.acceptance_ = {}, None, {}, {}
         self.usefulness_, self.mix_, self.sample_weight_ = {}, None, np.ones(len(y), np.float32)
+        self.headroom_ = None
         if not needed:
             return X.copy(), y.copy()
         full = ImageSet(np.ascontiguousarray(layout.to_images(X)), encoded, tuple(map(str, labels)))
@@ -182,6 +183,11 @@ class GANOverSampler(BaseOverSampler):
         found = synthesise(steps, counts, targets, list(needed), settings.gan.strategy, settings.mix)
         logger.info("mix: %s", found.choice.reason)
         self.usefulness_, self.mix_ = found.usefulness.to_dict(), found.choice.to_dict()
+        self.headroom_ = found.choice.headroom
+        if self.headroom_ is not None:
+            logger.info("headroom: %s", self.headroom_.says)
+            if self.headroom_.worth is not None:
+                logger.info("worth: %s", self.headroom_.worth.says)
         mix = found.choice.build(full, found.accepted, targets, settings.mix.seed)
         trained = {label: gan for gan in found.trained for label in gan.job.classes}
         stats = {label: made for label, (_, made) in zip(found.makes, found.generated)}

@@ -13,9 +13,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from gan_aug.headroom import Headroom
 from gan_aug.io import atomic_write_text
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: headroom
 Outcome = Literal["win", "tie", "loss", "unknown"]  # unknown: one seed, so no interval and no claim
 Interval = tuple[float, float]
 
@@ -303,6 +304,7 @@ class RunResult(_Frozen):
     usefulness: UsefulnessOverall
     mix: MixResult
     shards: Shards
+    headroom: Headroom | None  # the real rows' learning curve and the synthetic rows' worth; None: not measured
 
     def class_name(self, label: int | str) -> str:
         """A class's name from its label (JSON keys hold labels as text)."""

@@ -108,10 +108,12 @@ def run_result(*, config: AugmentConfig, source: "SourceRecord", balance: dict, 
         filters=filter_summary(config.filter, acceptance.status),
         downstream=downstream,
         usefulness=UsefulnessOverall(**{key: overall[key] for key in ("cas_overall", "real_overall", "cas_samples")}),
-        mix=MixResult(**choice.to_dict(), min_agreement=config.mix.min_agreement, confidence=config.mix.confidence,
+        mix=MixResult(**{k: v for k, v in choice.to_dict().items() if k != "headroom"},
+                      min_agreement=config.mix.min_agreement, confidence=config.mix.confidence,
                       seeds=config.mix.seeds,
                       steps=config.mix.steps or downstream["classifier"]["steps"], shipped=shards.synthetic_rows > 0),
         shards=shards,
+        headroom=choice.headroom,
     )
 
 

@@ -373,6 +373,13 @@ def test_default_filters_and_the_validation_policy_on_a_weak_gan(tmp_path):
     assert all(c["dose"] == (mix["dose"] if c["label"] in mix["eligible"] else 0.0) for c in metrics["classes"])
     html = (tmp_path / "report.html").read_text()
     assert html.count('class="asked-short"') == len(short)
+    # The real rows' curve, from the same batch of validation runs: minority rows cut to ¼ and ½.
+    room = metrics["headroom"]
+    minority = [c for c in metrics["classes"] if c["needed"]]
+    assert room["fractions"] == [0.25, 0.5, 1.0] and room["real_rows"][-1] == sum(c["real"] for c in minority)
+    assert room["real_rows"][0] == sum(max(1, -(-c["real"] // 4)) for c in minority)
+    assert [int(k) for k in room["per_class"]] == [c["label"] for c in minority]
+    assert 'id="verdict-headroom"' in html and 'id="headroom-curve"' in html
 
 
 def test_fd_policy_drop_removes_the_flagged_classes_synthetic_rows(tmp_path):

@@ -193,6 +193,11 @@ def test_the_validation_policy_chooses_a_dose_and_returns_weights(data, auto_fit
     assert len(weights) == len(y_res) and np.all(weights[: len(y)] == 1.0)
     assert set(weights[len(y): len(y) + shipped]) <= {mix["weight"]} and np.all(weights[len(y) + shipped:] == 1.0)
     assert 0.0 <= sampler.usefulness_["label_agreement"]["9"] <= 1.0
+    room = sampler.headroom_  # the real rows of class 9 (held-out split) cut to ¼ and ½ beside the grid
+    assert room.fractions == [0.25, 0.5, 1.0] and room.real_rows == [3, 5, 10] and list(room.per_class) == [9]
+    assert room.validation_images == 2 and room.curve == "unclear" and "too few to measure it" in room.says
+    offered = [p for p in mix["curve"] if p["dose"] and p["synthetic_rows"]]
+    assert (room.worth is None) == (not offered)  # no grid point with synthetic rows: nothing to value
 
 
 @pytest.mark.slow

@@ -20,6 +20,7 @@ from gan_aug.report import (
     downstream_table_rows,
     filter_table_rows,
     funnel_png,
+    headroom_png,
     mix_curve_png,
     mix_table_rows,
     quality_table_rows,
@@ -124,8 +125,8 @@ def test_report_images_are_inline_pngs_and_nothing_is_external(base_html, metric
     html = base_html
     payloads = IMG_RE.findall(html)
     with_synthetic = sum(1 for c in metrics["classes"] if c["used"])
-    # rows shipped, grids, funnel, confusion matrices, usefulness, the mix's validation curve
-    assert len(payloads) == 1 + len(metrics["classes"]) + with_synthetic + 1 + 1 + 1 + 1
+    # rows shipped, grids, funnel, confusion matrices, usefulness, the mix's validation curve, the headroom
+    assert len(payloads) == 1 + len(metrics["classes"]) + with_synthetic + 1 + 1 + 1 + 1 + 1
     assert len(payloads) == html.count("<img")
     for payload in payloads:
         image = Image.open(io.BytesIO(base64.b64decode(payload, validate=True)))
@@ -685,9 +686,10 @@ def test_mix_section_shows_the_validation_curve_reason_and_rows_shipped(base_htm
     rows = _table_cells(section, "mix-curve")
     assert len(rows) == 7 and rows[0][:3] == ["0 (duplication only)", "1", "0"]
     assert rows[4] == ["1", "0.5", "210", "0.861", "+0.019", "0.004", "yes", "-0.005", "0.006", "yes (chosen)"]
-    body = section.split('<table id="mix-curve">', 1)[1]
+    body = section.split('<table id="mix-curve">', 1)[1].split("</table>", 1)[0]
     assert re.findall(r"<tr( class=\"chosen\")?>", body) == [""] * 5 + [' class="chosen"'] + [""] * 2  # header first
-    curve, shipped = (_decode(p) for p in IMG_RE.findall(section))
+    curve, room, shipped = (_decode(p) for p in IMG_RE.findall(section))
+    assert room.size == Image.open(io.BytesIO(headroom_png(typed(metrics)))).size
     assert curve.size == Image.open(io.BytesIO(mix_curve_png(typed(metrics)))).size
     assert shipped.size == Image.open(io.BytesIO(distribution_png(typed(metrics)))).size
     assert 'alt="training rows per class: real, synthetic and duplicated"' in section
@@ -725,3 +727,30 @@ def test_report_sample_grids_show_8px_images_at_least_48px_wide(base_html):
     pixels = np.asarray(grid.convert("L"))
     block = pixels[2:2 + per_image, 2:2 + per_image]  # the first image: 8×8 blocks of one value each
     assert all(len(np.unique(block[r:r + 8, c:c + 8])) == 1 for r in range(0, 64, 8) for c in range(0, 64, 8))
+
+
+def test_the_verdict_says_the_headroom_and_the_mix_section_shows_its_curve(base_html, metrics, tmp_path):
+    """The report opens with whether more real rare images could help and what the shipped rows are worth
+    in real ones (the fixture's recall rises 10 points a doubling; the mix is worth about 118 real images),
+    and the Mix section shows the curve, its points and its classes; a fixed mix says why there is none."""
+    room = metrics["headroom"]
+    verdict_box = base_html.split('id="verdict"', 1)[1].split("</div>", 1)[0]
+    headroom = verdict_box.split('id="verdict-headroom">', 1)[1].split("</span>", 1)[0]
+    assert headroom.startswith("More real images of the rare classes would help: each doubling of their 299 real rows")
+    assert "The 210 shipped synthetic rows did as much as about 118 more real images would [+40, +259]" in headroom
+    section = _section(base_html, '<h2 id="mix">')
+    assert room["says"] in section.replace("&#39;", "'")
+    points = _table_cells(section, "headroom-curve")
+    assert [row[:3] for row in points] == [["0.25", str(room["real_rows"][0]), f"{room['score'][0]:.3f}"],
+                                           ["0.5", str(room["real_rows"][1]), f"{room['score'][1]:.3f}"],
+                                           ["1", "299", "0.750"]]
+    classes = _table_cells(section, "headroom-classes")
+    assert [row[0] for row in classes] == [f"digit-{k}" for k in range(1, 10)]
+    assert classes[-1][1] == "2, 3, 6"  # digit-9's 6 real rows cut to ¼ and ½
+    assert classes[-1][5].startswith("cannot tell")  # 20 validation images of one class: too wide
+    assert verdict_text(typed(metrics)).endswith("(beside the 299 real ones; 95% interval, validation).")
+
+    fixed = _render(fixed_policy(metrics), tmp_path)
+    assert 'id="headroom"' not in fixed and headroom_png(typed(metrics)) is None
+    assert ("Headroom not measured: the mix is fixed (mix.policy fixed), so no validation runs were made to build "
+            "it beside.") in fixed

@@ -15,11 +15,13 @@ paired differences estimated by a bootstrap over validation images, class by cla
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from statistics import NormalDist
 
 import numpy as np
 import torch
 
+from gan_aug import headroom
 from gan_aug.classify import balanced_accuracy, predict
 from gan_aug.config import EvaluateConfig, MixConfig
 from gan_aug.data.imageset import ImageSet
@@ -36,25 +38,54 @@ def choose_mix(train: ImageSet, val: ImageSet, accepted: SyntheticSet, targets: 
                cfg: MixConfig, evaluate: EvaluateConfig, *, device: torch.device | str = "cpu",
                progress: Progress | None = None) -> MixChoice:
     """Score every grid point on ``val`` and pick by the one-standard-error rule (module docstring);
-    ``progress`` hears classifier runs done of the total."""
+    with ``mix.headroom`` fractions, the real rows' learning curve is scored in the same batch of runs
+    (gan_aug.headroom) and kept on the choice. ``progress`` hears classifier runs done of the total."""
     if cfg.policy == "fixed":
         return fixed_choice(cfg, eligible, train.num_classes)
     settings = with_steps(evaluate.model_copy(update={"steps": cfg.steps or evaluate.steps}), len(train))
     points, seeds = grid(cfg), range(settings.seed, settings.seed + cfg.seeds)
+    minority = headroom.minority_classes(train, targets) if cfg.headroom else []
+    cuts = [headroom.cut_rows(train, minority, f, cfg.seed) for f in cfg.headroom] if minority else []
     jobs = []
     for dose, weight in points:
         mix = build_mix(train, accepted, targets, class_doses(dose, eligible, train.num_classes), weight=weight,
                         late_from=cfg.defer, seed=cfg.seed)
         jobs += [(METHOD_REGISTRY["gan"](train, mix, seed), val, settings, seed, device) for seed in seeds]
+    nothing = SyntheticSet.empty(train.images.shape[1:], "")
+    for cut in cuts:  # duplication to the same targets, from fewer real rows
+        mix = build_mix(cut, nothing, targets, 0.0, seed=cfg.seed)
+        jobs += [(METHOD_REGISTRY["gan"](cut, mix, seed), val, settings, seed, device) for seed in seeds]
     hits = []
     workers = classifier_workers(settings, device, len(jobs), train.images.shape[1:])
     for done, hit in enumerate(run_all(_validation_hits, jobs, workers, what="validation classifier run")):
         hits.append(hit)
         if progress is not None:
             progress(done + 1, len(jobs))
-    # Per grid point and validation image, the share of seeds whose classifier got it right.
+    # Per grid point (then per cut) and validation image, the share of seeds whose classifier got it right.
     correct = [np.mean(hits[i:i + len(seeds)], axis=0) for i in range(0, len(hits), len(seeds))]
-    return _pick(points, correct, val, eligible, cfg, accepted, train, targets)
+    choice = _pick(points, correct[:len(points)], val, eligible, cfg, accepted, train, targets)
+    if not cuts:
+        return choice
+    return replace(choice, headroom=_headroom(choice, points, correct, cuts, train, val, minority, cfg))
+
+
+def _headroom(choice: MixChoice, points, correct, cuts: list[ImageSet], train: ImageSet, val: ImageSet,
+              minority: list[int], cfg: MixConfig) -> headroom.Headroom:
+    """The curve from the cuts and the grid's duplication point; the shipped mix valued on it, or, when
+    no synthetic rows ship, the grid's best point that has some (marked as not shipped)."""
+    curve = choice.curve
+    shipped = next(i for i, p in enumerate(curve) if (p["dose"], p["weight"]) == (choice.dose, choice.weight)
+                   or (p["dose"] == 0 and choice.dose == 0))
+    synthetic = [i for i, p in enumerate(curve) if p["dose"] > 0 and p["synthetic_rows"] > 0]
+    valued = shipped if curve[shipped]["dose"] > 0 else max(synthetic, key=lambda i: curve[i]["balanced_accuracy"],
+                                                              default=None)
+    mix = None if valued is None else {
+        "hits": correct[valued], "shipped": valued == shipped, "dose": curve[valued]["dose"],
+        "weight": curve[valued]["weight"], "synthetic_rows": curve[valued]["synthetic_rows"]}
+    rows = [cut.class_counts()[minority] for cut in cuts] + [train.class_counts()[minority]]
+    none = points.index((0.0, 1.0))
+    return headroom.measure([*correct[len(points):], correct[none]], np.asarray(rows), [*cfg.headroom, 1.0],
+                            val.labels, minority, cfg.seeds, cfg.bootstrap_rounds, mix=mix, seed=cfg.seed)
 
 
 def _validation_hits(job: tuple) -> np.ndarray:

@@ -11,6 +11,7 @@ import numpy as np
 
 from gan_aug.config import MixConfig
 from gan_aug.data.imageset import ImageSet
+from gan_aug.headroom import Headroom
 from gan_aug.mix.rows import TrainingMix, build_mix, synthetic_allowance
 from gan_aug.synthetic import SyntheticSet
 
@@ -28,9 +29,18 @@ class MixChoice:
     eligible: list[int]
     reason: str
     curve: list[dict] = field(default_factory=list)  # per grid point, in the order tried
+    headroom: Headroom | None = None  # the real rows' learning curve, measured beside the grid
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "doses": {str(k): v for k, v in self.doses.items()}}
+        """JSON-ready; ``from_dict`` reads it back."""
+        return {**asdict(self), "doses": {str(k): v for k, v in self.doses.items()},
+                "headroom": None if self.headroom is None else self.headroom.model_dump(mode="json")}
+
+    @classmethod
+    def from_dict(cls, found: dict) -> "MixChoice":
+        room = found.get("headroom")
+        return cls(**{**found, "doses": {int(k): v for k, v in found["doses"].items()},
+                      "headroom": None if room is None else Headroom.model_validate(room)})
 
     def build(self, train: ImageSet, accepted: SyntheticSet, targets: np.ndarray, seed: int) -> TrainingMix:
         """The training split this choice ships."""

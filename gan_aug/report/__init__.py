@@ -20,7 +20,7 @@ from gan_aug.report.formatting import DASH
 from gan_aug.report.funnel import ACCEPTANCE_STATUSES, CALIBRATION_TEXT, FILTER_TEXT, THRESHOLD_NAMES
 from gan_aug.report.html import render_report, render_run_report
 from gan_aug.report.markdown import summary_markdown
-from gan_aug.report.mix_plots import distribution_png, mix_curve_png, usefulness_png
+from gan_aug.report.mix_plots import distribution_png, headroom_png, mix_curve_png, usefulness_png
 from gan_aug.report.plots import (
     MAX_GRID_SAMPLES,
     MIN_GRID_PX,
@@ -50,7 +50,8 @@ __all__ = [
     "ACCEPTANCE_STATUSES", "CALIBRATION_TEXT", "CLASS_COLUMNS", "DASH", "FILTER_TEXT", "MAX_GRID_SAMPLES",
     "MIN_GRID_PX", "QUALITY_COLUMNS", "SCORES", "THRESHOLD_NAMES", "Verdict", "class_table_rows",
     "comparison_table_rows", "confusion_png", "distribution_png", "downstream_table_rows", "filter_table_rows",
-    "funnel_png", "gain_table_rows", "mix_curve_png", "mix_table_rows", "quality_table_rows", "render_report",
-    "mix_text", "render_run_report", "sample_grid_png", "shard_table_rows", "summary_markdown", "training_curves_png",
+    "funnel_png", "gain_table_rows", "headroom_png", "mix_curve_png", "mix_table_rows", "quality_table_rows",
+    "render_report", "mix_text", "render_run_report", "sample_grid_png", "shard_table_rows", "summary_markdown",
+    "training_curves_png",
     "usefulness_png", "usefulness_table_rows", "verdict", "verdict_text",
 ]

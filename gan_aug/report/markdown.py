@@ -43,7 +43,8 @@ def summary_markdown(result: RunResult) -> str:
     shards = result.shards
     found = verdict(result)
     lead = f"**{_md_cell(found.lead)}.** " if found.lead else ""
-    parts = [f"# gan-aug run {_md_cell(result.run.name)}", lead + _md_cell(found.text), _rows_text(shards)]
+    parts = [f"# gan-aug run {_md_cell(result.run.name)}", lead + _md_cell(f"{found.text} {found.headroom}"),
+             _rows_text(shards)]
     parts += _downstream_markdown(result)
     parts += ["## Mix", _md_cell(mix_text(result)), _class_markdown(result)]
     funnel = _filter_markdown(result)

@@ -117,3 +117,37 @@ def mix_curve_png(result: RunResult) -> bytes | None:
     ax.set_ylabel("balanced accuracy on validation")
     ax.legend(fontsize=8, frameon=False, loc="lower right")
     return figure_png(fig)
+
+
+def headroom_png(result: RunResult) -> bytes | None:
+    """The real rows' learning curve (pooled minority-class recall on validation against the real rows, a
+    log2 axis; 95% bootstrap bars), its straight line carried one doubling on, and the valued mix: a star at
+    the real rows it was worth, or a bar across at its score where that cannot be told."""
+    room = result.headroom
+    if room is None:
+        return None
+    fig = Figure(figsize=(7.5, 3.6), dpi=100, layout="constrained")
+    ax = fig.subplots()
+    x, y = np.log2(room.real_rows), np.asarray(room.score)
+    low, high = np.asarray(room.score_ci).T
+    ax.errorbar(room.real_rows, y, yerr=[y - low, high - y], marker="o", capsize=3, color="#4c72b0",
+                label="real rows only (cut, then duplicated)")
+    reach = np.array([x[0], x[-1] + 1])
+    line = y.mean() + room.per_doubling * (reach - x.mean())
+    ax.plot(np.exp2(reach), line, linestyle="--", color="#888",
+            label=f"{100 * room.per_doubling:+.1f} points per doubling")
+    worth = room.worth
+    if worth is not None:
+        what = "shipped mix" if worth.shipped else "best synthetic point (not shipped)"
+        if worth.real_images is not None:
+            at = room.real_rows[-1] + worth.real_images
+            ax.plot([at], [worth.score], marker="*", markersize=16, color="#d62728", markeredgecolor="#222",
+                    linestyle="none", label=f"{what}: worth {worth.real_images:+.0f} real images", zorder=5)
+        else:
+            ax.axhline(worth.score, color="#d62728", linewidth=1.2, label=f"{what}: worth cannot be told")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(room.real_rows, [str(n) for n in room.real_rows])
+    ax.set_xlabel("real training rows of the minority classes (log scale)")
+    ax.set_ylabel("minority-class recall, validation")
+    ax.legend(fontsize=8, frameon=False, loc="lower right")
+    return figure_png(fig)

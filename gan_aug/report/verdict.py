@@ -26,6 +26,7 @@ class Verdict:
     tone: str
     text: str
     outcomes: dict[str, str]
+    headroom: str = ""  # could more real rare images help, and what the synthetic rows are worth in real ones
 
     @property
     def headline(self) -> str:
@@ -138,14 +139,28 @@ def no_synthetic_reason(result: RunResult) -> str:
 
 def verdict(result: RunResult) -> Verdict:
     """The run's verdict (module docstring): what shipped, and how the shipped split did against the best
-    baseline in balanced accuracy and few-shot recall."""
+    baseline in balanced accuracy and few-shot recall; then the headroom."""
+    room = headroom_text(result)
     if not result.mix.shipped:
         text, outcomes = _comparison_text("The shipped split (real rows, duplicated to balance)", result)
-        return Verdict("none", f"No synthetic rows shipped: {no_synthetic_reason(result)}. {text}.", outcomes)
+        return Verdict("none", f"No synthetic rows shipped: {no_synthetic_reason(result)}. {text}.", outcomes, room)
     text, outcomes = _comparison_text("The GAN's mix", result)
-    return Verdict(_tone(outcomes), f"{text}; {_shipped_text(result)}.", outcomes)
+    return Verdict(_tone(outcomes), f"{text}; {_shipped_text(result)}.", outcomes, room)
+
+
+def headroom_text(result: RunResult) -> str:
+    """Whether more real images of the rare classes could help, and the synthetic rows' worth in real ones
+    (gan_aug.headroom), or why neither was measured."""
+    room = result.headroom
+    if room is None:
+        why = ("the mix is fixed (mix.policy fixed), so no validation runs were made to build it beside"
+               if result.mix.policy == "fixed" else "mix.headroom is off, or no class is below its target")
+        return f"Headroom not measured: {why}."
+    worth = room.worth.says if room.worth else "no grid point had synthetic rows to value"
+    return f"{room.says} {worth[0].upper()}{worth[1:]}."
 
 
 def verdict_text(result: RunResult) -> str:
-    """The verdict's sentence, for text outputs (the CLI, the markdown summary)."""
-    return verdict(result).text
+    """The verdict's sentences, for text outputs (the CLI, the markdown summary)."""
+    found = verdict(result)
+    return f"{found.text} {found.headroom}"

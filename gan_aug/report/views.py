@@ -5,7 +5,7 @@ template (and the CLI), built from the run's result; figures go inline as data U
 from __future__ import annotations
 
 from gan_aug.report.formatting import fmt, fmt_short, png_data_uri
-from gan_aug.report.mix_plots import distribution_png, mix_curve_png, usefulness_png
+from gan_aug.report.mix_plots import distribution_png, headroom_png, mix_curve_png, usefulness_png
 from gan_aug.report.tables import mix_table_rows, usefulness_table_rows
 from gan_aug.report.verdict import named_classes, verdict
 from gan_aug.run_result import RunResult, TrainingRun
@@ -30,7 +30,7 @@ def _names(result: RunResult, labels) -> list[str]:
 
 def verdict_view(result: RunResult) -> dict:
     found = verdict(result)
-    return {"tone": found.tone, "headline": found.lead, "text": found.text}
+    return {"tone": found.tone, "headline": found.lead, "text": found.text, "headroom": found.headroom}
 
 
 def gan_method_text(result: RunResult) -> str:
@@ -94,7 +94,23 @@ def mix_choice(result: RunResult) -> dict:
 def mix_view(result: RunResult) -> dict:
     """The Mix section: the training split as shipped, and the choice with its validation curve."""
     return {"shipped_plot": _uri(distribution_png(result)),
-            "choice": {**mix_choice(result), "plot": _uri(mix_curve_png(result))}}
+            "choice": {**mix_choice(result), "plot": _uri(mix_curve_png(result))},
+            "headroom": headroom_view(result)}
+
+
+def headroom_view(result: RunResult) -> dict | None:
+    """The Headroom subsection: the real rows' curve with the valued mix on it, its points, and per class."""
+    room = result.headroom
+    if room is None:
+        return None
+    points = [{"fraction": f, "real_rows": n, "score": s, "low": ci[0], "high": ci[1]}
+              for f, n, s, ci in zip(room.fractions, room.real_rows, room.score, room.score_ci)]
+    per_class = [{"name": result.class_name(k), "real_rows": c.real_rows, "score": c.score,
+                  "per_doubling": c.per_doubling, "ci": c.per_doubling_ci,
+                  "worth": c.worth.says if c.worth else "—"} for k, c in room.per_class.items()]
+    return {"says": room.says, "worth": room.worth.says if room.worth else None, "points": points,
+            "per_class": per_class, "seeds": room.seeds, "images": room.validation_images,
+            "plot": _uri(headroom_png(result))}
 
 
 def mix_text(result: RunResult) -> str:
