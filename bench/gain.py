@@ -76,12 +76,15 @@ recovery per lever key).
     .venv/bin/python bench/gain.py --protocol step --seeds 5 --out runs/gain-step
     .venv/bin/python bench/gain.py --bound-only --protocol fewshot   # no GAN: duplication and the perfect arm only
     .venv/bin/python bench/gain.py --smoke            # minutes: checks the script end to end, measures nothing
+    # a few CPU hours: the GAN on fewshot, the policy, duplication and doses 1 and 2, one baseline, no
+    # oracle, and issue 26's headroom check (the real rows' curve against the perfect generator)
+    .venv/bin/python bench/gain.py --protocol fewshot --levers doses --lever-doses 1 2 --baselines oversampled \
+        --no-oracle --headroom-check --mix-seeds 1
 """
 from __future__ import annotations
 
 import argparse
 import functools
-import hashlib
 import json
 import logging
 import os
@@ -92,6 +95,7 @@ from pathlib import Path
 from typing import Callable
 
 import bound  # bench/bound.py, beside this script
+import headroom_check  # bench/headroom_check.py
 import numpy as np
 import torch
 
@@ -410,24 +414,38 @@ class Lever:
         return f"d{self.dose:g}-w{self.weight:g}-late{self.late_from:g}-t{self.threshold:g}-{gate}"
 
 
-def levers(choice: MixChoice, mix: MixConfig, which: str = "all") -> list[Lever]:
-    """The policy's choice, every grid point, then deferral, the label filter and the gate moved one at a time;
-    ``which="doses"``: the policy's choice and the grid's weight-1 points only (the doses the perfect arm has)."""
+LEVER_SETS = {"all": ("policy", "grid", "deferred", "threshold", "gate"), "doses": ("policy", "grid-w1")}
+LEVER_NAMES = ("policy", "grid", "grid-w1", "deferred", "threshold", "gate")
+
+
+def lever_names(text: str) -> tuple[str, ...]:
+    """--levers: "all", "doses", or names from LEVER_NAMES, comma-separated."""
+    names = LEVER_SETS.get(text) or tuple(text.split(","))
+    unknown = sorted(set(names) - set(LEVER_NAMES))
+    if unknown:
+        raise SystemExit(f"--levers: unknown {', '.join(unknown)}; use all, doses or some of {', '.join(LEVER_NAMES)}")
+    return names
+
+
+def levers(choice: MixChoice, mix: MixConfig, which: tuple[str, ...] = LEVER_SETS["all"],
+           only: list[float] | None = None) -> list[Lever]:
+    """The policy's choice, the grid's points (every one; "grid-w1": weight 1 only, the doses the perfect arm
+    has; with ``only``, duplication and these doses), then deferral, the label filter and the gate moved one
+    at a time from the policy's choice (dose 1, weight 1 where it ships none), as ``which`` names them."""
     dose, weight = (choice.dose, choice.weight) if choice.dose > 0 else (1.0, 1.0)
     grid = [(0.0, 1.0)] + [(d, w) for d in sorted({d for d in mix.doses if d > 0})
                            for w in sorted(set(mix.weights), reverse=True)]
+    if "grid" not in which:  # duplication always: it is what the perfect arm and recovery are measured from
+        grid = [(d, w) for d, w in grid if d == 0 or (w == 1.0 and "grid-w1" in which)]
+    grid = [(d, w) for d, w in grid if only is None or d == 0 or d in only]
     moved, chosen = f"dose {dose:g}, weight {weight:g}", (choice.dose, choice.weight)
     point = lambda d, w: "duplication only" if d == 0 else f"dose {d:g}, weight {w:g}"  # noqa: E731
-    if which == "doses":
-        grid = [(d, w) for d, w in grid if w == 1.0]
-    found = [Lever(f"policy choice: {point(*chosen)}", *chosen, policy=True),
-             *[Lever(f"grid: {point(d, w)}{' (= policy)' if (d, w) == chosen else ''}", d, w) for d, w in grid]]
-    if which == "doses":
-        return found
-    return [*found,
-            Lever(f"deferred to 50% ({moved})", dose, weight, late_from=0.5),
-            Lever(f"label threshold 0.5 ({moved})", dose, weight, threshold=0.5),
-            Lever(f"no agreement gate ({moved})", dose, weight, gated=False)]
+    found = [Lever(f"policy choice: {point(*chosen)}", *chosen, policy=True)] if "policy" in which else []
+    found += [Lever(f"grid: {point(d, w)}{' (= policy)' if (d, w) == chosen else ''}", d, w) for d, w in grid]
+    moves = {"deferred": Lever(f"deferred to 50% ({moved})", dose, weight, late_from=0.5),
+             "threshold": Lever(f"label threshold 0.5 ({moved})", dose, weight, threshold=0.5),
+             "gate": Lever(f"no agreement gate ({moved})", dose, weight, gated=False)}
+    return found + [lever for name, lever in moves.items() if name in which]
 
 
 def lever_mix(lever: Lever, choice: MixChoice, synth: Synthesis, eligible: list[int], seed: int) -> TrainingMix:
@@ -440,15 +458,6 @@ def lever_mix(lever: Lever, choice: MixChoice, synth: Synthesis, eligible: list[
                      late_from=lever.late_from, seed=seed)
 
 
-def fingerprint(mix: TrainingMix) -> str:
-    """Which rows a mix trains on and how: two levers that end up with the same mix are scored once (a lever
-    at dose 1 with every class already eligible, say)."""
-    digest = hashlib.sha256(repr((len(mix.real), mix.synthetic_weight, mix.late_from)).encode())
-    for part in (mix.synthetic.labels, mix.synthetic.seeds, mix.duplicates):
-        digest.update(np.ascontiguousarray(part).tobytes())
-    return digest.hexdigest()
-
-
 def score_lever(protocol: str, lever: Lever, mix: TrainingMix, synth: Synthesis, test: ImageSet, s: AugmentConfig,
                 device: str, results: Results) -> dict:
     """The lever's mix trained on every seed and scored on test, once per distinct mix."""
@@ -459,7 +468,7 @@ def score_mix(keys: tuple[str, ...], name: str, mix: TrainingMix, synth: Synthes
               s: AugmentConfig, device: str, results: Results) -> dict:
     """A mix trained on every seed and scored on test as the method "gan", stored under ``keys``; a mix
     already scored beside it (the same fingerprint under the same parent key) is not trained again."""
-    sha = fingerprint(mix)
+    sha = mix.fingerprint()  # two levers that end up with the same mix are scored once
     scored = (results.get(*keys[:-1]) or {}).values()
     same = next((entry for entry in scored if entry.get("mix_sha256") == sha), None)
     if same is not None and results.get(*keys) is None:
@@ -662,9 +671,10 @@ def verdict(protocol: str, policy_entry: dict, best: dict, best_name: str, oracl
 # --- one protocol, and main -----------------------------------------------------------------------
 
 def run_protocol(protocol: str, test: ImageSet, oracle_runs: dict | None, s: AugmentConfig, out: Path, device: str,
-                 results: Results, which: str = "all", methods: tuple[str, ...] = BASELINES) -> None:
+                 results: Results, which: tuple[str, ...] = LEVER_SETS["all"], methods: tuple[str, ...] = BASELINES,
+                 only: list[float] | None = None, check_headroom: bool = False) -> None:
     synth, eligible, choice = synthesise(protocol, s, out, device, results,
-                                         thresholds=THRESHOLDS if which == "all" else (0.9,))
+                                         thresholds=THRESHOLDS if "threshold" in which else (0.9,))
     print_curve(choice)
     key = "baselines" if methods == BASELINES else "baselines-" + "-".join(methods)
     baselines = results.piece(("protocols", protocol, key), "baselines", lambda: evaluate_downstream(
@@ -672,7 +682,7 @@ def run_protocol(protocol: str, test: ImageSet, oracle_runs: dict | None, s: Aug
     oracle_entry = None if oracle_runs is None else oracle_for(oracle_runs, rarest_classes(synth.train))
     print(f"\nfew-shot classes (the three rarest): {[synth.train.class_names[k] for k in rarest_classes(synth.train)]}")
     print_baselines(baselines, oracle_entry)
-    lever_list = levers(choice, s.mix, which)
+    lever_list = levers(choice, s.mix, which, only)
     rows = [(lever, score_lever(protocol, lever, lever_mix(lever, choice, synth, eligible, s.mix.seed), synth, test,
                                 s, device, results)) for lever in lever_list]
     duplication = next(entry for lever, entry in rows if lever.dose == 0 and not lever.policy)
@@ -684,9 +694,28 @@ def run_protocol(protocol: str, test: ImageSet, oracle_runs: dict | None, s: Aug
     best_name = baselines["best_baseline"]
     best = baselines["methods"][best_name]
     print_levers(rows, best, best_name, recovery)
-    found = verdict(protocol, rows[0][1], best, best_name, oracle_entry)
+    policy = next((entry for lever, entry in rows if lever.policy), None)
+    found = {} if policy is None else verdict(protocol, policy, best, best_name, oracle_entry)
     results.put("protocols", protocol, "verdict", value={**found, "bound": bound_at, "bound_says": lines,
                                                          "recovery": recovery})
+    if check_headroom:
+        headroom(protocol, synth, test, s, device, results, choice, rows, duplication, perfect)
+
+
+def headroom(protocol: str, synth: Synthesis, test: ImageSet, s: AugmentConfig, device: str, results: Results,
+             choice: MixChoice, rows: list[tuple[Lever, dict]], duplication: dict, perfect: list[Perfect]) -> None:
+    """Issue 26's check (bench/headroom_check.py): the curve's predictions against the perfect arm."""
+    minority = bound.minority(synth.train, synth.targets)
+    cuts = headroom_check.cut_runs(
+        synth.train, synth.val, test, synth.targets, minority, s.evaluate, s.mix.seed, evaluate_downstream, device,
+        lambda compute: results.piece(("protocols", protocol, "headroom_cuts"), "headroom cuts (¼, ½) on test",
+                                      compute))
+    gan = {lever.name: (lever.dose, entry) for lever, entry in rows if lever.dose > 0 and not lever.policy}
+    found = headroom_check.check(cuts, duplication, {f"{p.dose:g}": p.entry for p in perfect if p.key != "fill"}, gan,
+                                 minority, int(synth.train.class_counts()[minority].sum()))
+    validation = headroom_check.predicted_on_validation(choice.headroom)
+    headroom_check.print_check(found, validation)
+    results.put("protocols", protocol, "headroom_check", value={**found, "validation": validation})
 
 
 def bound_only(protocol: str, test: ImageSet, s: AugmentConfig, device: str, results: Results) -> None:
@@ -729,10 +758,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--out", default=None, help="default: runs/gain (runs/gain-smoke with --smoke)")
     parser.add_argument("--bound-only", action="store_true", help="only duplication and the perfect generator "
                         "(real left-out images) per protocol, no GAN: is there a gain for any generator to find?")
-    parser.add_argument("--levers", default="all", choices=["all", "doses"], help="all (default); doses: the "
-                        "policy's choice and the grid's weight-1 doses only, no deferral, threshold or gate lever")
+    parser.add_argument("--levers", default="all", help="all (default: " + ",".join(LEVER_SETS["all"]) + "); doses ("
+                        + ",".join(LEVER_SETS["doses"]) + "); or comma-separated from " + ", ".join(LEVER_NAMES))
+    parser.add_argument("--lever-doses", type=float, nargs="+", default=None,
+                        help="with --levers doses: only these grid doses (and duplication)")
     parser.add_argument("--baselines", default=",".join(BASELINES),
                         help=f"comma-separated, from {', '.join(BASELINES)} (default: all)")
+    parser.add_argument("--headroom-check", action="store_true", help="issue 26: the real rows' curve (minority "
+                        "rows cut to 1/4 and 1/2, 2 seeds) against what the perfect generator measures")
     parser.add_argument("--no-oracle", action="store_true", help="skip the oracle (3 runs on 55,000 images)")
     parser.add_argument("--smoke", action="store_true", help="tiny budgets everywhere: checks the script, in minutes")
     return parser.parse_args()
@@ -763,7 +796,8 @@ def main() -> None:
             raise SystemExit(f"--baselines: unknown {', '.join(unknown)}; choose from {', '.join(BASELINES)}")
         oracle_runs = None if args.no_oracle else oracle(test, s, str(device), results)
         for protocol in CHOICES[args.protocol]:
-            run_protocol(protocol, test, oracle_runs, s, out, str(device), results, args.levers, methods)
+            run_protocol(protocol, test, oracle_runs, s, out, str(device), results, lever_names(args.levers), methods,
+                         args.lever_doses, args.headroom_check)
     print(f"\ntotal {time.perf_counter() - started:.0f} s this session; results in {results.path}")
 
 

@@ -9,6 +9,7 @@ from gan_aug.config import ConfigError, EvaluateConfig, MixConfig, parse_config
 from gan_aug.data.imageset import ImageSet
 from gan_aug.evaluate.mix_choice import choose_mix
 from gan_aug.headroom import Headroom, cut_rows, measure, minority_classes
+from gan_aug.mix import build_mix
 from gan_aug.mix.policy import MixChoice
 from gan_aug.synthetic import SyntheticSet
 
@@ -150,3 +151,25 @@ def test_a_handful_of_validation_images_claims_nothing():
     assert "too few to measure it (at least 20)" in room.says
     assert room.worth.real_images is None and "2 validation images are too few" in room.worth.says
     assert room.per_class[1].worth.real_images is None
+
+
+def test_grid_points_that_build_the_same_mix_are_trained_once(digits_set):
+    """Three accepted rows of the rare class: doses 0.5 and 1 both ship all three (the same mix, trained
+    once, scored the same), and a point with no synthetic rows to weigh is duplication's."""
+    train, val, targets = _long_tail(digits_set)
+    few = train.subset(np.flatnonzero(train.labels == 3)[:3])
+    accepted = SyntheticSet(few.images, few.labels, np.arange(3), "copies")
+    cfg = MixConfig(doses=[0.5, 1.0], weights=[1.0], seeds=1, bootstrap_rounds=50, headroom=[])
+    runs = []
+    choice = choose_mix(train, val, accepted, targets, [3], cfg,
+                        EvaluateConfig(model="small_cnn", width=8, steps=60, patience=0, seeds=1),
+                        progress=lambda done, total: runs.append(total))
+    assert set(runs) == {2}  # duplication, and the one mix both doses build
+    half, one = (next(p for p in choice.curve if p["dose"] == d) for d in (0.5, 1.0))
+    assert half["synthetic_rows"] == one["synthetic_rows"] == 3
+    assert half["balanced_accuracy"] == one["balanced_accuracy"] and choice.headroom is None
+    nothing = SyntheticSet.empty(train.images.shape[1:], "")
+    plain = build_mix(train, nothing, targets, 0.0)
+    assert build_mix(train, nothing, targets, 1.0, weight=0.5).fingerprint() == plain.fingerprint()
+    assert build_mix(train, accepted, targets, 1.0, weight=0.5).fingerprint() != (
+        build_mix(train, accepted, targets, 1.0).fingerprint())

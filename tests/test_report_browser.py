@@ -31,8 +31,8 @@ def test_rendered_report_opens_cleanly_in_chromium(chromium, tmp_path):
     check = check_report(path, tmp_path / "screenshot.png")
 
     assert check.console_errors == [] and check.page_errors == []
-    # rows shipped, real, synthetic, rejected; funnel, confusion, training, usefulness, validation curve
-    assert len(check.images) == html.count("<img") == 1 + 10 + 8 + 3 + 5
+    # rows shipped, real, synthetic, rejected; funnel, confusion, training, usefulness, validation curve, headroom
+    assert len(check.images) == html.count("<img") == 1 + 10 + 8 + 3 + 6
     assert check.broken_images == [] and all(width > 0 and height > 0 for _, width, height in check.images)
     assert any(alt.startswith("confusion matrices") for alt, _, _ in check.images)
     assert check.requests_outside == [] and check.ok

@@ -46,11 +46,15 @@ def choose_mix(train: ImageSet, val: ImageSet, accepted: SyntheticSet, targets: 
     points, seeds = grid(cfg), range(settings.seed, settings.seed + cfg.seeds)
     minority = headroom.minority_classes(train, targets) if cfg.headroom else []
     cuts = [headroom.cut_rows(train, minority, f, cfg.seed) for f in cfg.headroom] if minority else []
-    jobs = []
+    jobs, trained_as, seen = [], [], {}  # a point whose mix equals an earlier one's is trained once
     for dose, weight in points:
         mix = build_mix(train, accepted, targets, class_doses(dose, eligible, train.num_classes), weight=weight,
                         late_from=cfg.defer, seed=cfg.seed)
-        jobs += [(METHOD_REGISTRY["gan"](train, mix, seed), val, settings, seed, device) for seed in seeds]
+        key = mix.fingerprint()
+        if key not in seen:
+            seen[key] = len(seen)
+            jobs += [(METHOD_REGISTRY["gan"](train, mix, seed), val, settings, seed, device) for seed in seeds]
+        trained_as.append(seen[key])
     nothing = SyntheticSet.empty(train.images.shape[1:], "")
     for cut in cuts:  # duplication to the same targets, from fewer real rows
         mix = build_mix(cut, nothing, targets, 0.0, seed=cfg.seed)
@@ -61,8 +65,9 @@ def choose_mix(train: ImageSet, val: ImageSet, accepted: SyntheticSet, targets: 
         hits.append(hit)
         if progress is not None:
             progress(done + 1, len(jobs))
-    # Per grid point (then per cut) and validation image, the share of seeds whose classifier got it right.
-    correct = [np.mean(hits[i:i + len(seeds)], axis=0) for i in range(0, len(hits), len(seeds))]
+    # Per distinct mix (then per cut) and validation image, the share of seeds whose classifier got it right.
+    trained = [np.mean(hits[i:i + len(seeds)], axis=0) for i in range(0, len(hits), len(seeds))]
+    correct = [trained[i] for i in trained_as] + trained[len(seen):]
     choice = _pick(points, correct[:len(points)], val, eligible, cfg, accepted, train, targets)
     if not cuts:
         return choice

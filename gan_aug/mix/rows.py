@@ -7,6 +7,7 @@ duplication, as random oversampling would, and every row says which of the three
 """
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ import numpy as np
 
 from gan_aug.data.imageset import ImageSet
 from gan_aug.data.resample import duplicate_rows
+from gan_aug.hashing import bytes_sha256
 from gan_aug.synthetic import SyntheticSet
 
 KINDS = ("real", "synthetic", "duplicate")
@@ -74,6 +76,18 @@ class TrainingMix:
             real.class_names,
             np.concatenate([real.source_index, np.full(len(self.synthetic), -1, np.int64),
                             real.source_index[self.duplicates]]))
+
+    def fingerprint(self) -> str:
+        """Which rows it trains on and how: two mixes with equal fingerprints train the same classifier
+        (grid points whose doses allow more rows than were accepted build the same mix; without synthetic
+        rows their weight and deferral do not matter)."""
+        some = len(self.synthetic) > 0
+        digest = hashlib.sha256(repr((len(self.real), self.synthetic_weight if some else 1.0,
+                                      self.late_from if some else 0.0)).encode())
+        for part in (self.real.source_index, self.synthetic.labels, self.synthetic.seeds, self.duplicates):
+            digest.update(np.ascontiguousarray(part).tobytes())
+        digest.update(bytes_sha256(np.ascontiguousarray(self.synthetic.images).tobytes()).encode())
+        return digest.hexdigest()
 
     def class_counts(self, kind: str | None = None) -> np.ndarray:
         """Rows per class, of one kind ('real', 'synthetic', 'duplicate') or all."""
