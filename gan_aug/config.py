@@ -239,6 +239,11 @@ class MixConfig(_Section):
         "rows recognises less often than this gets no synthetic rows",
     )
     seeds: int = Field(2, ge=1, le=20, description="classifier runs per grid point on validation")
+    halving: bool = Field(
+        True, description="policy validation: successive halving: every grid point trains on one seed first; "
+        "only duplication and the better half of the points that scored at least as well as it go on to the "
+        "other mix.seeds (the rest stop there and cannot ship); false: every point on every seed",
+    )
     steps: int | None = Field(None, ge=1, description="classifier steps per grid run; unset: evaluate.steps")
     bootstrap_rounds: int = Field(1000, ge=2, description="resamples of the validation images for the standard "
                                   "error of each point's difference from the best")

@@ -217,6 +217,7 @@ class CurvePoint(_Frozen):
     clears: bool  # the gain is above zero at mix.confidence (corrected): the point may ship
     vs_top: float  # against the best point that may ship
     standard_error: float
+    seeds: int  # classifier runs its score averages (fewer than mix.seeds: stopped by successive halving)
     within_noise: bool  # may ship, and within one standard error of that best
 
 

@@ -143,7 +143,7 @@ def mix_curve(classes: list[dict], points: list[tuple] = CURVE) -> list[dict]:
     return [{"dose": dose, "weight": weight, "synthetic_rows": sum(allowance(c["label"], dose) for c in classes),
              "balanced_accuracy": score, "vs_duplication": round(score - none, 4), "duplication_se": 0.004,
              "clears": dose == 0 or score - none > 2.4 * 0.004, "vs_top": round(score - top, 4),
-             "standard_error": se, "within_noise": score >= top - se} for dose, weight, score, se in points]
+             "standard_error": se, "seeds": 2, "within_noise": score >= top - se} for dose, weight, score, se in points]
 
 
 def mix_section(classes: list[dict]) -> dict:

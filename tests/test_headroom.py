@@ -6,12 +6,11 @@ import numpy as np
 import pytest
 
 from gan_aug.config import ConfigError, EvaluateConfig, MixConfig, parse_config
-from gan_aug.data.imageset import ImageSet
 from gan_aug.evaluate.mix_choice import choose_mix
 from gan_aug.headroom import Headroom, cut_rows, measure, minority_classes
-from gan_aug.mix import build_mix
 from gan_aug.mix.policy import MixChoice
 from gan_aug.synthetic import SyntheticSet
+from mix_helpers import long_tail
 
 MINORITY = [1, 2]
 PER_CLASS = 400  # validation images of each minority class: enough for tight intervals
@@ -103,23 +102,12 @@ def test_headroom_fractions_are_checked():
         parse_config({"mix": {"headroom": [0.5, 1.0]}})
 
 
-def _long_tail(digits_set: ImageSet) -> tuple[ImageSet, ImageSet, np.ndarray]:
-    """Digits 0-3 with 3 rare (12 train, 30 validation images), targets 100 a class."""
-    rng = np.random.default_rng(0)
-    four = digits_set.subset(np.flatnonzero(digits_set.labels < 4))
-    keep = ImageSet(four.images, four.labels, four.class_names[:4])
-    rows = [rng.permutation(np.flatnonzero(keep.labels == k)) for k in range(4)]
-    train = keep.subset(np.sort(np.concatenate([r[:100] if k < 3 else r[:12] for k, r in enumerate(rows)])))
-    val = keep.subset(np.sort(np.concatenate([r[100:130] if k < 3 else r[12:42] for k, r in enumerate(rows)])))
-    return train, val, np.full(4, 100)
-
-
 @pytest.mark.parametrize("policy", ["validation", "fixed"])
 def test_choose_mix_measures_the_curve_beside_the_grid(digits_set, policy):
     """Real classifier runs: the cuts of the rare class and the grid's duplication point make the curve;
     the grid's synthetic point (copies of real rows, so recognisable) is valued on it, and it all survives
     to_dict / from_dict. A fixed mix has no grid runs to build on: no headroom."""
-    train, val, targets = _long_tail(digits_set)
+    train, val, targets = long_tail(digits_set)
     copies = train.subset(np.flatnonzero(train.labels == 3))
     accepted = SyntheticSet(copies.images, copies.labels, np.arange(len(copies)), "copies")
     cfg = MixConfig(policy=policy, doses=[1.0], weights=[1.0], seeds=1, bootstrap_rounds=200, headroom=[0.25, 0.5])
@@ -151,25 +139,3 @@ def test_a_handful_of_validation_images_claims_nothing():
     assert "too few to measure it (at least 20)" in room.says
     assert room.worth.real_images is None and "2 validation images are too few" in room.worth.says
     assert room.per_class[1].worth.real_images is None
-
-
-def test_grid_points_that_build_the_same_mix_are_trained_once(digits_set):
-    """Three accepted rows of the rare class: doses 0.5 and 1 both ship all three (the same mix, trained
-    once, scored the same), and a point with no synthetic rows to weigh is duplication's."""
-    train, val, targets = _long_tail(digits_set)
-    few = train.subset(np.flatnonzero(train.labels == 3)[:3])
-    accepted = SyntheticSet(few.images, few.labels, np.arange(3), "copies")
-    cfg = MixConfig(doses=[0.5, 1.0], weights=[1.0], seeds=1, bootstrap_rounds=50, headroom=[])
-    runs = []
-    choice = choose_mix(train, val, accepted, targets, [3], cfg,
-                        EvaluateConfig(model="small_cnn", width=8, steps=60, patience=0, seeds=1),
-                        progress=lambda done, total: runs.append(total))
-    assert set(runs) == {2}  # duplication, and the one mix both doses build
-    half, one = (next(p for p in choice.curve if p["dose"] == d) for d in (0.5, 1.0))
-    assert half["synthetic_rows"] == one["synthetic_rows"] == 3
-    assert half["balanced_accuracy"] == one["balanced_accuracy"] and choice.headroom is None
-    nothing = SyntheticSet.empty(train.images.shape[1:], "")
-    plain = build_mix(train, nothing, targets, 0.0)
-    assert build_mix(train, nothing, targets, 1.0, weight=0.5).fingerprint() == plain.fingerprint()
-    assert build_mix(train, accepted, targets, 1.0, weight=0.5).fingerprint() != (
-        build_mix(train, accepted, targets, 1.0).fingerprint())

@@ -12,7 +12,7 @@ import pytest
 
 from gan_aug.config import MixConfig
 from gan_aug.data.imageset import ImageSet
-from gan_aug.evaluate.mix_choice import _pick, paired_standard_error
+from gan_aug.evaluate.mix_choice import _pick, _survivors, paired_standard_error
 from gan_aug.mix.policy import grid
 from gan_aug.stages.usefulness import Usefulness
 from gan_aug.synthetic import SyntheticSet
@@ -182,3 +182,22 @@ def test_classes_outside_eligible_get_no_synthetic_rows():
     assert [p["synthetic_rows"] for p in choice.curve] == [ROWS[dose] for dose, _ in POINTS]  # class 1's only
     assert Usefulness({0: 0.69, 1: 0.7}, [], None, None, 0).eligible([0, 1], 0.7) == [1]
     assert Usefulness({1: 0.9}, [], None, None, 0).eligible([0, 1], 0.7) == [1]  # unmeasured: not eligible
+
+
+def test_halving_keeps_duplication_and_the_better_half_of_the_points_not_behind_it():
+    # Seven mixes (duplication first): two behind duplication, four ahead of it by 1 to 4 images.
+    correct = [_base(), _better_on([], worse_on=[0]), _better_on([70]), _better_on([70, 71, 72]),
+               _better_on([70, 71]), _better_on([], worse_on=[0, 1]), _better_on([70, 71, 72, 73])]
+    assert _survivors(correct, 0, VAL) == {0, 6, 3, 4}  # ceil(6 / 2) = 3 of the four ahead, best first
+    assert _survivors([_base(), _better_on([], worse_on=[0])], 0, VAL) == {0}  # behind: it stops
+
+
+def test_a_point_halving_stopped_cannot_ship_whatever_its_one_seed_scored():
+    far_ahead = _better_on(range(70, 100))  # every class-1 image right: clears by many standard errors
+    assert pick({(2.0, 1.0): far_ahead}).dose == 2.0
+    correct = [{(2.0, 1.0): far_ahead}.get(point, _base()) for point in POINTS]
+    stopped = {POINTS.index((2.0, 1.0))}
+    choice = _pick(POINTS, correct, VAL, [1], CFG, ACCEPTED, TRAIN, TARGETS, seeds=[2, 2, 2, 2, 2, 1, 2],
+                   stopped=stopped)
+    assert choice.dose == 0.0 and not _point(choice, 2.0, 1.0)["clears"] and _point(choice, 2.0, 1.0)["seeds"] == 1
+    assert "1 of the 6 points with synthetic rows stopped after one seed" in choice.reason

@@ -668,13 +668,13 @@ def test_usefulness_and_mix_table_rows(metrics):
     assert len(curve) == 7 and [row["chosen"] for row in curve] == [False] * 4 + [True, False, False]
     assert curve[4] == {"dose": 1.0, "weight": 0.5, "synthetic_rows": 210, "balanced_accuracy": 0.861,
                         "vs_duplication": 0.019, "duplication_se": 0.004, "clears": True,
-                        "vs_top": -0.005, "standard_error": 0.006, "within_noise": True, "chosen": True}
+                        "vs_top": -0.005, "standard_error": 0.006, "within_noise": True, "seeds": 2, "chosen": True}
     assert curve[0]["synthetic_rows"] == 0 and curve[5]["vs_top"] == 0.0
     assert [row["chosen"] for row in mix_table_rows(typed(no_synthetic(make_metrics())))] == [True] + [False] * 6
     fixed = mix_table_rows(typed(fixed_policy(make_metrics())))  # no curve: the one fixed point
     assert fixed == [{"dose": 1.0, "weight": 1.0, "synthetic_rows": 210, "balanced_accuracy": None,
                       "vs_duplication": None, "duplication_se": None, "clears": None, "vs_top": None,
-                      "standard_error": None, "within_noise": None, "chosen": True}]
+                      "standard_error": None, "within_noise": None, "seeds": None, "chosen": True}]
 
 
 def test_mix_section_shows_the_validation_curve_reason_and_rows_shipped(base_html, metrics, tmp_path):
@@ -685,7 +685,7 @@ def test_mix_section_shows_the_validation_curve_reason_and_rows_shipped(base_htm
             "digit-6, digit-7, digit-8, digit-9. Not allowed (recognised too rarely): digit-4.") in section
     rows = _table_cells(section, "mix-curve")
     assert len(rows) == 7 and rows[0][:3] == ["0 (duplication only)", "1", "0"]
-    assert rows[4] == ["1", "0.5", "210", "0.861", "+0.019", "0.004", "yes", "-0.005", "0.006", "yes (chosen)"]
+    assert rows[4] == ["1", "0.5", "210", "0.861", "+0.019", "0.004", "yes", "-0.005", "0.006", "yes (chosen)", "2"]
     body = section.split('<table id="mix-curve">', 1)[1].split("</table>", 1)[0]
     assert re.findall(r"<tr( class=\"chosen\")?>", body) == [""] * 5 + [' class="chosen"'] + [""] * 2  # header first
     curve, room, shipped = (_decode(p) for p in IMG_RE.findall(section))

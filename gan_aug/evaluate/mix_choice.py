@@ -15,6 +15,7 @@ paired differences estimated by a bootstrap over validation images, class by cla
 """
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from statistics import NormalDist
 
@@ -46,32 +47,75 @@ def choose_mix(train: ImageSet, val: ImageSet, accepted: SyntheticSet, targets: 
     points, seeds = grid(cfg), range(settings.seed, settings.seed + cfg.seeds)
     minority = headroom.minority_classes(train, targets) if cfg.headroom else []
     cuts = [headroom.cut_rows(train, minority, f, cfg.seed) for f in cfg.headroom] if minority else []
-    jobs, trained_as, seen = [], [], {}  # a point whose mix equals an earlier one's is trained once
+    mixes, trained_as, seen = [], [], {}  # a point whose mix equals an earlier one's is trained once
     for dose, weight in points:
         mix = build_mix(train, accepted, targets, class_doses(dose, eligible, train.num_classes), weight=weight,
                         late_from=cfg.defer, seed=cfg.seed)
         key = mix.fingerprint()
         if key not in seen:
-            seen[key] = len(seen)
-            jobs += [(METHOD_REGISTRY["gan"](train, mix, seed), val, settings, seed, device) for seed in seeds]
+            seen[key] = len(mixes)
+            mixes.append((train, mix))
         trained_as.append(seen[key])
     nothing = SyntheticSet.empty(train.images.shape[1:], "")
-    for cut in cuts:  # duplication to the same targets, from fewer real rows
-        mix = build_mix(cut, nothing, targets, 0.0, seed=cfg.seed)
-        jobs += [(METHOD_REGISTRY["gan"](cut, mix, seed), val, settings, seed, device) for seed in seeds]
-    hits = []
-    workers = classifier_workers(settings, device, len(jobs), train.images.shape[1:])
-    for done, hit in enumerate(run_all(_validation_hits, jobs, workers, what="validation classifier run")):
-        hits.append(hit)
-        if progress is not None:
-            progress(done + 1, len(jobs))
-    # Per distinct mix (then per cut) and validation image, the share of seeds whose classifier got it right.
-    trained = [np.mean(hits[i:i + len(seeds)], axis=0) for i in range(0, len(hits), len(seeds))]
-    correct = [trained[i] for i in trained_as] + trained[len(seen):]
-    choice = _pick(points, correct[:len(points)], val, eligible, cfg, accepted, train, targets)
+    curve_mixes = [(cut, build_mix(cut, nothing, targets, 0.0, seed=cfg.seed)) for cut in cuts]
+    none = trained_as[points.index((0.0, 1.0))]
+    halving = cfg.halving and len(seeds) > 1 and len(mixes) > 2
+    runs = _Runs(val, settings, device, progress, planned=(len(mixes) + len(curve_mixes)) * len(seeds))
+    # Round one: every grid mix on the first seed (every seed without halving), the curve's cuts on all.
+    runs.add([(i, s) for i in range(len(mixes)) for s in (seeds[:1] if halving else seeds)], mixes)
+    runs.add([(len(mixes) + j, s) for j in range(len(curve_mixes)) for s in seeds], curve_mixes, offset=len(mixes))
+    runs.run()
+    stopped = set()
+    if halving:  # round two: duplication and the synthetic mixes still in the running, on the other seeds
+        keep = _survivors(runs.correct(len(mixes)), none, val)
+        stopped = set(range(len(mixes))) - keep
+        runs.add([(i, s) for i in sorted(keep) for s in seeds[1:]], mixes)
+        runs.replan()
+        runs.run()
+    correct = runs.correct(len(mixes) + len(curve_mixes))
+    choice = _pick(points, [correct[i] for i in trained_as], val, eligible, cfg, accepted, train, targets,
+                   seeds=[runs.seeds_of(i) for i in trained_as], stopped={p for p, i in enumerate(trained_as)
+                                                                         if i in stopped})
     if not cuts:
         return choice
-    return replace(choice, headroom=_headroom(choice, points, correct, cuts, train, val, minority, cfg))
+    return replace(choice, headroom=_headroom(choice, points, [correct[i] for i in trained_as] + correct[len(mixes):],
+                                              cuts, train, val, minority, cfg))
+
+
+class _Runs:
+    """Classifier runs on validation, added in rounds: (mix index, seed) → which validation images it got right."""
+
+    def __init__(self, val: ImageSet, settings: EvaluateConfig, device, progress: Progress | None, planned: int):
+        self.val, self.settings, self.device, self.progress = val, settings, device, progress
+        self.planned, self.done, self.pending, self.hits = planned, 0, [], {}
+
+    def add(self, keys: list[tuple[int, int]], mixes: list, offset: int = 0) -> None:
+        """Runs (index, seed) of ``mixes`` (real rows, mix), each known by ``index``; ``mixes[index - offset]``."""
+        for index, seed in keys:
+            real, mix = mixes[index - offset]
+            self.pending.append(((index, seed), (METHOD_REGISTRY["gan"](real, mix, seed), self.val, self.settings,
+                                                 seed, self.device)))
+
+    def replan(self) -> None:
+        """The total is now what ran and what is pending (halving dropped the rest)."""
+        self.planned = self.done + len(self.pending)
+
+    def run(self) -> None:
+        keys, jobs = [k for k, _ in self.pending], [j for _, j in self.pending]
+        self.pending = []
+        workers = classifier_workers(self.settings, self.device, len(jobs), self.val.images.shape[1:])
+        for key, hit in zip(keys, run_all(_validation_hits, jobs, workers, what="validation classifier run")):
+            self.hits[key] = hit
+            self.done += 1
+            if self.progress is not None:
+                self.progress(self.done, self.planned)
+
+    def correct(self, count: int) -> list[np.ndarray]:
+        """Per mix index below ``count``: per validation image, the share of its seeds that got it right."""
+        return [np.mean([h for (i, _), h in sorted(self.hits.items()) if i == index], axis=0) for index in range(count)]
+
+    def seeds_of(self, index: int) -> int:
+        return sum(1 for i, _ in self.hits if i == index)
 
 
 def _headroom(choice: MixChoice, points, correct, cuts: list[ImageSet], train: ImageSet, val: ImageSet,
@@ -115,14 +159,27 @@ def clearing_z(confidence: float, tests: int) -> float:
     return NormalDist().inv_cdf(1 - (1 - confidence) / max(tests, 1))
 
 
+def _survivors(correct: list[np.ndarray], none: int, val: ImageSet) -> set[int]:
+    """Successive halving after one seed: duplication, and the better half of the synthetic mixes among
+    those that scored at least as well as duplication (the others would need the remaining seeds to
+    overturn a deficit before they could clear the bar; they stop, and cannot ship)."""
+    scores = {i: balanced_accuracy(c, val.labels) for i, c in enumerate(correct)}
+    synthetic = [i for i in scores if i != none]
+    ahead = sorted((i for i in synthetic if scores[i] >= scores[none]), key=lambda i: (-scores[i], i))
+    return {none, *ahead[:math.ceil(len(synthetic) / 2)]}
+
+
 def _pick(points, correct, val: ImageSet, eligible, cfg: MixConfig, accepted: SyntheticSet, train: ImageSet,
-          targets: np.ndarray) -> MixChoice:
+          targets: np.ndarray, seeds: list[int] | None = None, stopped: set[int] = frozenset()) -> MixChoice:
+    """``seeds``: per point, the classifier runs its hits average (default: mix.seeds); ``stopped``: points
+    halving stopped after one seed, which may not ship."""
     scores = [balanced_accuracy(c, val.labels) for c in correct]
     none = points.index((0.0, 1.0))  # duplication only: always on the grid, always shippable
     z = clearing_z(cfg.confidence, sum(1 for dose, _ in points if dose > 0))
     gain_se = [paired_standard_error(c, correct[none], val.labels, cfg.bootstrap_rounds) for c in correct]
-    clears = [i == none or (points[i][0] > 0 and scores[i] - scores[none] > z * gain_se[i])
+    clears = [i == none or (points[i][0] > 0 and i not in stopped and scores[i] - scores[none] > z * gain_se[i])
               for i in range(len(points))]
+    seeds = seeds or [cfg.seeds] * len(points)
     top = max((i for i in range(len(points)) if clears[i]), key=lambda i: (scores[i], -i))
     curve = []
     for i, ((dose, weight), score, c) in enumerate(zip(points, scores, correct)):
@@ -130,13 +187,17 @@ def _pick(points, correct, val: ImageSet, eligible, cfg: MixConfig, accepted: Sy
         rows = synthetic_rows(train, accepted, targets, class_doses(dose, eligible, train.num_classes))
         curve.append({"dose": dose, "weight": weight, "synthetic_rows": rows, "balanced_accuracy": score,
                       "vs_duplication": score - scores[none], "duplication_se": gain_se[i], "clears": clears[i],
-                      "vs_top": score - scores[top], "standard_error": se,
+                      "vs_top": score - scores[top], "standard_error": se, "seeds": seeds[i],
                       "within_noise": clears[i] and score >= scores[top] - se})
     order = sorted(range(len(points)), key=lambda i: (curve[i]["synthetic_rows"], points[i][1]))
     chosen = next(i for i in order if curve[i]["within_noise"])
     dose, weight = points[chosen]
+    reason = _reason(curve, chosen, top, len(val), z, cfg.confidence)
+    if stopped:
+        reason += (f"; {len(stopped)} of the {len(points) - 1} points with synthetic rows stopped after one seed "
+                   "(successive halving: below duplication, or outside the better half) and could not ship")
     return MixChoice("validation", dose, weight, cfg.defer, class_doses(dose, eligible, train.num_classes), eligible,
-                     _reason(curve, chosen, top, len(val), z, cfg.confidence), curve)
+                     reason, curve)
 
 
 def synthetic_rows(train: ImageSet, accepted: SyntheticSet, targets: np.ndarray, doses: dict[int, float]) -> int:

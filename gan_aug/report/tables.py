@@ -17,7 +17,7 @@ CLASS_COLUMNS = ("real", "target", "needed", "asked", "generated", "accepted", "
                  "d_threshold", "fd", "acceptance")
 USEFULNESS_COLUMNS = ("label_agreement", "filter_val_recall", "cas", "real_recall", "fd_ratio")
 MIX_COLUMNS = ("dose", "weight", "synthetic_rows", "balanced_accuracy", "vs_duplication", "duplication_se", "clears",
-               "vs_top", "standard_error", "within_noise")
+               "vs_top", "standard_error", "within_noise", "seeds")
 OUTCOME_TEXT = {"win": "win", "loss": "loss", "tie": "tie", "unknown": "no interval"}  # tie: the interval holds 0
 QUALITY_COLUMNS = ("fd", "fd_floor", "fd_ci_low", "fd_ci_high", "fd_matched", "fd_ratio", "acceptance", "kid",
                    "kid_ci_low", "kid_ci_high", "kid_floor", "precision", "recall", "density", "coverage")
