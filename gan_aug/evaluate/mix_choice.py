@@ -12,6 +12,10 @@ paired differences estimated by a bootstrap over validation images, class by cla
 - among the points that may ship (duplication always may), the one with the fewest synthetic rows
   (then the lowest weight) within one standard error of the best of them is chosen — the
   one-standard-error rule.
+
+Choosing should cost less than training: points that build the same mix train once, and with
+``mix.halving`` every mix trains on one seed first and only duplication and the better half of the
+mixes not behind it train on the other seeds (successive halving; the rest stop and cannot ship).
 """
 from __future__ import annotations
 
