@@ -173,7 +173,7 @@ def settings_from(args: argparse.Namespace, cuda: bool) -> tuple[AugmentConfig, 
         gan = GANConfig(steps=args.gan_steps or 20_000, time_budget_s=0, batch_size=256 if cuda else 64)
     else:  # a time budget and no step count, as a run on a CPU trains
         gan = GANConfig(time_budget_s=args.gan_minutes * 60)
-    mix = MixConfig(seeds=args.mix_seeds or MixConfig().seeds, steps=args.mix_steps)
+    mix = MixConfig(seeds=args.mix_seeds or MixConfig().seeds, steps=args.mix_steps, halving=not args.no_halving)
     return AugmentConfig(gan=gan, mix=mix, evaluate=evaluation(args, cuda)), None
 
 
@@ -755,6 +755,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--gan-steps", type=int, default=None, help="a step count instead (default on CUDA: 20,000)")
     parser.add_argument("--mix-seeds", type=int, default=None, help="classifier runs per grid point (mix.seeds: 2)")
     parser.add_argument("--mix-steps", type=int, default=None, help="classifier steps per grid run; default: --steps")
+    parser.add_argument("--no-halving", action="store_true", help="every grid point on every mix seed (mix.halving "
+                        "false)")
     parser.add_argument("--out", default=None, help="default: runs/gain (runs/gain-smoke with --smoke)")
     parser.add_argument("--bound-only", action="store_true", help="only duplication and the perfect generator "
                         "(real left-out images) per protocol, no GAN: is there a gain for any generator to find?")

@@ -67,10 +67,10 @@ def check(cuts: dict, duplication: dict, perfect: dict[str, dict], levers: dict[
     slope, intercept = _line(x, np.asarray(scores))
     at_all = intercept + slope * x[-1]
     doses = sorted((float(k), v) for k, v in perfect.items())
-    predicted = [{"dose": d, "real_rows": real_rows * (1 + d),
-                  "predicted": slope * np.log2(1 + d), "measured": minority_score(e, minority) - scores[-1]}
-                 for d, e in doses]
-    measured_x = np.r_[x, [np.log2(real_rows * (1 + d)) for d, _ in doses]]
+    more = {d: real_rows + e["synthetic_rows"] for d, e in doses}  # a dose's allowance is floored per class
+    predicted = [{"dose": d, "real_rows": more[d], "predicted": slope * np.log2(more[d] / real_rows),
+                  "measured": minority_score(e, minority) - scores[-1]} for d, e in doses]
+    measured_x = np.r_[x, [np.log2(more[d]) for d, _ in doses]]
     measured_y = np.r_[scores, [minority_score(e, minority) for _, e in doses]]
     order = np.argsort(measured_x)
     worth = []

@@ -7,7 +7,7 @@ majority classes untouched, duplication to the same targets), beside the mix gri
 rows" point, which is the curve's last point (all the real rows). Each point is scored on the
 validation images: per minority class (its recall) and pooled (their mean recall). A straight line in
 log2(real rows) gives what a doubling of the real rare images adds; its interval comes from a bootstrap
-over the validation images, class by class (the seeds are averaged per image first, as the grid does).
+over the classifier runs (seeds) and the validation images, class by class.
 
 The worth of the synthetic rows places a mix's validation score on that line: the real rows it did as
 much as, less the real rows it had. A count is given only where the curve is shown to rise (its
@@ -97,17 +97,24 @@ def measure(hits: list[np.ndarray], real_rows: np.ndarray, fractions: list[float
             minority: list[int], seeds: int, rounds: int, mix: dict | None = None, seed: int = 0) -> Headroom:
     """The headroom from per-image validation hits.
 
-    ``hits``: one array per fraction (the last, 1, is the duplication point), each the share of seeds
-    whose classifier got each validation image right; ``real_rows``: (fractions, classes) real rows per
-    minority class at each fraction. ``mix``: the point to value, {"hits", "shipped", "dose", "weight",
-    "synthetic_rows"}."""
+    ``hits``: one array per fraction (the last, 1, is the duplication point), each seeds × validation
+    images (1: that seed's classifier got the image right; a 1-D array is one seed); ``real_rows``:
+    (fractions, classes) real rows per minority class at each fraction. ``mix``: the point to value,
+    {"hits", "shipped", "dose", "weight", "synthetic_rows"}.
+
+    Each bootstrap round draws every point's seeds with replacement (the classifier's run-to-run noise:
+    with two seeds it is as large as the curve's slope on the bench) and, class by class, the validation
+    images (the same images for every point: the differences are paired)."""
     rng = np.random.default_rng(seed)
     rows_of = {k: np.flatnonzero(val_labels == k) for k in minority}
-    draws = {k: rows[rng.integers(0, len(rows), size=(rounds, len(rows)))] for k, rows in rows_of.items()}
-    points = [*hits, mix["hits"]] if mix else list(hits)
+    draws = {k: rng.integers(0, len(rows), size=(rounds, len(rows))) for k, rows in rows_of.items()}
+    points = [np.atleast_2d(np.asarray(p, dtype=np.float64)) for p in ([*hits, mix["hits"]] if mix else hits)]
+    # Per point and round, its drawn seeds' mean hit per image: (rounds, images).
+    resampled = [p[rng.integers(0, len(p), size=(rounds, len(p)))].mean(axis=1) for p in points]
     # recall[k]: (points, rounds) bootstrap recall of class k; its mean over the original images beside it.
-    recall = {k: np.stack([p[draw].mean(axis=1) for p in points]) for k, draw in draws.items()}
-    exact = {k: np.array([p[rows].mean() for p in points]) for k, rows in rows_of.items()}
+    recall = {k: np.stack([np.take_along_axis(r[:, rows_of[k]], draw, axis=1).mean(axis=1) for r in resampled])
+              for k, draw in draws.items()}
+    exact = {k: np.array([p[:, rows].mean() for p in points]) for k, rows in rows_of.items()}
     pooled, pooled_exact = np.mean([recall[k] for k in minority], axis=0), np.mean([exact[k] for k in minority], axis=0)
     n = len(hits)
     total = np.asarray(real_rows).sum(axis=1)

@@ -139,3 +139,18 @@ def test_a_handful_of_validation_images_claims_nothing():
     assert "too few to measure it (at least 20)" in room.says
     assert room.worth.real_images is None and "2 validation images are too few" in room.worth.says
     assert room.per_class[1].worth.real_images is None
+
+
+def test_seeds_that_disagree_widen_the_intervals():
+    """The same mean hits, from two seeds 20 points apart at every point of the curve, or from one seed:
+    the per-doubling interval counts the run-to-run noise only when the seeds are given apart."""
+    def seeds(recall: float) -> np.ndarray:
+        return np.stack([_hits([recall + 0.1] * 2), _hits([recall - 0.1] * 2)])
+
+    curve = [0.5, 0.6, 0.7]
+    apart = measure([seeds(r) for r in curve], ROWS, [0.25, 0.5, 1.0], LABELS, MINORITY, seeds=2, rounds=400)
+    averaged = measure([seeds(r).mean(axis=0) for r in curve], ROWS, [0.25, 0.5, 1.0], LABELS, MINORITY, seeds=2,
+                       rounds=400)
+    assert apart.per_doubling == pytest.approx(averaged.per_doubling) == pytest.approx(0.1)
+    width = lambda room: room.per_doubling_ci[1] - room.per_doubling_ci[0]  # noqa: E731
+    assert width(apart) > 2 * width(averaged)

@@ -77,12 +77,13 @@ def choose_mix(train: ImageSet, val: ImageSet, accepted: SyntheticSet, targets: 
         runs.replan()
         runs.run()
     correct = runs.correct(len(mixes) + len(curve_mixes))
+    per_seed = [runs.stacked(i) for i in range(len(mixes) + len(curve_mixes))]
     choice = _pick(points, [correct[i] for i in trained_as], val, eligible, cfg, accepted, train, targets,
                    seeds=[runs.seeds_of(i) for i in trained_as], stopped={p for p, i in enumerate(trained_as)
                                                                          if i in stopped})
     if not cuts:
         return choice
-    return replace(choice, headroom=_headroom(choice, points, [correct[i] for i in trained_as] + correct[len(mixes):],
+    return replace(choice, headroom=_headroom(choice, points, [per_seed[i] for i in trained_as] + per_seed[len(mixes):],
                                               cuts, train, val, minority, cfg))
 
 
@@ -118,14 +119,19 @@ class _Runs:
         """Per mix index below ``count``: per validation image, the share of its seeds that got it right."""
         return [np.mean([h for (i, _), h in sorted(self.hits.items()) if i == index], axis=0) for index in range(count)]
 
+    def stacked(self, index: int) -> np.ndarray:
+        """Its hits seed by seed: seeds × validation images."""
+        return np.stack([h for (i, _), h in sorted(self.hits.items()) if i == index]).astype(np.float64)
+
     def seeds_of(self, index: int) -> int:
         return sum(1 for i, _ in self.hits if i == index)
 
 
-def _headroom(choice: MixChoice, points, correct, cuts: list[ImageSet], train: ImageSet, val: ImageSet,
-              minority: list[int], cfg: MixConfig) -> headroom.Headroom:
+def _headroom(choice: MixChoice, points, hits: list[np.ndarray], cuts: list[ImageSet], train: ImageSet,
+              val: ImageSet, minority: list[int], cfg: MixConfig) -> headroom.Headroom:
     """The curve from the cuts and the grid's duplication point; the shipped mix valued on it, or, when
-    no synthetic rows ship, the grid's best point that has some (marked as not shipped)."""
+    no synthetic rows ship, the grid's best point that has some (marked as not shipped). ``hits``: per
+    grid point then per cut, seeds × validation images."""
     curve = choice.curve
     shipped = next(i for i, p in enumerate(curve) if (p["dose"], p["weight"]) == (choice.dose, choice.weight)
                    or (p["dose"] == 0 and choice.dose == 0))
@@ -133,11 +139,11 @@ def _headroom(choice: MixChoice, points, correct, cuts: list[ImageSet], train: I
     valued = shipped if curve[shipped]["dose"] > 0 else max(synthetic, key=lambda i: curve[i]["balanced_accuracy"],
                                                               default=None)
     mix = None if valued is None else {
-        "hits": correct[valued], "shipped": valued == shipped, "dose": curve[valued]["dose"],
+        "hits": hits[valued], "shipped": valued == shipped, "dose": curve[valued]["dose"],
         "weight": curve[valued]["weight"], "synthetic_rows": curve[valued]["synthetic_rows"]}
     rows = [cut.class_counts()[minority] for cut in cuts] + [train.class_counts()[minority]]
     none = points.index((0.0, 1.0))
-    return headroom.measure([*correct[len(points):], correct[none]], np.asarray(rows), [*cfg.headroom, 1.0],
+    return headroom.measure([*hits[len(points):], hits[none]], np.asarray(rows), [*cfg.headroom, 1.0],
                             val.labels, minority, cfg.seeds, cfg.bootstrap_rounds, mix=mix, seed=cfg.seed)
 
 
