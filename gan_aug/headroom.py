@@ -139,10 +139,15 @@ def measure(hits: list[np.ndarray], real_rows: np.ndarray, fractions: list[float
                     per_class=per_class, seeds=seeds, validation_images=images)
 
 
-def _fit(x: np.ndarray, y: np.ndarray, ys: np.ndarray) -> tuple[float, np.ndarray]:
-    """Least-squares slope of y on x, for the exact scores and for each bootstrap round (``ys``: points × rounds)."""
+def _slope(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Least-squares slope of y on x; ``y`` may be points × rounds (a slope per bootstrap round)."""
     xc = x - x.mean()
-    return float(xc @ (y - y.mean()) / (xc @ xc)), xc @ (ys - ys.mean(axis=0)) / (xc @ xc)
+    return xc @ (y - y.mean(axis=0)) / (xc @ xc)
+
+
+def _fit(x: np.ndarray, y: np.ndarray, ys: np.ndarray) -> tuple[float, np.ndarray]:
+    """The slope for the exact scores and for each bootstrap round (``ys``: points × rounds)."""
+    return float(_slope(x, y)), _slope(x, ys)
 
 
 def _ci(values: np.ndarray) -> tuple[float, float]:
@@ -152,8 +157,7 @@ def _ci(values: np.ndarray) -> tuple[float, float]:
 
 def _equivalent(x: np.ndarray, y: np.ndarray, y_mix: np.ndarray | float, have: int) -> np.ndarray:
     """Extra real rows a score is worth on the straight line through (x, y) (NaN where the line does not rise)."""
-    xc = x - x.mean()
-    slope = xc @ (y - y.mean(axis=0)) / (xc @ xc)
+    slope = _slope(x, y)
     slope = np.where(slope > 0, slope, np.nan)
     at = x.mean() + (y_mix - y.mean(axis=0)) / slope
     return np.exp2(np.minimum(at, x.max() + 10)) - have  # past 1,024× the rows, any count is out of reach
