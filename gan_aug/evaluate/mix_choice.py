@@ -64,23 +64,23 @@ def choose_mix(train: ImageSet, val: ImageSet, accepted: SyntheticSet, targets: 
     curve_mixes = [(cut, build_mix(cut, nothing, targets, 0.0, seed=cfg.seed)) for cut in cuts]
     none = trained_as[points.index((0.0, 1.0))]
     halving = cfg.halving and len(seeds) > 1 and len(mixes) > 2
-    runs = _Runs(val, settings, device, progress, planned=(len(mixes) + len(curve_mixes)) * len(seeds))
+    every = mixes + curve_mixes  # the grid's distinct mixes, then the curve's cuts
+    runs = _Runs(every, val, settings, device, progress, planned=len(every) * len(seeds))
     # Round one: every grid mix on the first seed (every seed without halving), the curve's cuts on all.
-    runs.add([(i, s) for i in range(len(mixes)) for s in (seeds[:1] if halving else seeds)], mixes)
-    runs.add([(len(mixes) + j, s) for j in range(len(curve_mixes)) for s in seeds], curve_mixes, offset=len(mixes))
+    runs.add([(i, s) for i in range(len(mixes)) for s in (seeds[:1] if halving else seeds)])
+    runs.add([(i, s) for i in range(len(mixes), len(every)) for s in seeds])
     runs.run()
     stopped = set()
     if halving:  # round two: duplication and the synthetic mixes still in the running, on the other seeds
-        keep = _survivors(runs.correct(len(mixes)), none, val)
+        keep = _survivors([runs.stacked(i).mean(axis=0) for i in range(len(mixes))], none, val)
         stopped = set(range(len(mixes))) - keep
-        runs.add([(i, s) for i in sorted(keep) for s in seeds[1:]], mixes)
+        runs.add([(i, s) for i in sorted(keep) for s in seeds[1:]])
         runs.replan()
         runs.run()
-    correct = runs.correct(len(mixes) + len(curve_mixes))
-    per_seed = [runs.stacked(i) for i in range(len(mixes) + len(curve_mixes))]
-    choice = _pick(points, [correct[i] for i in trained_as], val, eligible, cfg, accepted, train, targets,
-                   seeds=[runs.seeds_of(i) for i in trained_as], stopped={p for p, i in enumerate(trained_as)
-                                                                         if i in stopped})
+    per_seed = [runs.stacked(i) for i in range(len(every))]  # seeds × validation images, per mix
+    choice = _pick(points, [per_seed[i].mean(axis=0) for i in trained_as], val, eligible, cfg, accepted, train,
+                   targets, seeds=[len(per_seed[i]) for i in trained_as],
+                   stopped={p for p, i in enumerate(trained_as) if i in stopped})
     if not cuts:
         return choice
     return replace(choice, headroom=_headroom(choice, points, [per_seed[i] for i in trained_as] + per_seed[len(mixes):],
@@ -88,16 +88,18 @@ def choose_mix(train: ImageSet, val: ImageSet, accepted: SyntheticSet, targets: 
 
 
 class _Runs:
-    """Classifier runs on validation, added in rounds: (mix index, seed) → which validation images it got right."""
+    """Classifier runs on validation, added in rounds: (mix index, seed) → which validation images it got right.
+    ``mixes``: (real rows, mix) pairs, indexed by the keys."""
 
-    def __init__(self, val: ImageSet, settings: EvaluateConfig, device, progress: Progress | None, planned: int):
-        self.val, self.settings, self.device, self.progress = val, settings, device, progress
+    def __init__(self, mixes: list, val: ImageSet, settings: EvaluateConfig, device, progress: Progress | None,
+                 planned: int):
+        self.mixes, self.val, self.settings, self.device, self.progress = mixes, val, settings, device, progress
         self.planned, self.done, self.pending, self.hits = planned, 0, [], {}
 
-    def add(self, keys: list[tuple[int, int]], mixes: list, offset: int = 0) -> None:
-        """Runs (index, seed) of ``mixes`` (real rows, mix), each known by ``index``; ``mixes[index - offset]``."""
+    def add(self, keys: list[tuple[int, int]]) -> None:
+        """Runs (mix index, seed), to train at the next ``run``."""
         for index, seed in keys:
-            real, mix = mixes[index - offset]
+            real, mix = self.mixes[index]
             self.pending.append(((index, seed), (METHOD_REGISTRY["gan"](real, mix, seed), self.val, self.settings,
                                                  seed, self.device)))
 
@@ -115,16 +117,9 @@ class _Runs:
             if self.progress is not None:
                 self.progress(self.done, self.planned)
 
-    def correct(self, count: int) -> list[np.ndarray]:
-        """Per mix index below ``count``: per validation image, the share of its seeds that got it right."""
-        return [np.mean([h for (i, _), h in sorted(self.hits.items()) if i == index], axis=0) for index in range(count)]
-
     def stacked(self, index: int) -> np.ndarray:
-        """Its hits seed by seed: seeds × validation images."""
+        """A mix's hits seed by seed: seeds × validation images (their mean over seeds: the share right)."""
         return np.stack([h for (i, _), h in sorted(self.hits.items()) if i == index]).astype(np.float64)
-
-    def seeds_of(self, index: int) -> int:
-        return sum(1 for i, _ in self.hits if i == index)
 
 
 def _headroom(choice: MixChoice, points, hits: list[np.ndarray], cuts: list[ImageSet], train: ImageSet,
