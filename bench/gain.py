@@ -15,8 +15,10 @@ steps and seeds:
   baselines  plain, class_weighted, oversampled, smote, standard_aug (once per protocol)
   levers     the policy's choice; every grid point (dose x weight; dose 0 is duplication only); the
              chosen dose deferred (synthetic rows drawn only after half of training); the chosen dose
-             at label threshold 0.5 instead of 0.9; the chosen dose with every minority class given
-             rows (no agreement gate). A policy choice of dose 0 makes the levers use dose 1
+             at label threshold 0.5 instead of 0.9; the chosen dose with the label threshold calibrated
+             per class (filter.label_quantile 0.1: the threshold the class's real held-out images give,
+             at most 0.9; every minority class given rows); the chosen dose with every minority class given rows (no agreement gate). A
+             policy choice of dose 0 makes the levers use dose 1
   perfect    the perfect-generator bound (bench/bound.py): per minority class, the real training images
              of the class the protocol's subset left out (never in its train, validation or test) play
              the generator's part, in a seeded random order, unfiltered and with every minority class
@@ -60,8 +62,10 @@ lever did when the target is missed.
 The label-threshold lever generates a second time with a FilterConfig at 0.5 instead of splitting one
 0.5 run by ``label_probs`` >= 0.9: the 0.9 rows are then exactly what a run ships (same ask, same
 sample stream) and the 0.5 rows what a run at 0.5 would ship; a split would need a guessed larger
-ask, and the 0.9 set would depend on the guess. It costs a second generation pass (minutes). That
-lever keeps the gate's eligible classes, so only the filter changes.
+ask, and the 0.9 set would depend on the guess. It costs a second generation pass (minutes), as does
+the calibrated lever. The 0.5 lever keeps the gate's eligible classes, so only the filter changes; the
+calibrated one gives every minority class rows, since the gate judged the 0.9 rows and the class the 0.9
+filter leaves empty is the one calibration refills.
 
 Everything is kept under --out: per protocol the domain classifier, the GAN checkpoint (gan.pt; a
 killed run resumes it) and the accepted rows, and results.json, rewritten after every finished piece
@@ -143,7 +147,10 @@ PROTOCOLS = ("exponential", "step", "fewshot")
 CHOICES = {**{p: (p,) for p in PROTOCOLS}, "all": PROTOCOLS, "both": ("exponential", "step")}
 VAL_FRACTION = 0.15
 BASELINES = tuple(name for name in METHODS if name not in GAN_METHODS)
-THRESHOLDS = (0.9, 0.5)  # the run's label threshold, and the lever's
+LABEL_RUN = "0.9"  # the run's label filter: threshold 0.9 for every class
+# The label-filter levers: a fixed threshold, or "q<quantile>" (filter.label_quantile: per class, that quantile of
+# the domain classifier's probability on the class's real held-out images, at most 0.9).
+LABEL_LEVERS = {"threshold": "0.5", "calibrated": "q0.1"}
 TARGET_FLOOR = -0.003  # policy - best baseline, balanced accuracy: lowest allowed lower bound
 logger = logging.getLogger("gain")
 
@@ -282,7 +289,14 @@ class Synthesis:
     targets: np.ndarray
     makes: list[int]  # minority classes with synthetic rows worth generating
     domain: DomainExtractor
-    accepted: dict[float, SyntheticSet]
+    accepted: dict[str, SyntheticSet]  # label-filter variant (LABEL_RUN, LABEL_LEVERS) → accepted rows
+
+
+def label_setting(label: str) -> dict:
+    """A label-filter variant as FilterConfig settings: "0.5" a threshold for every class, "q0.1" calibrated."""
+    if label.startswith("q"):
+        return {"label_quantile": float(label[1:])}
+    return {"label_threshold": float(label), "label_quantile": None}
 
 
 @dataclass
@@ -325,16 +339,17 @@ class KeptSteps:
     def generate(self, asks: list[tuple[ClassSampler, int]], domain: DomainExtractor):
         return asks  # generated in ``accept``, with the acceptance, as one kept piece
 
-    def accept(self, asks: list[tuple[ClassSampler, int]], domain: DomainExtractor, threshold: float = 0.9):
-        """Every class's rows through the run's filters at this label threshold, then FD acceptance."""
-        path = self.folder / f"accepted-t{threshold:g}.npz"
-        keys = ("protocols", self.protocol, "generation", f"{threshold:g}")
+    def accept(self, asks: list[tuple[ClassSampler, int]], domain: DomainExtractor, label: str = LABEL_RUN):
+        """Every class's rows through the run's filters with this label filter (a threshold, or "q<quantile>":
+        calibrated per class), then FD acceptance."""
+        path = self.folder / f"accepted-t{label}.npz"
+        keys = ("protocols", self.protocol, "generation", label)
         if self.results.get(*keys) is not None:
             if path.exists():
-                print(f"  rows at label threshold {threshold:g}: from {path}", flush=True)
+                print(f"  rows at label filter {label}: from {path}", flush=True)
                 return SyntheticSet.load(path), None
             self.results.put(*keys, value=None)  # recorded, but the rows are gone: make them again
-        filters, train = self.s.filter.model_copy(update={"label_threshold": threshold}), self.train
+        filters, train = self.s.filter.model_copy(update=label_setting(label)), self.train
         features = functools.cache(lambda: domain.features(train.images))
 
         def compute() -> dict:
@@ -343,7 +358,7 @@ class KeptSteps:
                 part, stats[sampler.label] = generate_filtered(
                     sampler, wanted, filters=filters, generate=self.s.generate, val=self.val, train=train,
                     domain=domain, train_features=features, device=self.device,
-                    progress=generation_log(logger, f"{train.class_names[sampler.label]} at {threshold:g}"))
+                    progress=generation_log(logger, f"{train.class_names[sampler.label]} at {label}"))
                 parts.append(part)
             judge = build_extractor(filters.extractor, domain_model=domain.model, device=self.device)
             candidates = SyntheticSet.concat(parts) if parts else SyntheticSet.empty(train.images.shape[1:], "")
@@ -352,7 +367,7 @@ class KeptSteps:
             return {"classes": {str(k): {**stats[k].to_dict(), "kept": int(np.sum(acceptance.accepted.labels == k)),
                                          "acceptance": acceptance.report.status.get(k)} for k in stats}}
 
-        found = self.results.piece(keys, f"rows at label threshold {threshold:g}", compute)
+        found = self.results.piece(keys, f"rows at label filter {label}", compute)
         print("    per class kept / needed (generated): " + ", ".join(
             f"{k} {c['kept']}/{c['needed']} ({c['generated']})" for k, c in found["classes"].items()), flush=True)
         return SyntheticSet.load(path), None  # the acceptance report lives in results.json
@@ -376,10 +391,10 @@ class KeptSteps:
 
 
 def synthesise(protocol: str, s: AugmentConfig, out: Path, device: str, results: Results,
-               thresholds: tuple[float, ...] = THRESHOLDS) -> tuple[Synthesis, list[int], MixChoice]:
-    """The pipeline's stages on the protocol's split (as a run composes them), then the label-threshold
-    lever's rows at 0.5 from the same asks (unless ``thresholds`` leaves it out); the rows, the eligible
-    classes and the policy's choice."""
+               labels: tuple[str, ...] = ()) -> tuple[Synthesis, list[int], MixChoice]:
+    """The pipeline's stages on the protocol's split (as a run composes them), then the label-filter
+    levers' rows (``labels``: LABEL_LEVERS' values) from the same asks; the rows, the eligible classes and the
+    policy's choice."""
     data = long_tailed(protocol)
     train, val = split(data)
     print(f"\n## {protocol}: {len(data)} images, {len(train)} train {train.class_counts().tolist()}, "
@@ -390,9 +405,9 @@ def synthesise(protocol: str, s: AugmentConfig, out: Path, device: str, results:
     found = pipeline.synthesise(steps, train.class_counts(), targets, list(balance.minority_classes), "shared",
                                 s.mix)
     print(f"    eligible: {found.eligible}", flush=True)
-    accepted = {0.9: found.accepted}
-    if 0.5 in thresholds:
-        accepted[0.5] = steps.accept(found.generated, found.features, threshold=0.5)[0]
+    accepted = {LABEL_RUN: found.accepted}
+    for label in labels:
+        accepted[label] = steps.accept(found.generated, found.features, label=label)[0]
     return Synthesis(train, val, targets, found.makes, found.features, accepted), found.eligible, found.choice
 
 
@@ -404,18 +419,18 @@ class Lever:
     dose: float
     weight: float
     late_from: float = 0.0
-    threshold: float = 0.9
+    label: str = LABEL_RUN  # the label filter its rows passed (LABEL_RUN, LABEL_LEVERS)
     gated: bool = True
     policy: bool = False  # built by MixChoice.build, as a run ships it (the same rows as its grid point)
 
     @property
     def key(self) -> str:
         gate = "gate" if self.gated else "all"
-        return f"d{self.dose:g}-w{self.weight:g}-late{self.late_from:g}-t{self.threshold:g}-{gate}"
+        return f"d{self.dose:g}-w{self.weight:g}-late{self.late_from:g}-t{self.label}-{gate}"
 
 
-LEVER_SETS = {"all": ("policy", "grid", "deferred", "threshold", "gate"), "doses": ("policy", "grid-w1")}
-LEVER_NAMES = ("policy", "grid", "grid-w1", "deferred", "threshold", "gate")
+LEVER_SETS = {"all": ("policy", "grid", "deferred", "threshold", "calibrated", "gate"), "doses": ("policy", "grid-w1")}
+LEVER_NAMES = ("policy", "grid", "grid-w1", "deferred", "threshold", "calibrated", "gate")
 
 
 def lever_names(text: str) -> tuple[str, ...]:
@@ -443,7 +458,11 @@ def levers(choice: MixChoice, mix: MixConfig, which: tuple[str, ...] = LEVER_SET
     found = [Lever(f"policy choice: {point(*chosen)}", *chosen, policy=True)] if "policy" in which else []
     found += [Lever(f"grid: {point(d, w)}{' (= policy)' if (d, w) == chosen else ''}", d, w) for d, w in grid]
     moves = {"deferred": Lever(f"deferred to 50% ({moved})", dose, weight, late_from=0.5),
-             "threshold": Lever(f"label threshold 0.5 ({moved})", dose, weight, threshold=0.5),
+             "threshold": Lever(f"label threshold 0.5 ({moved})", dose, weight, label=LABEL_LEVERS["threshold"]),
+             # ungated: the gate judged the 0.9 rows, and a class the 0.9 filter left empty (fewshot's shirts) is the
+             # one calibration refills
+             "calibrated": Lever(f"label threshold per class, quantile 0.1 of real held-out, no gate ({moved})", dose,
+                                 weight, label=LABEL_LEVERS["calibrated"], gated=False),
              "gate": Lever(f"no agreement gate ({moved})", dose, weight, gated=False)}
     return found + [lever for name, lever in moves.items() if name in which]
 
@@ -451,9 +470,9 @@ def levers(choice: MixChoice, mix: MixConfig, which: tuple[str, ...] = LEVER_SET
 def lever_mix(lever: Lever, choice: MixChoice, synth: Synthesis, eligible: list[int], seed: int) -> TrainingMix:
     """The policy's mix as a run ships it; any other lever built the same way with its own settings."""
     if lever.policy:
-        return choice.build(synth.train, synth.accepted[0.9], synth.targets, seed=seed)
+        return choice.build(synth.train, synth.accepted[LABEL_RUN], synth.targets, seed=seed)
     classes = eligible if lever.gated else synth.makes
-    return build_mix(synth.train, synth.accepted[lever.threshold], synth.targets,
+    return build_mix(synth.train, synth.accepted[lever.label], synth.targets,
                      class_doses(lever.dose, classes, synth.train.num_classes), weight=lever.weight,
                      late_from=lever.late_from, seed=seed)
 
@@ -624,7 +643,7 @@ def print_levers(rows: list[tuple[Lever, dict]], best: dict, best_name: str, rec
     for lever, entry in rows:
         d, seeds, r = paired(entry, best), len(entry["per_seed"]["balanced_accuracy"]), recovery[recovery_key(lever)]
         cells = (lever.name, f"{lever.dose:g}", f"{lever.weight:g}", "from 50%" if lever.late_from else "none",
-                 f"{lever.threshold:g}", f"{entry['classes_with_rows']}{'' if lever.gated else ' (no gate)'}",
+                 lever.label, f"{entry['classes_with_rows']}{'' if lever.gated else ' (no gate)'}",
                  entry["synthetic_rows"], with_ci(entry, "balanced_accuracy"), with_ci(entry, "few_shot_recall"),
                  diff(d["balanced_accuracy"]), diff(d["few_shot_recall"]),
                  f"{d['balanced_accuracy']['wins']} / {d['few_shot_recall']['wins']} of {seeds}",
@@ -674,7 +693,7 @@ def run_protocol(protocol: str, test: ImageSet, oracle_runs: dict | None, s: Aug
                  results: Results, which: tuple[str, ...] = LEVER_SETS["all"], methods: tuple[str, ...] = BASELINES,
                  only: list[float] | None = None, check_headroom: bool = False) -> None:
     synth, eligible, choice = synthesise(protocol, s, out, device, results,
-                                         thresholds=THRESHOLDS if "threshold" in which else (0.9,))
+                                         labels=tuple(LABEL_LEVERS[name] for name in LABEL_LEVERS if name in which))
     print_curve(choice)
     key = "baselines" if methods == BASELINES else "baselines-" + "-".join(methods)
     baselines = results.piece(("protocols", protocol, key), "baselines", lambda: evaluate_downstream(

@@ -172,6 +172,13 @@ class FilterConfig(_Section):
         description="label consistency: the domain classifier (trained class-balanced: oversampled rows with "
         "shifts) must give the intended class at least this probability (M2m keeps samples at 0.9)",
     )
+    label_quantile: float | None = Field(
+        None, ge=0.0, lt=1.0,
+        description="label consistency, calibrated per class: lower the class's threshold to this quantile of the "
+        "domain classifier's probability for the class on its real held-out images (with fewer than 5, its "
+        "training images too), so a hard class is asked no more than its real images give; unset: "
+        "label_threshold for every class",
+    )
     memorisation_quantile: float = Field(
         0.05, ge=0.0, lt=1.0,
         description="memorisation: reject a sample closer to a real training image than this quantile of the "

@@ -22,6 +22,7 @@ from gan_aug.filters import (
     memorisation_radius,
 )
 from gan_aug.filters.build import build_chain
+from gan_aug.filters.label import calibrate_label
 from gan_aug.generators.gan import GANGenerator, sample_class
 from gan_aug.metrics.domain_classifier import train_domain_extractor
 from gan_aug.metrics.extractors import DomainExtractor
@@ -89,6 +90,31 @@ def test_label_filter_rejects_other_classes_and_noise_and_keeps_the_class(parts,
     assert _kept(label_filter, parts, planted["good"]) >= 0.9
     with pytest.raises(ValueError, match="probability"):
         LabelConsistencyFilter(parts["domain"], 1.5)
+
+
+def test_label_filter_calibrated_per_class_asks_no_more_than_the_class_real_images_give(parts, planted):
+    """label_quantile: τ is the quantile of the domain classifier's probability on the class's held-out
+    images, capped at label_threshold; too few held-out images take the training ones in too."""
+    held_out, training = parts["val"].of_class(LABEL), parts["train"].of_class(LABEL)
+    probabilities = parts["domain"].probabilities(held_out)[:, LABEL]
+    config = FilterConfig(filters=["label"], label_threshold=1.0, label_quantile=0.2)
+    chain = build_chain(config, LABEL, generator=parts["gan"], val=parts["val"], train=parts["train"],
+                        domain=parts["domain"])
+    calibrated = chain.filters[0]
+    assert calibrated.threshold == pytest.approx(np.quantile(probabilities, 0.2))
+    assert calibrated.describe() == {"threshold": calibrated.threshold, "calibration": "val",
+                                     "calibration_images": len(held_out)}
+    assert 0.75 <= _kept(calibrated, parts, planted["good"]) < 1.0  # 80% by construction, on its own images
+    assert _kept(calibrated, parts, planted["other class"]) <= 0.1
+    capped = calibrate_label(parts["domain"], LABEL, 0.01, 0.2, held_out, training)
+    assert capped.threshold == 0.01  # never stricter than the fixed threshold
+    few = calibrate_label(parts["domain"], LABEL, 1.0, 0.2, held_out[:2], training)
+    assert few.calibration == "val+train" and few.calibration_images == 2 + len(training)
+    with pytest.raises(ValueError, match="no real images"):
+        calibrate_label(parts["domain"], LABEL, 1.0, 0.2, held_out[:0], training[:0])
+    fixed = build_chain(FilterConfig(filters=["label"]), LABEL, generator=parts["gan"], val=parts["val"],
+                        train=parts["train"], domain=parts["domain"]).filters[0]
+    assert fixed.threshold == 0.9 and fixed.describe() == {"threshold": 0.9}
 
 
 def test_memorisation_filter_rejects_copies_and_near_copies_and_keeps_held_out_images(parts, planted):

@@ -84,7 +84,7 @@ def _filters_view(result: RunResult) -> dict | None:
              "thresholds": [threshold_cell((entry.filters or {}).get(name) or {}, threshold(entry, name))
                             for name in names]}
             for entry in entries]
-    sources = sorted({str(((e.filters or {}).get("discriminator") or {}).get("calibration")) for e in entries}
+    sources = sorted({str(((e.filters or {}).get(name) or {}).get("calibration")) for e in entries for name in names}
                      & set(CALIBRATION_TEXT))
     plot = funnel_png(result)
     return {"order": [{"name": name, "text": FILTER_TEXT.get(name, name)} for name in names],
