@@ -17,8 +17,8 @@ steps and seeds:
              chosen dose deferred (synthetic rows drawn only after half of training); the chosen dose
              at label threshold 0.5 instead of 0.9; the chosen dose with the label threshold calibrated
              per class (filter.label_quantile 0.1: the threshold the class's real held-out images give,
-             at most 0.9; every minority class given rows); the chosen dose with every minority class given rows (no agreement gate). A
-             policy choice of dose 0 makes the levers use dose 1
+             at most 0.9; every minority class given rows); the chosen dose with every minority class
+             given rows (no agreement gate). A policy choice of dose 0 makes the levers use dose 1
   perfect    the perfect-generator bound (bench/bound.py): per minority class, the real training images
              of the class the protocol's subset left out (never in its train, validation or test) play
              the generator's part, in a seeded random order, unfiltered and with every minority class
