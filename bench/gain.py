@@ -17,8 +17,10 @@ steps and seeds:
              chosen dose deferred (synthetic rows drawn only after half of training); the chosen dose
              at label threshold 0.5 instead of 0.9; the chosen dose with the label threshold calibrated
              per class (filter.label_quantile 0.1: the threshold the class's real held-out images give,
-             at most 0.9; every minority class given rows); the chosen dose with every minority class
-             given rows (no agreement gate). A policy choice of dose 0 makes the levers use dose 1
+             at most 0.9; every minority class given rows); the same with filter.d_own_cap (a class
+             with under 5 held-out images held to their D-score quantile where it is below the pooled
+             one); the chosen dose with every minority class given rows (no agreement gate). A policy
+             choice of dose 0 makes the levers use dose 1
   perfect    the perfect-generator bound (bench/bound.py): per minority class, the real training images
              of the class the protocol's subset left out (never in its train, validation or test) play
              the generator's part, in a seeded random order, unfiltered and with every minority class
@@ -148,9 +150,10 @@ CHOICES = {**{p: (p,) for p in PROTOCOLS}, "all": PROTOCOLS, "both": ("exponenti
 VAL_FRACTION = 0.15
 BASELINES = tuple(name for name in METHODS if name not in GAN_METHODS)
 LABEL_RUN = "0.9"  # the run's label filter: threshold 0.9 for every class
-# The label-filter levers: a fixed threshold, or "q<quantile>" (filter.label_quantile: per class, that quantile of
-# the domain classifier's probability on the class's real held-out images, at most 0.9).
-LABEL_LEVERS = {"threshold": "0.5", "calibrated": "q0.1"}
+# The filter levers: a fixed label threshold, or "q<quantile>" (filter.label_quantile: per class, that quantile of
+# the domain classifier's probability on the class's real held-out images, at most 0.9); "-own": with
+# filter.d_own_cap (a tail class's D threshold lowered to its own few held-out images' quantile).
+LABEL_LEVERS = {"threshold": "0.5", "calibrated": "q0.1", "own-d": "q0.1-own"}
 TARGET_FLOOR = -0.003  # policy - best baseline, balanced accuracy: lowest allowed lower bound
 logger = logging.getLogger("gain")
 
@@ -293,10 +296,12 @@ class Synthesis:
 
 
 def label_setting(label: str) -> dict:
-    """A label-filter variant as FilterConfig settings: "0.5" a threshold for every class, "q0.1" calibrated."""
+    """A filter variant as FilterConfig settings: "0.5" a label threshold for every class, "q0.1" calibrated per
+    class, "q0.1-own" calibrated with the D threshold capped by the class's own held-out images."""
+    label, own = label.removesuffix("-own"), label.endswith("-own")
     if label.startswith("q"):
-        return {"label_quantile": float(label[1:])}
-    return {"label_threshold": float(label), "label_quantile": None}
+        return {"label_quantile": float(label[1:]), "d_own_cap": own}
+    return {"label_threshold": float(label), "label_quantile": None, "d_own_cap": own}
 
 
 @dataclass
@@ -429,8 +434,9 @@ class Lever:
         return f"d{self.dose:g}-w{self.weight:g}-late{self.late_from:g}-t{self.label}-{gate}"
 
 
-LEVER_SETS = {"all": ("policy", "grid", "deferred", "threshold", "calibrated", "gate"), "doses": ("policy", "grid-w1")}
-LEVER_NAMES = ("policy", "grid", "grid-w1", "deferred", "threshold", "calibrated", "gate")
+LEVER_SETS = {"all": ("policy", "grid", "deferred", "threshold", "calibrated", "own-d", "gate"),
+              "doses": ("policy", "grid-w1")}
+LEVER_NAMES = ("policy", "grid", "grid-w1", "deferred", "threshold", "calibrated", "own-d", "gate")
 
 
 def lever_names(text: str) -> tuple[str, ...]:
@@ -463,6 +469,8 @@ def levers(choice: MixChoice, mix: MixConfig, which: tuple[str, ...] = LEVER_SET
              # one calibration refills
              "calibrated": Lever(f"label threshold per class, quantile 0.1 of real held-out, no gate ({moved})", dose,
                                  weight, label=LABEL_LEVERS["calibrated"], gated=False),
+             "own-d": Lever(f"as calibrated, and each tail class's D threshold capped by its own held-out images, "
+                            f"no gate ({moved})", dose, weight, label=LABEL_LEVERS["own-d"], gated=False),
              "gate": Lever(f"no agreement gate ({moved})", dose, weight, gated=False)}
     return found + [lever for name, lever in moves.items() if name in which]
 

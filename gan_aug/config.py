@@ -167,6 +167,11 @@ class FilterConfig(_Section):
         description="discriminator filter: keep a sample only if D scores it at least this quantile of D's scores "
         "on the class's real held-out images",
     )
+    d_own_cap: bool = Field(
+        False, description="discriminator filter, a class with fewer than 5 held-out images: lower the threshold "
+        "pooled over every class's held-out images to the quantile of the class's own when they score lower (a D "
+        "that overfits a class's few training images scores its unseen real images below the pooled threshold)",
+    )
     label_threshold: float = Field(
         0.9, ge=0.0, le=1.0,
         description="label consistency: the domain classifier (trained class-balanced: oversampled rows with "

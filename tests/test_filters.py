@@ -83,6 +83,22 @@ def test_discriminator_filter_pools_or_tops_up_when_a_class_has_few_held_out_ima
         calibrate_discriminator(parts["D"], few[:0], LABEL, 0.05)
 
 
+def test_discriminator_filter_own_cap_lowers_a_pooled_threshold_to_the_class_own_few_images(parts, planted):
+    """d_own_cap: a class whose few held-out images D scores below the pooled threshold is held to those
+    images (a D that overfits a tail class's training images), never stricter than pooled."""
+    pooled_set = (parts["val"].images, parts["val"].labels)
+    pooled = calibrate_discriminator(parts["D"], planted["noise"][:3], LABEL, 0.05, pooled=pooled_set)
+    low = calibrate_discriminator(parts["D"], planted["noise"][:3], LABEL, 0.05, pooled=pooled_set, own_cap=True)
+    own = discriminator_scores(parts["D"], planted["noise"][:3], np.full(3, LABEL))
+    assert np.quantile(own, 0.05) < pooled.threshold  # D finds noise less real than the real images
+    assert low.threshold == pytest.approx(np.quantile(own, 0.05))
+    assert low.calibration == "val (below pooled)" and low.calibration_images == 3
+    scores = discriminator_scores(parts["D"], parts["val"].of_class(LABEL), np.full(46, LABEL))
+    best = parts["val"].of_class(LABEL)[np.argsort(scores)[-3:]]  # scored above the pooled threshold
+    high = calibrate_discriminator(parts["D"], best, LABEL, 0.05, pooled=pooled_set, own_cap=True)
+    assert high.threshold == pooled.threshold and high.calibration == "pooled"
+
+
 def test_label_filter_rejects_other_classes_and_noise_and_keeps_the_class(parts, planted):
     label_filter = LabelConsistencyFilter(parts["domain"], 0.5)
     assert _kept(label_filter, parts, planted["other class"]) == 0.0

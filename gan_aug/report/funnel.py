@@ -14,7 +14,9 @@ ACCEPTANCE_STATUSES = ("flagged", "dropped", "unjudged")
 FILTER_TEXT = RegistryView("text")
 THRESHOLD_NAMES = RegistryView("threshold_name")
 CALIBRATION_TEXT = {"val": "the class's held-out images", "pooled": "held-out images of every class",
-                    "val+train": "the class's held-out and training images"}
+                    "val+train": "the class's held-out and training images",
+                    "val (below pooled)": "the class's own few held-out images, which scored below the threshold "
+                                          "pooled over every class's (filter.d_own_cap)"}
 
 
 def synthesised(result: RunResult) -> list[ClassResult]:
