@@ -449,20 +449,28 @@ def lever_names(text: str) -> tuple[str, ...]:
 
 
 def levers(choice: MixChoice, mix: MixConfig, which: tuple[str, ...] = LEVER_SETS["all"],
-           only: list[float] | None = None) -> list[Lever]:
+           only: list[float] | None = None, move_doses: list[float] | None = None) -> list[Lever]:
     """The policy's choice, the grid's points (every one; "grid-w1": weight 1 only, the doses the perfect arm
-    has; with ``only``, duplication and these doses), then deferral, the label filter and the gate moved one
-    at a time from the policy's choice (dose 1, weight 1 where it ships none), as ``which`` names them."""
+    has; with ``only``, duplication and these doses), then deferral, the filters and the gate moved one
+    at a time from the policy's choice (dose 1, weight 1 where it ships none; at each of ``move_doses`` when
+    given), as ``which`` names them."""
     dose, weight = (choice.dose, choice.weight) if choice.dose > 0 else (1.0, 1.0)
+    moved_levers = [lever for d in (move_doses or [dose]) for lever in _moves(d, weight, which)]
     grid = [(0.0, 1.0)] + [(d, w) for d in sorted({d for d in mix.doses if d > 0})
                            for w in sorted(set(mix.weights), reverse=True)]
     if "grid" not in which:  # duplication always: it is what the perfect arm and recovery are measured from
         grid = [(d, w) for d, w in grid if d == 0 or (w == 1.0 and "grid-w1" in which)]
     grid = [(d, w) for d, w in grid if only is None or d == 0 or d in only]
-    moved, chosen = f"dose {dose:g}, weight {weight:g}", (choice.dose, choice.weight)
+    chosen = (choice.dose, choice.weight)
     point = lambda d, w: "duplication only" if d == 0 else f"dose {d:g}, weight {w:g}"  # noqa: E731
     found = [Lever(f"policy choice: {point(*chosen)}", *chosen, policy=True)] if "policy" in which else []
     found += [Lever(f"grid: {point(d, w)}{' (= policy)' if (d, w) == chosen else ''}", d, w) for d, w in grid]
+    return found + moved_levers
+
+
+def _moves(dose: float, weight: float, which: tuple[str, ...]) -> list[Lever]:
+    """Deferral, the filters and the gate, each moved alone at this dose and weight."""
+    moved = f"dose {dose:g}, weight {weight:g}"
     moves = {"deferred": Lever(f"deferred to 50% ({moved})", dose, weight, late_from=0.5),
              "threshold": Lever(f"label threshold 0.5 ({moved})", dose, weight, label=LABEL_LEVERS["threshold"]),
              # ungated: the gate judged the 0.9 rows, and a class the 0.9 filter left empty (fewshot's shirts) is the
@@ -472,7 +480,7 @@ def levers(choice: MixChoice, mix: MixConfig, which: tuple[str, ...] = LEVER_SET
              "own-d": Lever(f"as calibrated, and each tail class's D threshold capped by its own held-out images, "
                             f"no gate ({moved})", dose, weight, label=LABEL_LEVERS["own-d"], gated=False),
              "gate": Lever(f"no agreement gate ({moved})", dose, weight, gated=False)}
-    return found + [lever for name, lever in moves.items() if name in which]
+    return [lever for name, lever in moves.items() if name in which]
 
 
 def lever_mix(lever: Lever, choice: MixChoice, synth: Synthesis, eligible: list[int], seed: int) -> TrainingMix:
@@ -699,7 +707,8 @@ def verdict(protocol: str, policy_entry: dict, best: dict, best_name: str, oracl
 
 def run_protocol(protocol: str, test: ImageSet, oracle_runs: dict | None, s: AugmentConfig, out: Path, device: str,
                  results: Results, which: tuple[str, ...] = LEVER_SETS["all"], methods: tuple[str, ...] = BASELINES,
-                 only: list[float] | None = None, check_headroom: bool = False) -> None:
+                 only: list[float] | None = None, check_headroom: bool = False,
+                 move_doses: list[float] | None = None) -> None:
     synth, eligible, choice = synthesise(protocol, s, out, device, results,
                                          labels=tuple(LABEL_LEVERS[name] for name in LABEL_LEVERS if name in which))
     print_curve(choice)
@@ -709,7 +718,7 @@ def run_protocol(protocol: str, test: ImageSet, oracle_runs: dict | None, s: Aug
     oracle_entry = None if oracle_runs is None else oracle_for(oracle_runs, rarest_classes(synth.train))
     print(f"\nfew-shot classes (the three rarest): {[synth.train.class_names[k] for k in rarest_classes(synth.train)]}")
     print_baselines(baselines, oracle_entry)
-    lever_list = levers(choice, s.mix, which, only)
+    lever_list = levers(choice, s.mix, which, only, move_doses)
     rows = [(lever, score_lever(protocol, lever, lever_mix(lever, choice, synth, eligible, s.mix.seed), synth, test,
                                 s, device, results)) for lever in lever_list]
     duplication = next(entry for lever, entry in rows if lever.dose == 0 and not lever.policy)
@@ -791,6 +800,9 @@ def parse_args() -> argparse.Namespace:
                         + ",".join(LEVER_SETS["doses"]) + "); or comma-separated from " + ", ".join(LEVER_NAMES))
     parser.add_argument("--lever-doses", type=float, nargs="+", default=None,
                         help="with --levers doses: only these grid doses (and duplication)")
+    parser.add_argument("--move-doses", type=float, nargs="+", default=None,
+                        help="the doses the moved levers (deferred, threshold, calibrated, own-d, gate) are built at; "
+                        "default: the policy's dose (1 where it ships none)")
     parser.add_argument("--baselines", default=",".join(BASELINES),
                         help=f"comma-separated, from {', '.join(BASELINES)} (default: all)")
     parser.add_argument("--headroom-check", action="store_true", help="issue 26: the real rows' curve (minority "
@@ -826,7 +838,7 @@ def main() -> None:
         oracle_runs = None if args.no_oracle else oracle(test, s, str(device), results)
         for protocol in CHOICES[args.protocol]:
             run_protocol(protocol, test, oracle_runs, s, out, str(device), results, lever_names(args.levers), methods,
-                         args.lever_doses, args.headroom_check)
+                         args.lever_doses, args.headroom_check, args.move_doses)
     print(f"\ntotal {time.perf_counter() - started:.0f} s this session; results in {results.path}")
 
 
