@@ -42,25 +42,35 @@ def classifier_runs_on(placement: str) -> Iterator[None]:
     if placement == LOCAL:
         yield
         return
-    backend = {"dask": _dask, "ray": _ray}[placement]
-    with backend() as slots, on_cluster(slots):
-        get_run_logger().info("classifier runs go to the %s cluster (%d worker threads)", placement.title(), slots)
-        yield
+    backend, logger = {"dask": _dask, "ray": _ray}[placement], get_run_logger()
+    with backend() as slots:
+        if slots is None:  # warned: the flow runs without its cluster
+            yield
+            return
+        with on_cluster(slots):
+            logger.info("classifier runs go to the %s cluster (%d worker threads)", placement.title(), slots)
+            yield
 
 
 @contextlib.contextmanager
-def _dask() -> Iterator[int]:
-    """The flow's Dask task runner's own client as joblib's backend; yields the cluster's worker threads.
+def _dask() -> Iterator[int | None]:
+    """The flow's Dask task runner's own client as joblib's backend; yields the cluster's worker threads,
+    or None, with a warning, when the flow was started without it (``augment`` called directly instead
+    of through ``run_augment``: its per-class tasks ran on threads too; failing here would waste them).
 
     Not prefect_dask.get_dask_client: inside a task that runs in the flow's process it asks
     distributed.get_client() for the scheduler, and the task runner's client is no global client there
     ("No global client found")."""
+    from prefect_dask import DaskTaskRunner
+
     runner = getattr(FlowRunContext.get(), "task_runner", None)
-    client = getattr(runner, "client", None) if type(runner).__name__ == "DaskTaskRunner" else None
-    if client is None:
-        raise ConfigError(f"runner.classifier_runs 'cluster' on runner.kind 'dask' needs the flow run on its Dask "
-                          f"task runner (flows.augment.run_augment), not {type(runner).__name__}: set "
-                          "runner.classifier_runs: local to run them on this machine")
+    if not isinstance(runner, DaskTaskRunner):
+        get_run_logger().warning("runner.kind is 'dask' but this flow runs on %s (start it with "
+                                 "flows.augment.run_augment): classifier runs stay on this machine",
+                                 type(runner).__name__)
+        yield None
+        return
+    client = runner.client
     with joblib.parallel_config(backend=_dask_backend(client)):
         yield sum(client.nthreads().values())
 
