@@ -8,9 +8,11 @@ import os
 import signal
 import time
 
+import numpy as np
 import pytest
 
 from gan_aug.config import parse_config
+from gan_aug.data.imageset import ImageSet
 from gan_aug.io import read_json
 from gan_aug.parallel import WorkerDiedError, on_cluster, run_all
 
@@ -41,6 +43,23 @@ def _die_on_two(job: int) -> int:
     return job
 
 
+_LOADED = {"sets": 0}  # in each worker process: how many times a _Counted set was unpickled there
+
+
+class _Counted(ImageSet):
+    def __setstate__(self, state):
+        _LOADED["sets"] += 1
+        self.__dict__.update(state)
+
+
+def _rows(_job: int, images: ImageSet) -> int:
+    return len(images)
+
+
+def _loaded() -> int:
+    return _LOADED["sets"]
+
+
 @pytest.fixture(scope="module")
 def cluster():
     """Two single-threaded worker processes; a job that kills its worker is not retried on another."""
@@ -62,6 +81,19 @@ def test_inside_on_cluster_every_job_goes_to_the_callers_dask_backend(cluster):
         single = set(run_all(_pid, [0], workers=1))  # one job too: the cluster is already running
     workers = set(cluster.run(os.getpid).values())
     assert pids | single <= workers and os.getpid() not in pids | single
+
+
+def test_what_every_job_reads_reaches_each_worker_once(cluster):
+    """run_all's ``shared`` (the validation or test images of a stage) is scattered once per call, not
+    sent with each of its jobs (16 MB here, eight jobs)."""
+    import joblib
+
+    from flows.cluster import _dask_backend
+
+    images = _Counted(np.zeros((20000, 1, 28, 28), np.uint8), np.zeros(20000, np.int64), ("a",))
+    with joblib.parallel_config(backend=_dask_backend(cluster)), on_cluster(2):
+        assert list(run_all(_rows, range(8), workers=2, shared=(images,))) == [20000] * 8
+    assert 1 <= sum(cluster.run(_loaded).values()) <= 2  # once per worker at most
 
 
 def test_a_dask_worker_killed_mid_job_is_named_like_a_local_one(cluster):
