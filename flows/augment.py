@@ -5,7 +5,8 @@ GAN(s) → generate and filter per class → accept (FD policy) → usefulness �
 gan_aug.pipeline decides which synthesis stages run and in what order; ``_AsTasks`` says how each runs
 here: as the tasks of flows/tasks.py, with the run's retries, content-keyed caching where a result is
 worth keeping (flows/caching.py), per-class tasks mapped on the configured task runner
-(flows/runners.py), each holding its GPU alone.
+(flows/runners.py), each holding its GPU alone, and the classifier runs of the mix grid and the evaluation
+sent to that runner's cluster when it has one (flows/cluster.py).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import numpy as np
 from prefect import flow, unmapped
 
 from flows.caching import cached, call_fresh, map_fresh
+from flows.cluster import classifier_placement
 from flows.runners import build_task_runner
 from flows.tasks import (
     accept_task,
@@ -106,7 +108,8 @@ class _AsTasks:
 
     def choose_mix(self, accepted_path: str, eligible: list[int]) -> MixChoice:
         return call_fresh(self.task(mix_task, cache=True), self.run, self.split, accepted_path, self.targets,
-                          eligible, self.config.mix, self.config.evaluate, self.run, self.device)
+                          eligible, self.config.mix, self.config.evaluate, self.run, self.device,
+                          placement=classifier_placement(self.config.runner, self.device))
 
 
 def _run_stages(config: AugmentConfig, run: RunDir) -> dict:
@@ -124,7 +127,7 @@ def _run_stages(config: AugmentConfig, run: RunDir) -> dict:
     manifest = steps.task(write_shards_task)(split, found.accepted, balance["targets"], found.choice, config.mix.seed,
                                              config.shards, summary.provenance(config), run)
     downstream = call_fresh(steps.task(evaluate_task, cache=True), run, split, str(run.root / shards.MANIFEST),
-                            config.evaluate, run, device)
+                            config.evaluate, run, device, placement=classifier_placement(config.runner, device))
     result = summary.run_result(
         config=config, source=source, balance=balance, split=split,
         runs={g.job.key: g.result for g in found.trained}, generations=found.generated,

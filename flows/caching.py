@@ -75,12 +75,18 @@ def _canonical(value: Any) -> Any:
     raise TypeError(f"cannot key a task input of type {type(value).__name__}: pass paths and small values")
 
 
+# Task inputs that say where work runs, not what it computes (the classifier runs are seeded: a cluster
+# gives the same numbers as this machine), so a rerun on another runner reuses the cached stage.
+UNKEYED = frozenset({"placement"})
+
+
 class ContentKey(CachePolicy):
-    """Key = stage name + its inputs, with sections, records and files replaced by their content, + the
-    digest of the code the task runs (its body here is wiring: a fixed filter lives in gan_aug/)."""
+    """Key = stage name + its inputs (but ``UNKEYED``), with sections, records and files replaced by their
+    content, + the digest of the code the task runs (its body here is wiring: a fixed filter lives in gan_aug/)."""
 
     def compute_key(self, task_ctx, inputs: dict[str, Any], flow_parameters: dict[str, Any], **kwargs) -> str:
-        payload = {"stage": task_ctx.task.name, "inputs": _canonical(inputs), "code": code_digest(task_ctx.task.fn)}
+        keyed = {name: value for name, value in inputs.items() if name not in UNKEYED}
+        payload = {"stage": task_ctx.task.name, "inputs": _canonical(keyed), "code": code_digest(task_ctx.task.fn)}
         return json_sha256(payload)
 
 

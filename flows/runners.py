@@ -1,8 +1,9 @@
 """The task runner for per-class work, chosen by ``runner.kind``: threads, Dask or Ray.
 
 Only the mapped per-class tasks (per-class GAN training, generation and filtering) go to the
-runner; the other stages run in the flow's process. Workers read and write the run folder, so on
-a cluster it must be on storage they all see.
+runner; the other stages run in the flow's process, but on a Dask or Ray runner the mix grid's and
+the evaluation's classifier runs are sent to its cluster (flows/cluster.py). Workers read and write
+the run folder, so on a cluster it must be on storage they all see.
 """
 from __future__ import annotations
 

@@ -24,6 +24,7 @@ from prefect.artifacts import (
 from prefect.cache_policies import NO_CACHE
 
 from flows.caching import file_digest
+from flows.cluster import LOCAL, classifier_runs_on
 from gan_aug import evaluate, report, shards
 from gan_aug.code_digest import code_digest
 from gan_aug.config import (
@@ -256,14 +257,16 @@ def usefulness_task(split: SplitRecord, accepted_path: str, samplers: list[Class
 
 @stage(name="choose-mix")
 def mix_task(split: SplitRecord, accepted_path: str, targets: list[int], eligible: list[int], mix: MixConfig,
-             settings: EvaluateConfig, run: RunDir, device: str) -> MixChoice:
-    """The dose and weight of synthetic rows, chosen on the validation split (or fixed by the config)."""
+             settings: EvaluateConfig, run: RunDir, device: str, placement: str = LOCAL) -> MixChoice:
+    """The dose and weight of synthetic rows, chosen on the validation split (or fixed by the config); the
+    grid's classifier runs go where ``placement`` says (flows/cluster.py; not part of the cache key)."""
     logger = get_run_logger()
     progress = published(
         MIX_STAGE, lambda done, total: logger.info("mix: %d/%d classifier runs on validation", done, total))
-    choice = choose_mix(ImageSet.load(split.paths["train"]), ImageSet.load(split.paths["val"]),
-                        SyntheticSet.load(accepted_path), np.asarray(targets), eligible, mix, settings,
-                        device=device, progress=progress)
+    with classifier_runs_on(placement):
+        choice = choose_mix(ImageSet.load(split.paths["train"]), ImageSet.load(split.paths["val"]),
+                            SyntheticSet.load(accepted_path), np.asarray(targets), eligible, mix, settings,
+                            device=device, progress=progress)
     logger.info("mix: %s", choice.reason)
     if choice.headroom is not None:
         logger.info("headroom: %s", choice.headroom.says)
@@ -297,8 +300,10 @@ def write_shards_task(split: SplitRecord, accepted_path: str, targets: list[int]
 
 
 @stage(name="evaluate")
-def evaluate_task(split: SplitRecord, manifest: str, settings: EvaluateConfig, run: RunDir, device: str) -> dict:
-    """Every method on the same seeds; ``manifest`` (its hash keys the cache) vouches for the shards read."""
+def evaluate_task(split: SplitRecord, manifest: str, settings: EvaluateConfig, run: RunDir, device: str,
+                  placement: str = LOCAL) -> dict:
+    """Every method on the same seeds; ``manifest`` (its hash keys the cache) vouches for the shards read. The
+    classifier runs go where ``placement`` says (flows/cluster.py; not part of the cache key)."""
     logger = get_run_logger()
     mix = shards.read_mix(run.root)  # train on what users get: the shards as written
 
@@ -312,7 +317,8 @@ def evaluate_task(split: SplitRecord, manifest: str, settings: EvaluateConfig, r
             logger.info("classifier on %s, seed %d: %s, final loss %.3f", method, seed, ran, loss)
 
     train, val, test = (ImageSet.load(split.paths[name]) for name in ("train", "val", "test"))
-    result = evaluate.evaluate_downstream(train, mix, test, settings, device=device, progress=progress, val=val)
+    with classifier_runs_on(placement):
+        result = evaluate.evaluate_downstream(train, mix, test, settings, device=device, progress=progress, val=val)
     for name, comparison in result["comparison"].items():
         ci = comparison["ci"]
         logger.info("%s vs best baseline %s: balanced accuracy %+.4f%s over %d seeds", name, comparison["baseline"],

@@ -354,8 +354,8 @@ class EvaluateConfig(_Section):
 
 
 class RunnerConfig(_Section):
-    """Where the per-class tasks (per-class GAN training, generation and filtering) run, and how a rerun
-    reuses finished stages."""
+    """Where the per-class tasks (per-class GAN training, generation and filtering) and the classifier runs
+    of the mix grid and the evaluation run, and how a rerun reuses finished stages."""
 
     kind: Literal["threads", "dask", "ray"] = Field(
         "threads",
@@ -365,6 +365,11 @@ class RunnerConfig(_Section):
         None, description="an existing Dask scheduler (tcp://host:8786) or Ray cluster (ray://host:10001); unset: "
         "start a local one with max_workers workers (the run folder must be on storage every worker can read)",
     )
+    classifier_runs: Literal["cluster", "local"] | None = Field(
+        None, description="where the mix grid's and the evaluation's classifier runs go: 'cluster', the Dask or Ray "
+        "cluster the per-class tasks use (as tasks of its workers), or 'local', processes of the flow's machine "
+        "(evaluate.workers); unset: the cluster when runner.kind is dask or ray. Runs on CUDA stay local",
+    )
     cache: bool = Field(
         True, description="reuse finished stages (split, generation, acceptance, evaluation) when their config "
         "sections and input files are unchanged; keys are content hashes kept in the run folder's .cache/",
@@ -373,6 +378,13 @@ class RunnerConfig(_Section):
         2, ge=0, description="retries of a stage that failed transiently (I/O error, timeout, lost connection)"
     )
     retry_delay_s: float = Field(5.0, ge=0, description="wait before each retry")
+
+    @model_validator(mode="after")
+    def _cluster_runs_need_a_cluster(self) -> "RunnerConfig":
+        if self.classifier_runs == "cluster" and self.kind == "threads":
+            raise ValueError("runner.classifier_runs 'cluster' needs runner.kind 'dask' or 'ray': 'threads' has no "
+                             "cluster (set runner.kind, or leave runner.classifier_runs unset)")
+        return self
 
 
 def check_generator_scores(filters: FilterConfig, gan: GANConfig) -> None:

@@ -177,6 +177,7 @@ class MethodScores(_Frozen):
     train_rows: int
     seconds: float
     steps: list[int]  # per seed, the steps that ran (fewer than the cap when validation stopped the run)
+    workers: list[str] = []  # per seed, host:pid of the process the run ran in (a Dask/Ray worker on a cluster)
 
 
 class Classifier(_Frozen):
@@ -219,6 +220,7 @@ class CurvePoint(_Frozen):
     standard_error: float
     seeds: int  # classifier runs its score averages (fewer than mix.seeds: stopped by successive halving)
     within_noise: bool  # may ship, and within one standard error of that best
+    workers: list[str] = []  # per seed run, host:pid of the process it ran in (a Dask/Ray worker on a cluster)
 
 
 class MixResult(_Frozen):

@@ -95,3 +95,29 @@ def test_changing_only_where_a_run_executes_keeps_its_folder(tmp_path):
     with pytest.raises(ConfigError, match=r"gan\.steps"):
         run.claim(parse_config({"name": "x", "gan": {"steps": 7}}))
     assert parse_config({"max_workers": 4}).results_hash() == parse_config({}).results_hash()
+
+
+def test_classifier_runs_follow_the_runner_unless_told_or_on_cuda():
+    from flows.cluster import classifier_placement
+
+    def where(device="cpu", **runner):
+        return classifier_placement(parse_config({"runner": runner}).runner, device)
+
+    assert where() == "local" and where(kind="dask") == "dask" and where(kind="ray") == "ray"
+    assert where(kind="dask", classifier_runs="local") == "local"
+    assert where(kind="dask", classifier_runs="cluster") == "dask"
+    assert where("cuda:0", kind="dask") == "local"  # runs take no GPU slots: they stay with the flow
+    with pytest.raises(ConfigError, match=r"runner.classifier_runs 'cluster' needs runner.kind"):
+        parse_config({"runner": {"classifier_runs": "cluster"}})
+
+
+def test_where_classifier_runs_go_is_not_part_of_a_stage_cache_key():
+    """A rerun on another runner reuses the mix grid and the evaluation: the runs are seeded."""
+    from types import SimpleNamespace
+
+    from flows.caching import ContentKey
+    from flows.tasks import evaluate_task
+
+    context = SimpleNamespace(task=SimpleNamespace(name="evaluate", fn=evaluate_task.fn))
+    key = lambda **inputs: ContentKey().compute_key(context, {"seed": 1, **inputs}, {})  # noqa: E731
+    assert key(placement="dask") == key(placement="local") == key() != key(seed=2)

@@ -34,7 +34,7 @@ from gan_aug.evaluate.methods import METHOD_REGISTRY
 from gan_aug.evaluate.runner import early_stop, fit_method, with_steps
 from gan_aug.mix.policy import MixChoice, class_doses, fixed_choice, grid
 from gan_aug.mix.rows import build_mix, synthetic_allowance
-from gan_aug.parallel import classifier_workers, run_all
+from gan_aug.parallel import classifier_workers, run_all, worker_id
 from gan_aug.progress import Progress
 from gan_aug.synthetic import SyntheticSet
 
@@ -81,6 +81,8 @@ def choose_mix(train: ImageSet, val: ImageSet, accepted: SyntheticSet, targets: 
     choice = _pick(points, [per_seed[i].mean(axis=0) for i in trained_as], val, eligible, cfg, accepted, train,
                    targets, seeds=[len(per_seed[i]) for i in trained_as],
                    stopped={p for p, i in enumerate(trained_as) if i in stopped})
+    choice = replace(choice, curve=[{**point, "workers": runs.workers(i)}
+                                    for point, i in zip(choice.curve, trained_as)])
     if not cuts:
         return choice
     return replace(choice, headroom=_headroom(choice, points, [per_seed[i] for i in trained_as] + per_seed[len(mixes):],
@@ -88,20 +90,20 @@ def choose_mix(train: ImageSet, val: ImageSet, accepted: SyntheticSet, targets: 
 
 
 class _Runs:
-    """Classifier runs on validation, added in rounds: (mix index, seed) → which validation images it got right.
-    ``mixes``: (real rows, mix) pairs, indexed by the keys."""
+    """Classifier runs on validation, added in rounds: (mix index, seed) → which validation images it got right,
+    and the worker (``host:pid``) that ran it. ``mixes``: (real rows, mix) pairs, indexed by the keys."""
 
     def __init__(self, mixes: list, val: ImageSet, settings: EvaluateConfig, device, progress: Progress | None,
                  planned: int):
         self.mixes, self.val, self.settings, self.device, self.progress = mixes, val, settings, device, progress
-        self.planned, self.done, self.pending, self.hits = planned, 0, [], {}
+        self.planned, self.done, self.pending, self.hits, self.ran_in = planned, 0, [], {}, {}
 
     def add(self, keys: list[tuple[int, int]]) -> None:
         """Runs (mix index, seed), to train at the next ``run``."""
         for index, seed in keys:
             real, mix = self.mixes[index]
-            self.pending.append(((index, seed), (METHOD_REGISTRY["gan"](real, mix, seed), self.val, self.settings,
-                                                 seed, self.device)))
+            self.pending.append(((index, seed), (METHOD_REGISTRY["gan"](real, mix, seed), self.settings, seed,
+                                                 self.device)))
 
     def replan(self) -> None:
         """The total is now what ran and what is pending (halving dropped the rest)."""
@@ -111,8 +113,9 @@ class _Runs:
         keys, jobs = [k for k, _ in self.pending], [j for _, j in self.pending]
         self.pending = []
         workers = classifier_workers(self.settings, self.device, len(jobs), self.val.images.shape[1:])
-        for key, hit in zip(keys, run_all(_validation_hits, jobs, workers, what="validation classifier run")):
-            self.hits[key] = hit
+        found = run_all(_validation_hits, jobs, workers, what="validation classifier run", shared=(self.val,))
+        for key, (hit, worker) in zip(keys, found):
+            self.hits[key], self.ran_in[key] = hit, worker
             self.done += 1
             if self.progress is not None:
                 self.progress(self.done, self.planned)
@@ -120,6 +123,10 @@ class _Runs:
     def stacked(self, index: int) -> np.ndarray:
         """A mix's hits seed by seed: seeds × validation images (their mean over seeds: the share right)."""
         return np.stack([h for (i, _), h in sorted(self.hits.items()) if i == index]).astype(np.float64)
+
+    def workers(self, index: int) -> list[str]:
+        """Where a mix's runs ran, seed by seed (``host:pid``)."""
+        return [worker for (i, _), worker in sorted(self.ran_in.items()) if i == index]
 
 
 def _headroom(choice: MixChoice, points, hits: list[np.ndarray], cuts: list[ImageSet], train: ImageSet,
@@ -142,11 +149,12 @@ def _headroom(choice: MixChoice, points, hits: list[np.ndarray], cuts: list[Imag
                             val.labels, minority, cfg.seeds, cfg.bootstrap_rounds, mix=mix, seed=cfg.seed)
 
 
-def _validation_hits(job: tuple) -> np.ndarray:
-    """One classifier run on one grid point's mix: which validation images it gets right."""
-    training, val, settings, seed, device = job
+def _validation_hits(job: tuple, val: ImageSet) -> tuple[np.ndarray, str]:
+    """One classifier run on one grid point's mix: which validation images it gets right, and where it ran.
+    ``val`` is every run's (run_all's ``shared``: sent to a cluster once, not with each job)."""
+    training, settings, seed, device = job
     model = fit_method("gan", training, settings, seed, device, stop=early_stop(settings, val))
-    return predict(model, val.images) == val.labels
+    return predict(model, val.images) == val.labels, worker_id()
 
 
 def paired_standard_error(a: np.ndarray, b: np.ndarray, labels: np.ndarray, rounds: int, seed: int = 0) -> float:

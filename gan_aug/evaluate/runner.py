@@ -17,7 +17,7 @@ from gan_aug.evaluate.methods import GAN_METHODS, METHOD_REGISTRY, TrainingSet
 from gan_aug.evaluate.scores import FEW_SHOT, HEADLINE_METRICS, classification_metrics
 from gan_aug.mix import TrainingMix
 from gan_aug.models.diffaugment import translation
-from gan_aug.parallel import classifier_workers, run_all
+from gan_aug.parallel import classifier_workers, run_all, worker_id
 from gan_aug.progress import Progress, with_details
 
 # What "best baseline" and the paired comparison are judged on.
@@ -106,7 +106,7 @@ def fit_and_score(method: str, training: TrainingSet, test: ImageSet, config: Ev
                   rare: list[int] | None = None, val: ImageSet | None = None) -> dict:
     """Train on one method's set with one seed (stopped on ``val`` by the config's patience) and score on
     ``test``; ``rare`` are few-shot recall's classes. The scores also hold the run's ``seconds``,
-    ``final_loss`` and ``steps`` (the steps that ran)."""
+    ``final_loss``, ``steps`` (the steps that ran) and ``worker`` (``host:pid`` of the process it ran in)."""
     started, losses = time.perf_counter(), []
     config = with_steps(config, len(training.data))
     stop = early_stop(config, val)
@@ -121,20 +121,21 @@ def fit_and_score(method: str, training: TrainingSet, test: ImageSet, config: Ev
     recall = np.asarray(scores["per_class_recall"])
     scores["few_shot_recall"] = float(recall[rare].mean()) if rare else None
     return {**scores, "seconds": time.perf_counter() - started, "final_loss": losses[-1] if losses else None,
-            "steps": stop.steps_run if stop is not None else config.steps}
+            "steps": stop.steps_run if stop is not None else config.steps, "worker": worker_id()}
 
 
-def _run(job: tuple) -> dict:
-    """One (method, seed) run in a worker process: fit_and_score of a picklable job."""
-    method, training, test, config, seed, device, rare, val = job
+def _run(job: tuple, test: ImageSet, val: ImageSet | None) -> dict:
+    """One (method, seed) run in a worker process: fit_and_score of a picklable job; ``test`` and
+    ``val`` are every run's (run_all's ``shared``: sent to a cluster once, not with each job)."""
+    method, training, config, seed, device, rare = job
     return fit_and_score(method, training, test, config, seed, device, rare=rare, val=val)
 
 
 def summarise_runs(runs: list[dict], train_rows: int, seconds: float) -> dict:
     """One method's seeds folded into means, 95% intervals, per-seed values, mean per-class recall and
-    the confusion matrix summed over seeds."""
+    the confusion matrix summed over seeds; per seed, the steps that ran and the worker that ran it."""
     entry: dict = {"train_rows": train_rows, "seconds": round(seconds, 2), "ci": {}, "per_seed": {},
-                   "steps": [run["steps"] for run in runs]}
+                   "steps": [run["steps"] for run in runs], "workers": [run.get("worker") or "" for run in runs]}
     for key in HEADLINE_METRICS:
         values = [run[key] for run in runs]
         if any(value is None for value in values):
@@ -189,8 +190,9 @@ def evaluate_downstream(
     ``mix`` is the GAN's training split as shipped (None: baselines only). Returns ``{"classifier",
     "seeds", "few_shot_classes", "methods": {name: {accuracy, balanced_accuracy, macro_f1, g_mean,
     few_shot_recall (means over seeds), ci, per_seed, per_class_recall, confusion_matrix, train_rows,
-    seconds, steps (per seed: the steps that ran)}}, "best_baseline", "comparison": {gan method: paired
-    comparison with the best baseline}, "gain": {"<gan>_vs_<baseline>": differences of means}}``.
+    seconds, steps (per seed: the steps that ran), workers (per seed: the host:pid it ran in)}},
+    "best_baseline", "comparison": {gan method: paired comparison with the best baseline}, "gain":
+    {"<gan>_vs_<baseline>": differences of means}}``.
     """
     methods = tuple(config.methods if methods is None else methods)
     config = with_steps(config, len(train))
@@ -201,12 +203,12 @@ def evaluate_downstream(
     if unknown:
         raise ValueError(f"unknown evaluation methods {unknown}; known: {sorted(METHOD_REGISTRY)}")
     seeds, rare = evaluation_seeds(config), rarest_classes(train)
-    jobs = [(name, METHOD_REGISTRY[name](train, mix, seed), test, config, seed, device, rare, val)
+    jobs = [(name, METHOD_REGISTRY[name](train, mix, seed), config, seed, device, rare)
             for name in methods for seed in seeds]
     runs: dict[str, list[dict]] = {name: [] for name in methods}
     workers = classifier_workers(config, device, len(jobs), train.images.shape[1:])
-    runs_done = run_all(_run, jobs, workers, what="evaluation classifier run")
-    for (name, _training, *_, seed, _, _, _), run in zip(jobs, runs_done):
+    runs_done = run_all(_run, jobs, workers, what="evaluation classifier run", shared=(test, val))
+    for (name, _training, _config, seed, _device, _rare), run in zip(jobs, runs_done):
         runs[name].append(run)
         if progress is not None:
             progress(config.steps, config.steps, method=name, seed=seed, loss=run["final_loss"], steps=run["steps"])
