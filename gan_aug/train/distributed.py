@@ -120,6 +120,19 @@ class World:
         dist.broadcast(code, src=0)
         return None if int(code) == 0 else reasons[int(code) - 1]
 
+    def check_in_step(self, what: str, modules: Sequence[torch.nn.Module], *tensors: torch.Tensor) -> None:
+        """Raise if the ranks' weights (and ``tensors``) differ: their sums, in float64, must be equal
+        on every rank. Cheap enough for every checkpoint; an error, not a silently diverged GAN."""
+        if self.size == 1:
+            return
+        values = [t for module in modules for t in module.state_dict().values()] + list(tensors)
+        fingerprint = [float(t.detach().double().sum()) for t in values if t.is_floating_point()]
+        fingerprints = self.gather(fingerprint)
+        if any(other != fingerprint for other in fingerprints):
+            differ = [rank for rank, other in enumerate(fingerprints) if other != fingerprints[0]]
+            raise RuntimeError(f"{what}: ranks {differ} hold other weights than rank 0; data-parallel training "
+                               "diverged (a rank's update differed), so the checkpoint would describe one rank only")
+
     def gather(self, value: Any) -> list:
         """Every rank's ``value``, in rank order, on every rank."""
         if self.size == 1:

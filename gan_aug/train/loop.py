@@ -356,6 +356,8 @@ def _run(trainer: _Trainer, data: tuple[torch.Tensor, ...], path: Path, made_by:
             last_log = (step, time.perf_counter())  # checks do not count against images/s
         if step % cfg.checkpoint_every == 0 or trainer.stop_reason:
             trainer.settle()
+            world.check_in_step(f"step {step}", [trainer.g, trainer.g_ema, trainer.d], trainer.loss.lecam,
+                                trainer.augment.p, trainer.augment.overfit_sum)
             state = functools.partial(_checkpoint, trainer, made_by, trainer.rank_rngs())
             saved = world.from_main(functools.partial(_save_state, path, state, step, saved, trainer.timing))
 
