@@ -57,6 +57,15 @@ if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s: %(message)s")
     target, settings = sys.argv[1], json.loads(sys.argv[2])
     data = digits()
+    if sys.argv[3:] == ["stage"]:  # the pipeline's GAN stage, its FD checks on a domain classifier's features
+        from gan_aug.metrics.domain_classifier import train_domain_extractor
+        from gan_aug.metrics.extractors import DomainExtractor
+        from gan_aug.stages import plan_gans, train_job
+        domain = DomainExtractor(train_domain_extractor(data, steps=5))
+        job = plan_gans("shared", [1, 2])[0]
+        trained = train_job(job, data, data, GANConfig(**settings), target, base_hash="ddp", domain=domain)
+        print(json.dumps({**trained.result.to_dict(), "samplers": sorted(trained.samplers)}))
+        sys.exit()
     monitor = build_monitor(Pixels(), data, data, [1, 2], samples=32) if settings.get("eval_every") else None
     result = train_gan(data, GANConfig(**settings), target, config_hash="ddp", monitor=monitor, log_every=10)
     print(json.dumps(result.to_dict()))
@@ -74,10 +83,10 @@ def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
 
-def _train(folder: Path, settings: dict, launcher: list[str] | None = None) -> dict:
-    """Run the job (by ``launcher``, e.g. torchrun, else plain Python) to the end; its result."""
+def _train(folder: Path, settings: dict, *mode: str) -> dict:
+    """Run the job to the end (``mode`` "stage": through the pipeline's GAN stage); its result."""
     folder.mkdir(parents=True, exist_ok=True)
-    command = [*(launcher or [sys.executable]), str(_script(folder)), str(folder / "gan.pt"), json.dumps(settings)]
+    command = [sys.executable, str(_script(folder)), str(folder / "gan.pt"), json.dumps(settings), *mode]
     done = subprocess.run(command, cwd=folder, env=_env(), capture_output=True, text=True, timeout=LAUNCH_TIMEOUT)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -163,13 +172,37 @@ def test_the_same_seed_and_process_count_write_the_same_bytes(two_processes, tmp
 
 
 @pytest.mark.slow
-def test_torchrun_starts_the_ranks_and_train_gan_joins_them(two_processes, tmp_path):
-    """Under torchrun every rank runs the script; train_gan joins torchrun's world (gan.processes is
-    not read) and trains the same GAN the launcher's two processes do."""
-    result, _ = two_processes
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
-    joined = _train(tmp_path, {**GAN, "processes": 1, "steps": 40, "checkpoint_every": 10}, launcher=torchrun)
-    assert joined["steps"] == 40 and joined["sha256"] == result["sha256"]
+def test_the_readme_torchrun_example_trains_what_the_launcher_trains(two_processes, tmp_path):
+    """examples/torchrun_gan.py under torchrun: every rank runs the script, train_gan joins torchrun's
+    world (gan.processes is not read) and trains the weights the launcher's two processes train."""
+    yaml = pytest.importorskip("yaml")
+    result, path = two_processes
+    config = tmp_path / "gan.yaml"
+    settings = {k: v for k, v in GAN.items() if k != "processes"}
+    config.write_text(yaml.safe_dump({"data": {"source": "digits", "cache": False},
+                                      "gan": {**settings, "steps": 40, "checkpoint_every": 10, "device": "cpu"}}))
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+               str(REPO / "examples" / "torchrun_gan.py"), str(config), str(tmp_path / "gan.pt")]
+    done = subprocess.run(command, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=LAUNCH_TIMEOUT)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    joined = json.loads(done.stdout.strip().splitlines()[-1])  # rank 0 alone prints
+    assert (joined["steps"], joined["resumed_from"]) == (40, 0)
+    ours, theirs = load_checkpoint(tmp_path / "gan.pt"), load_checkpoint(path)
+    assert len(ours["rank_rngs"]) == 2
+    for key, value in theirs["generator_ema"].items():
+        assert torch.equal(ours["generator_ema"][key], value), key
+
+
+@pytest.mark.slow
+def test_the_gan_stage_trains_in_several_processes_with_its_fd_checks(tmp_path):
+    """train_job (what the flow's GAN task and GANOverSampler call) with gan.processes 2: its monitor,
+    a domain classifier's, travels to the ranks and rank 0's checks keep each class's best weights."""
+    settings = {**GAN, "steps": 20, "eval_every": 10, "eval_samples": 32, "early_stop_patience": 0}
+    result = _train(tmp_path, settings, "stage")
+    assert result["steps"] == 20 and [q["step"] for q in result["quality_history"]] == [10, 20]
+    assert set(result["best"]) == {"1", "2"} and result["samplers"] == list(range(10))
+    state = load_checkpoint(tmp_path / "gan.pt")
+    assert len(state["rank_rngs"]) == 2 and set(state["snapshots"]) == {str(b["step"]) for b in result["best"].values()}
 
 
 def _workers(parent: int) -> list[int]:
