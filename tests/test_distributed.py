@@ -277,3 +277,18 @@ def test_processes_resolve_against_the_visible_gpus(monkeypatch):
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
     with pytest.raises(ValueError, match=r"gan.batch_size \(30\) must divide by gan.processes \(auto → 4\)"):
         process_count("auto", cuda, 30)
+
+
+def test_a_stage_of_several_processes_holds_the_slot_of_every_gpu_it_takes(monkeypatch, tmp_path):
+    """The flow's GAN task takes the GPU slot (lock file) of each GPU its processes train on."""
+    from gan_aug.device import gpu_slots
+    from gan_aug.train.distributed import devices_held
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert devices_held("auto", "cuda:0", 64) == ["cuda:0", "cuda:1"]
+    assert devices_held(1, "cuda:1", 64) == ["cuda:1"] and devices_held("auto", "cpu", 64) == ["cpu"]
+    monkeypatch.setenv("WORLD_SIZE", "4")  # under torchrun a rank holds its own GPU only
+    monkeypatch.setenv("RANK", "1")
+    assert devices_held("auto", "cuda:0", 64) == ["cuda:0"]
+    with gpu_slots(["cuda:0", "cuda:1"], lock_dir=tmp_path):
+        assert len(list(tmp_path.glob("*-cuda0.lock"))) == len(list(tmp_path.glob("*-cuda1.lock"))) == 1

@@ -182,6 +182,15 @@ def process_count(setting: int | str, device: torch.device, batch_size: int) -> 
     return count
 
 
+def devices_held(setting: int | str, device: str, batch_size: int) -> list[str]:
+    """The devices one GAN's training occupies, for GPU slots: its own device, or with several processes
+    on CUDA the GPUs they take (0 … n-1, local rank i on GPU i)."""
+    if torch.device(device).type != "cuda" or torchrun_world() is not None:
+        return [device]
+    count = process_count(setting, torch.device(device), batch_size)
+    return [device] if count == 1 else [f"cuda:{index}" for index in range(count)]
+
+
 def launch(entry: Callable[..., Any], args: tuple, processes: int, restarts: int = LAUNCH_RESTARTS) -> Any:
     """Run ``entry(*args)`` in ``processes`` new local processes forming one world (torch's elastic
     agent, as ``torchrun --standalone`` does); return rank 0's return value. A rank that dies makes
