@@ -165,6 +165,7 @@ def join(device: torch.device) -> tuple[World, torch.device]:
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        log.info("rank %d of %d joined (%s, %s)", rank, size, dist.get_backend(), device)
     return World(rank, size, local_rank, device), device
 
 
