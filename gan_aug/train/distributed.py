@@ -164,7 +164,14 @@ def join(device: torch.device) -> tuple[World, torch.device]:
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        # The elastic agent keeps one store across restarts and torch does not separate its attempts
+        # (torch/distributed/rendezvous.py assumes a new store per retry): restarted ranks could read the
+        # dead ranks' gloo addresses, be refused or, worse, wait on a port reused since. Each attempt
+        # gets keys of its own.
+        store, _, _ = next(dist.rendezvous("env://"))
+        attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=rank, world_size=size,
+                                store=dist.PrefixStore(f"gan-aug/attempt-{attempt}", store))
         log.info("rank %d of %d joined (%s, %s)", rank, size, dist.get_backend(), device)
     return World(rank, size, local_rank, device), device
 
