@@ -142,6 +142,7 @@ def test_one_process_and_two_agree_on_format_steps_and_loss_range(two_processes,
     assert again.resumed_from == 40 and again.sha256 == result["sha256"]
 
 
+@pytest.mark.slow  # ~20 s; the time-budget test below keeps a rank-0 decision in the default run
 def test_an_early_stop_ends_every_rank_at_the_same_step(tmp_path):
     """Rank 0 checks quality; only a 99.9% FD drop counts as improving, so after the first check none
     does and patience 2 stops at the third check. The other rank stops there too, or the run would hang."""
