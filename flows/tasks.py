@@ -39,7 +39,7 @@ from gan_aug.config import (
 from gan_aug.data.analysis import analyse
 from gan_aug.data.imageset import ImageSet
 from gan_aug.data.load import load_source, make_splits
-from gan_aug.device import device_for_task, gpu_slot
+from gan_aug.device import device_for_task, gpu_slot, gpu_slots
 from gan_aug.evaluate.mix_choice import choose_mix
 from gan_aug.io import atomic_write_bytes, read_json, write_json
 from gan_aug.metrics.domain_classifier import load_extractor
@@ -65,6 +65,7 @@ from gan_aug.stages import (
 from gan_aug.stages.acceptance import AcceptanceReport
 from gan_aug.stages.records import GeneratedClass, SourceRecord, SplitRecord
 from gan_aug.synthetic import SyntheticSet
+from gan_aug.train.distributed import devices_held
 from gan_aug.transient import is_transient
 
 
@@ -181,7 +182,7 @@ def train_gan_task(job: GANJob, index: int, split: SplitRecord, extractor_path: 
     if checkpoint.exists():
         logger.info("%s: resuming from %s", name, checkpoint)
     domain = DomainExtractor(load_extractor(extractor_path, device)) if gan.eval_every else None
-    with gpu_slot(device):
+    with gpu_slots(devices_held(gan.processes, device, gan.batch_size)):  # gan.processes > 1: every GPU it takes
         trained = train_job(job, train, ImageSet.load(split.paths["val"]), gan, checkpoint, base_hash=base_hash,
                             domain=domain, device=device, warn=logger.warning,
                             progress=training_log(logger, name, _progress_artifact(f"GAN training: {name}")))

@@ -132,12 +132,32 @@ class GANConfig(_Section):
     )
     checkpoint_every: int = Field(500, ge=1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    processes: int | Literal["auto"] = Field(
+        1, description="processes that train the shared GAN together, data-parallel (torch.distributed): each "
+        "takes gan.batch_size / processes rows of every batch (so the batch must divide by it) and, on CUDA, "
+        "one GPU; auto: one per visible GPU, 1 on a CPU. Under torchrun its world is used instead",
+    )
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto", description="auto: bf16 autocast on CUDA and on CPUs with native bf16 (AVX512-BF16, AMX), else fp32"
     )
     channels_last: bool = Field(True, description="channels-last memory layout (faster convolutions on CUDA and CPU)")
     compile: bool = Field(False, description="torch.compile the networks (CUDA; slower start, faster steps)")
     seed: int = 0
+
+    @field_validator("processes")
+    @classmethod
+    def _at_least_one_process(cls, value: int | str) -> int | str:
+        if value != "auto" and value < 1:
+            raise ValueError(f"gan.processes must be at least 1 or 'auto', got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _batch_splits_over_processes(self) -> "GANConfig":
+        """A batch each process takes an equal share of; 'auto' is checked once the device count is known."""
+        if isinstance(self.processes, int) and self.batch_size % self.processes:
+            raise ValueError(f"gan.batch_size ({self.batch_size}) must divide by gan.processes ({self.processes}): "
+                             "each process takes an equal share of every batch")
+        return self
 
 
 class GenerateConfig(_Section):
@@ -397,6 +417,8 @@ def check_generator_scores(filters: FilterConfig, gan: GANConfig) -> None:
 
 # Where and how a run executes, not what it computes: a resumed run may use other workers.
 EXECUTION_KEYS = ("runner", "max_workers")
+# The same, inside the GAN section: a checkpoint of 2 processes is resumed or reused by 1 and by 4.
+GAN_EXECUTION_KEYS = ("processes",)
 
 
 class AugmentConfig(_Section):
@@ -435,7 +457,7 @@ class AugmentConfig(_Section):
 
     def section_hash(self, *sections: str) -> str:
         """Content hash of some sections (all when none named), so a checkpoint knows which settings made it."""
-        dumped = self.model_dump(mode="json")
+        dumped = self.model_dump(mode="json", exclude={"gan": set(GAN_EXECUTION_KEYS)})
         payload = {name: dumped[name] for name in sections or dumped}
         return json_sha256(payload)
 

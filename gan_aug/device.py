@@ -56,6 +56,16 @@ def gpu_slot(device: str, lock_dir: Path | None = None) -> Iterator[None]:
         yield
 
 
+@contextlib.contextmanager
+def gpu_slots(devices: list[str], lock_dir: Path | None = None) -> Iterator[None]:
+    """``gpu_slot`` of every device, taken in the order given (ascending, so two tasks that each want
+    several GPUs cannot hold one each and wait for the other's)."""
+    with contextlib.ExitStack() as held:
+        for device in devices:
+            held.enter_context(gpu_slot(device, lock_dir))
+        yield
+
+
 def to_model_input(images: "torch.Tensor") -> "torch.Tensor":
     """uint8 [0, 255] → float [-1, 1]: the one place pixels become model inputs."""
     return images.float().div_(127.5).sub_(1.0)

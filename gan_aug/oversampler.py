@@ -29,7 +29,15 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
 from gan_aug.code_digest import code_digest
-from gan_aug.config import AugmentConfig, EvaluateConfig, FilterConfig, GANConfig, GenerateConfig, MixConfig
+from gan_aug.config import (
+    GAN_EXECUTION_KEYS,
+    AugmentConfig,
+    EvaluateConfig,
+    FilterConfig,
+    GANConfig,
+    GenerateConfig,
+    MixConfig,
+)
 from gan_aug.data.arrays import CHANNEL_ORDERS, ImageLayout
 from gan_aug.data.imageset import ImageSet
 from gan_aug.device import resolve_device
@@ -245,7 +253,8 @@ class _InMemory:
 
     def train_gans(self, jobs: list[GANJob], domain: DomainExtractor) -> list[TrainedGAN]:
         gan = self.settings.gan
-        base_hash, trained = _sha(self.digest or "temporary", gan.model_dump_json()), []
+        settings = gan.model_dump_json(exclude=set(GAN_EXECUTION_KEYS))  # a GAN of 2 processes is reused by 1
+        base_hash, trained = _sha(self.digest or "temporary", settings), []
         for job in jobs:
             name = job.name(self.training.class_names)
             path = self.folder / f"{gan.generator}-{_sha(job.config_hash(base_hash), code_digest(train_job))[:16]}.pt"

@@ -2,6 +2,8 @@
 only while D overfits (Karras et al. 2020, "ADA"), so short runs on plentiful data are not slowed."""
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 
 from gan_aug.models.diffaugment import diff_augment
@@ -15,10 +17,14 @@ ADA_TARGET, ADA_SPEED_IMAGES, ADA_INTERVAL = 0.6, 100_000, 4
 class AdaptiveAugment:
     """DiffAugment with ``policy`` on a share ``p`` of each batch; ``p=None`` adapts it, starting at 0.
 
-    Draws come from ``rng``, the trainer's generator, so the order of draws is the loop's."""
+    Draws come from ``rng``, the trainer's generator, so the order of draws is the loop's. ``total``
+    sums a statistic over the processes that share each batch (distributed.World.sum), so every one
+    adjusts p alike."""
 
-    def __init__(self, policy: tuple[str, ...], p: float | None, rng: torch.Generator):
+    def __init__(self, policy: tuple[str, ...], p: float | None, rng: torch.Generator,
+                 total: Callable[[torch.Tensor], torch.Tensor] | None = None):
         self.policy, self.rng, self.adaptive = policy, rng, p is None
+        self.total = total or (lambda statistic: statistic)
         self.always = p == 1.0  # every image augmented: no mask, no draw for it
         self.p = torch.full((), 0.0 if self.adaptive else p, device=rng.device)
         self.overfit_sum = torch.zeros(2, device=rng.device)  # Σ sign(D(real)), count since the last adjustment
@@ -38,7 +44,7 @@ class AdaptiveAugment:
         if not (self.adaptive and self.policy):
             return
         count = torch.tensor(float(len(d_real)), device=self.p.device)
-        self.overfit_sum += torch.stack([torch.sign(d_real.detach()).sum(), count])
+        self.overfit_sum += self.total(torch.stack([torch.sign(d_real.detach()).sum(), count]))
         if step % ADA_INTERVAL == 0:
             overfit = self.overfit_sum[0] / self.overfit_sum[1]
             delta = torch.sign(overfit - ADA_TARGET) * self.overfit_sum[1] / ADA_SPEED_IMAGES

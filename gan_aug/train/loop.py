@@ -7,11 +7,14 @@ data, settings, seeds and step count write the same bytes (the sha256 every synt
 wall-clock numbers (seconds trained, images/s) go beside it, in ``<stem>.timing.json``. On CUDA:
 bf16 autocast, channels-last, fused Adam, optional ``torch.compile``, and random draws on the device
 so the inner loop never waits for the host. The loop knows nothing about its caller: progress goes
-through a callback.
+through a callback. With ``gan.processes`` > 1, or under torchrun, several processes train the one GAN
+data-parallel (distributed.py says how); rank 0 checks, decides when to stop and writes the same
+checkpoint one process writes.
 """
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import os
 import time
@@ -33,10 +36,12 @@ from gan_aug.models.diffaugment import resolve_policy
 from gan_aug.monitor import QualityMonitor
 from gan_aug.progress import Progress
 from gan_aug.train.ada import AdaptiveAugment
+from gan_aug.train.distributed import World, join, launch, process_count
 from gan_aug.train.early_stop import EarlyStopTracker
 from gan_aug.train.loss import HingeLoss, group_spectral_penalty
 from gan_aug.train.plan import Budget, amp_dtype, budget, network_width
 
+STOP_REASONS = ("steps", "time budget", "early stop")
 CLOCKED = ("images_per_s",)  # history keys measured by the clock: in the timing file, not the checkpoint
 log = logging.getLogger("gan_aug.train")
 
@@ -78,9 +83,14 @@ def class_sampling_weights(labels: np.ndarray, num_classes: int, mode: str) -> t
 class _Trainer:
     """Holds the networks, optimisers, RNG and the stateful pieces, so a step and a checkpoint are each one method."""
 
-    def __init__(self, arch: Architecture, cfg: GANConfig, device: torch.device, last_step: int | None = None):
-        self.cfg, self.arch, self.device = cfg, arch, device
-        torch.manual_seed(cfg.seed)  # the networks' initial weights
+    def __init__(self, arch: Architecture, cfg: GANConfig, device: torch.device, last_step: int | None = None,
+                 world: World | None = None):
+        self.cfg, self.arch, self.device, self.world = cfg, arch, device, world or World(device=device)
+        if cfg.batch_size % self.world.size:
+            raise ValueError(f"gan.batch_size ({cfg.batch_size}) must divide by the {self.world.size} processes "
+                             "training the GAN: each takes an equal share of every batch")
+        self.rows = cfg.batch_size // self.world.size  # this process's share of every batch
+        torch.manual_seed(cfg.seed)  # the networks' initial weights: the same on every rank (built on the CPU)
         self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         generator, discriminator = arch.build()
         self.g = generator.to(device, memory_format=self.memory_format)
@@ -89,10 +99,13 @@ class _Trainer:
         adam = dict(betas=(0.0, 0.9), fused=True)  # one kernel per optimiser step, on CUDA and CPU
         self.opt_g = torch.optim.Adam(self.g.parameters(), lr=cfg.lr_g, **adam)
         self.opt_d = torch.optim.Adam(self.d.parameters(), lr=cfg.lr_d, **adam)
-        self.rng = torch.Generator(device=device).manual_seed(cfg.seed)  # every draw of the loop and augment
+        # Every draw of the loop and augment: each rank its own stream, rank 0 the one a lone process draws.
+        self.rng = torch.Generator(device=device).manual_seed(self.world.seed(cfg.seed))
         self.amp = amp_dtype(cfg, device)
-        self.loss = HingeLoss(cfg.regularization, lecam_weight=cfg.lecam_weight, r1_gamma=cfg.r1_gamma, device=device)
-        self.augment = AdaptiveAugment(resolve_policy(cfg.diffaugment, arch.channels), cfg.augment_p, self.rng)
+        self.loss = HingeLoss(cfg.regularization, lecam_weight=cfg.lecam_weight, r1_gamma=cfg.r1_gamma, device=device,
+                              average=self.world.mean)
+        self.augment = AdaptiveAugment(resolve_policy(cfg.diffaugment, arch.channels), cfg.augment_p, self.rng,
+                                       total=self.world.sum)
         self.tracker = EarlyStopTracker(cfg.early_stop_patience, cfg.early_stop_min_delta, last_step or cfg.steps)
         self.step, self.history, self.train_seconds, self.stop_reason = 0, [], 0.0, None
         if cfg.compile:
@@ -103,7 +116,7 @@ class _Trainer:
         return autocast(self.device, self.amp)
 
     def train_step(self, images: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> dict:
-        rows = torch.multinomial(weights, self.cfg.batch_size, replacement=True, generator=self.rng)
+        rows = torch.multinomial(weights, self.rows, replacement=True, generator=self.rng)
         real = to_model_input(images[rows]).contiguous(memory_format=self.memory_format)
         y = labels[rows]
         z = torch.randn(len(y), self.arch.z_dim, device=self.device, generator=self.rng)
@@ -127,6 +140,7 @@ class _Trainer:
         loss_d, penalty = self.loss.discriminator(real_in, d_real, d_fake)
         self.opt_d.zero_grad(set_to_none=True)
         (loss_d + penalty).backward()
+        self.world.average_gradients(list(self.d.parameters()))
         self.opt_d.step()
         return fake, d_real, loss_d, penalty
 
@@ -138,6 +152,7 @@ class _Trainer:
             loss_g = loss_g + self.cfg.gsr_weight * group_spectral_penalty(self.g)
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
+        self.world.average_gradients(list(self.g.parameters()))
         self.opt_g.step()
         return loss_g
 
@@ -147,6 +162,18 @@ class _Trainer:
         torch._foreach_lerp_(ema_params, params, 1.0 - decay)  # one fused kernel, not one per tensor
         for ema_b, b in zip(self.g_ema.buffers(), self.g.buffers()):
             ema_b.copy_(b)
+
+    def settle(self) -> None:
+        """Before the EMA generator is read (checked, saved): its batch-norm running statistics, which each
+        rank gathers from its own rows, set to their mean over ranks on every rank. Alone: nothing to do."""
+        if self.world.size > 1:
+            self.world.average_buffers(self.g)
+            for ema_b, b in zip(self.g_ema.buffers(), self.g.buffers()):
+                ema_b.copy_(b)
+
+    def rank_rngs(self) -> list[torch.Tensor] | None:
+        """Every rank's RNG state (a collective: every rank calls it), for a checkpoint to resume all of them."""
+        return self.world.gather(self.rng.get_state()) if self.world.size > 1 else None
 
     def check_quality(self, monitor: QualityMonitor) -> dict:
         """Measure each class the EMA generator makes (FD, recognition); the tracker keeps the best weights
@@ -158,13 +185,24 @@ class _Trainer:
         return {"generator": self.g, "generator_ema": self.g_ema, "discriminator": self.d,
                 "opt_g": self.opt_g, "opt_d": self.opt_d}
 
-    def state_dict(self) -> dict:
+    def state_dict(self, rank_rngs: list[torch.Tensor] | None = None) -> dict:
         """The flat checkpoint keys (beside "arch" and "config_hash"), each written by its owner; no
-        wall-clock number (``timing`` has them), so equal training writes equal bytes."""
+        wall-clock number (``timing`` has them), so equal training writes equal bytes. ``rank_rngs``
+        (``rank_rngs()``, several processes only) adds every rank's RNG; "rng" is always rank 0's."""
         history = [{k: v for k, v in record.items() if k not in CLOCKED} for record in self.history]
         return {"step": self.step, "history": history, "stop_reason": self.stop_reason, **self.tracker.state_dict(),
                 **{name: part.state_dict() for name, part in self._stateful().items()},
-                "rng": self.rng.get_state(), **self.loss.state_dict(), **self.augment.state_dict()}
+                "rng": self.rng.get_state(), **({"rank_rngs": rank_rngs} if rank_rngs else {}),
+                **self.loss.state_dict(), **self.augment.state_dict()}
+
+    def _own_rng(self, state: dict) -> torch.Tensor:
+        """This rank's saved RNG state; a rank the checkpoint's run did not have (more processes now)
+        starts a stream of its own at this step: training goes on, not with the draws it would have had."""
+        saved = state.get("rank_rngs") or []
+        if self.world.rank == 0 or self.world.rank < len(saved):
+            return state["rng"] if self.world.rank == 0 else saved[self.world.rank]
+        fresh = torch.Generator(device=self.device).manual_seed(self.world.seed(self.cfg.seed) + int(state["step"]))
+        return fresh.get_state()
 
     def timing(self) -> dict:
         """What the clock said, for ``<stem>.timing.json``: seconds trained and images/s per logged step."""
@@ -176,7 +214,7 @@ class _Trainer:
         checkpoint was replaced by an older one) is ignored, one from an earlier save gives its seconds."""
         for name, part in self._stateful().items():
             part.load_state_dict(state[name])
-        self.rng.set_state(state["rng"].cpu())
+        self.rng.set_state(self._own_rng(state).cpu())
         for piece in (self.loss, self.augment, self.tracker):
             piece.load_state_dict(state)
         self.step = int(state["step"])
@@ -189,17 +227,25 @@ class _Trainer:
         self.stop_reason = None if state["stop_reason"] == "steps" else state["stop_reason"]
 
 
-def _checkpoint(trainer: _Trainer, made_by: tuple[str, str]) -> dict:
+def _checkpoint(trainer: _Trainer, made_by: tuple[str, str], rank_rngs: list[torch.Tensor] | None = None) -> dict:
     """``made_by``: the config hash and the code digest that a resume must match."""
     config_hash, code = made_by
-    return {"arch": vars(trainer.arch), "config_hash": config_hash, "code_digest": code, **trainer.state_dict()}
+    return {"arch": vars(trainer.arch), "config_hash": config_hash, "code_digest": code,
+            **trainer.state_dict(rank_rngs)}
 
 
-def _resume(trainer: _Trainer, path: Path, made_by: tuple[str, str], warn: Callable[[str], None]) -> None:
-    """Continue from ``path``. Other settings are an error (the folder is another run's); other code
-    is not: that checkpoint is kept beside, renamed, and training starts anew."""
+def _resumable(trainer: _Trainer, path: Path, made_by: tuple[str, str],
+               warn: Callable[[str], None]) -> tuple[dict, dict | None] | None:
+    """The checkpoint at ``path`` and its timing, to continue from; None to start anew. Other settings
+    are an error (the folder is another run's); other code is not: that checkpoint is kept beside,
+    renamed, and training starts anew. Touches the folder: rank 0's job alone."""
+    for stale in (path, timing_path(path)):
+        remove_stale_temps(stale)  # a run killed mid-save left a partial copy; the file itself is whole
+    if not path.exists():
+        return None
     config_hash, code = made_by
-    state = load_checkpoint(path, map_location=trainer.device)
+    # Several processes: read on the CPU, to be sent to every rank and moved to each one's device.
+    state = load_checkpoint(path, map_location=trainer.device if trainer.world.size == 1 else "cpu")
     if state["config_hash"] != config_hash or state["arch"] != vars(trainer.arch):
         raise CheckpointError(
             f"{path}: made with other data or GAN settings than this run's; "
@@ -207,10 +253,15 @@ def _resume(trainer: _Trainer, path: Path, made_by: tuple[str, str], warn: Calla
         )
     if state["code_digest"] != code:
         _set_aside(path, state["code_digest"], code, warn)
-        return
+        return None
     timing = timing_path(path)
+    return state, read_json(timing) if timing.is_file() else None
+
+
+def _resume(trainer: _Trainer, path: Path, found: tuple[dict, dict | None]) -> None:
+    """Continue from ``found`` (``_resumable``'s checkpoint and timing): every rank from the same one."""
     try:
-        trainer.load_state_dict(state, read_json(timing) if timing.is_file() else None)
+        trainer.load_state_dict(*found)
     except (KeyError, RuntimeError, ValueError) as error:
         raise CheckpointError(f"{path}: checkpoint is incomplete ({error}); delete it to retrain") from None
 
@@ -249,6 +300,21 @@ def _save(path: Path, state: dict, step: int, saved: int | None, timing: dict | 
     return step
 
 
+def _save_state(path: Path, state: Callable[[], dict], step: int, saved: int | None,
+                timing: Callable[[], dict]) -> int:
+    """``_save`` of a checkpoint built only where it is saved (rank 0)."""
+    return _save(path, state(), step, saved, timing())
+
+
+def _mean_losses(world: World, losses: dict) -> dict:
+    """The step's losses averaged over ranks (each saw its share of the batch): the whole batch's."""
+    if world.size == 1:
+        return losses
+    names = [k for k in losses if k != "step"]
+    means = world.mean(torch.stack([losses[k].detach().float().reshape(()) for k in names]))
+    return {"step": losses["step"], **dict(zip(names, means))}
+
+
 def _log_record(losses: dict, since: tuple[int, float], batch_size: int) -> dict:
     """Losses as floats and images/s since the last record. ``float`` waits for the device: call it
     only at log steps, never every step."""
@@ -261,28 +327,39 @@ def _log_record(losses: dict, since: tuple[int, float], batch_size: int) -> dict
 def _run(trainer: _Trainer, data: tuple[torch.Tensor, ...], path: Path, made_by: tuple[str, str], limit: Budget,
          progress: Progress | None, monitor: QualityMonitor | None, log_every: int) -> None:
     """Step until the budget ends or the checks stop improving, logging, checking and saving on schedule.
-    A finished run (its checkpoint names why it stopped) is never continued."""
-    cfg = trainer.cfg
+    A finished run (its checkpoint names why it stopped) is never continued.
+
+    With several processes every rank runs this loop in step: the clock and the quality checks are
+    rank 0's, and its decisions (stop, early stop) are sent to all; rank 0 saves."""
+    cfg, world = trainer.cfg, trainer.world
     last_log = (trainer.step, time.perf_counter())
-    saved = trainer.step if path.exists() else None
+    saved = trainer.step if world.main and path.exists() else None
     clock = time.perf_counter() - trainer.train_seconds  # a resumed run's earlier sessions count too
-    while trainer.stop_reason is None and limit.reason_to_stop(trainer.step, trainer.train_seconds) is None:
+    if world.agree_reason(limit.reason_to_stop(trainer.step, trainer.train_seconds), STOP_REASONS) is not None:
+        return
+    while trainer.stop_reason is None:
         losses = trainer.train_step(*data)
         step, record = trainer.step, None
         trainer.train_seconds = time.perf_counter() - clock
-        ending = limit.reason_to_stop(step, trainer.train_seconds)
+        ending = world.agree_reason(limit.reason_to_stop(step, trainer.train_seconds), STOP_REASONS)
         if step % log_every == 0 or ending:
-            record = _log_record(losses, last_log, cfg.batch_size)
+            record = _log_record(_mean_losses(world, losses), last_log, cfg.batch_size)
             trainer.history.append(record)
         if monitor is not None and (step % cfg.eval_every == 0 or ending):
-            record = {**(record or {"step": step}), **trainer.check_quality(monitor)}
+            trainer.settle()
+            record = {**(record or {"step": step}), **(trainer.check_quality(monitor) if world.main else {})}
+            trainer.tracker.stopped_early = world.agree(trainer.tracker.stopped_early)
         trainer.stop_reason = ending or ("early stop" if trainer.tracker.stopped_early else None)
         if record is not None:
-            if progress is not None:
+            if progress is not None and world.main:
                 progress(step, limit.expected_steps(step, trainer.train_seconds), record=record)
             last_log = (step, time.perf_counter())  # checks do not count against images/s
         if step % cfg.checkpoint_every == 0 or trainer.stop_reason:
-            saved = _save(path, _checkpoint(trainer, made_by), step, saved, trainer.timing())
+            trainer.settle()
+            world.check_in_step(f"step {step}", [trainer.g, trainer.g_ema, trainer.d], trainer.loss.lecam,
+                                trainer.augment.p, trainer.augment.overfit_sum)
+            state = functools.partial(_checkpoint, trainer, made_by, trainer.rank_rngs())
+            saved = world.from_main(functools.partial(_save_state, path, state, step, saved, trainer.timing))
 
 
 def train_gan(
@@ -310,17 +387,29 @@ def train_gan(
     by the same ``code`` (default: ``code_digest(train_gan)``; a caller that prepares the data passes
     its own). One of other code is renamed beside, ``warn`` (default: this module's logger) says so,
     and training starts anew.
+
+    With ``gan.processes`` > 1 (outside torchrun) it starts that many local processes that train the GAN
+    together (``distributed.launch``) and returns rank 0's result; ``progress`` then hears nothing (the
+    processes log their progress) and ``warn`` is this module's logger. Under torchrun (``WORLD_SIZE``
+    > 1) this process is one rank of that world, whatever ``gan.processes`` says, and every rank gets
+    the result.
     """
-    checkpoint_path, device, started = Path(checkpoint_path), torch.device(device), time.perf_counter()
+    checkpoint_path, started = Path(checkpoint_path), time.perf_counter()
+    world, device = join(torch.device(device))
+    made_by = (config_hash, code or code_digest(train_gan))
+    if world.size == 1 and (processes := process_count(cfg.processes, device, cfg.batch_size)) > 1:
+        returned = launch(_rank_main, (train, cfg, checkpoint_path, made_by, str(device), monitor, log_every),
+                          processes)
+        if isinstance(returned, Exception):
+            raise returned
+        return returned
     limit = budget(cfg, device, len(train), train.image_size)
     arch = Architecture(cfg.z_dim, train.num_classes, train.image_size, train.channels,
                         network_width(cfg, train.image_size))
-    trainer = _Trainer(arch, cfg, device, limit.steps)
-    for path in (checkpoint_path, timing_path(checkpoint_path)):
-        remove_stale_temps(path)  # a run killed mid-save left a partial copy; the file itself is whole
-    made_by = (config_hash, code or code_digest(train_gan))
-    if checkpoint_path.exists():
-        _resume(trainer, checkpoint_path, made_by, warn or log.warning)
+    trainer = _Trainer(arch, cfg, device, limit.steps, world)
+    found = world.from_main(lambda: _resumable(trainer, checkpoint_path, made_by, warn or log.warning))
+    if found is not None:
+        _resume(trainer, checkpoint_path, found)
     resumed_from = trainer.step
     weights = class_sampling_weights(train.labels, train.num_classes, cfg.class_sampling).to(device)
     data = (torch.from_numpy(train.images).to(device), torch.from_numpy(train.labels).to(device), weights)
@@ -328,8 +417,28 @@ def train_gan(
     trainer.g.train(), trainer.d.train()
     _run(trainer, data, checkpoint_path, made_by, limit, progress, monitor if checking else None, log_every)
     tracker = trainer.tracker
+    sha256 = world.from_main(lambda: file_sha256(checkpoint_path))  # other nodes may not see the file
     return TrainResult(
-        checkpoint_path, file_sha256(checkpoint_path), trainer.step, time.perf_counter() - started, resumed_from,
+        checkpoint_path, sha256, trainer.step, time.perf_counter() - started, resumed_from,
         trainer.history, tracker.quality_history, dict(tracker.best), trainer.stop_reason == "early stop",
         trainer.stop_reason, trainer.train_seconds, {"steps": limit.steps, "seconds": limit.seconds},
     )
+
+
+def _rank_main(train: ImageSet, cfg: GANConfig, checkpoint_path: Path, made_by: tuple[str, str], device: str,
+               monitor: QualityMonitor | None, log_every: int) -> TrainResult | Exception | None:
+    """One process started by ``launch``: a rank of ``train_gan``'s world. Rank 0 returns the result, or
+    an error that would recur on a restart (a foreign checkpoint, a full disk, a bad setting), which
+    the launching process raises; restarting is for ranks that died."""
+    config_hash, code = made_by
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+
+    def progress(step: int, total: int, record: dict) -> None:
+        log.info("GAN step %d/%d %s", step, total, {k: v for k, v in record.items() if k != "step"})
+
+    try:
+        result = train_gan(train, cfg, checkpoint_path, config_hash=config_hash, device=device, progress=progress,
+                           monitor=monitor, log_every=log_every, code=code)
+    except (CheckpointError, DiskFullError, ValueError) as error:
+        return error
+    return result if int(os.environ.get("RANK", "0")) == 0 else None

@@ -1,6 +1,8 @@
 """The hinge loss with the discriminator regulariser that small data needs: LeCam, R1 or none."""
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 
@@ -10,9 +12,13 @@ LECAM_DECAY = 0.99
 class HingeLoss:
     """Hinge losses for D and G; owns LeCam's moving averages of D's outputs, so they checkpoint with it."""
 
-    def __init__(self, regularization: str, *, lecam_weight: float, r1_gamma: float, device: torch.device):
+    def __init__(self, regularization: str, *, lecam_weight: float, r1_gamma: float, device: torch.device,
+                 average: Callable[[torch.Tensor], torch.Tensor] | None = None):
+        """``average``: a batch's means → their mean over the processes that share the batch, so LeCam's
+        averages stay one state however many processes train (distributed.World.mean)."""
         self.regularization, self.lecam_weight, self.r1_gamma = regularization, lecam_weight, r1_gamma
         self.lecam = torch.zeros(2, device=device)  # EMA of D's mean output on real, fake
+        self.average = average or (lambda means: means)
 
     def prepare_real(self, real_in: torch.Tensor) -> torch.Tensor:
         """R1 differentiates D's output with respect to its real input: that input needs a gradient."""
@@ -32,7 +38,8 @@ class HingeLoss:
         if self.regularization == "lecam":
             # Tseng et al. 2021: pull D's outputs towards the moving average of the other side's,
             # which bounds how far D can separate a handful of memorised real images.
-            self.lecam.lerp_(torch.stack([d_real.detach().mean(), d_fake.detach().mean()]), 1 - LECAM_DECAY)
+            means = self.average(torch.stack([d_real.detach().mean(), d_fake.detach().mean()]))
+            self.lecam.lerp_(means, 1 - LECAM_DECAY)
             ema_real, ema_fake = self.lecam[0], self.lecam[1]
             reg = F.relu(d_real - ema_fake).pow(2).mean() + F.relu(ema_real - d_fake).pow(2).mean()
             return self.lecam_weight * reg
