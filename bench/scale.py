@@ -31,7 +31,10 @@ Seconds are wall time. Peak memory is the process's resident high-water mark dur
 kernel's VmHWM, reset before each stage through /proc/self/clear_refs) plus its child processes' (the
 shard writer's encoders), sampled every 50 ms; it includes what the run holds from earlier stages, as
 a run does. The growth exponent is the slope of log(seconds) (and log(peak)) on log(rows) over the
-sizes measured: 1 is linear, 0 a fixed cost; a stage over 1.15 is flagged with its reason.
+sizes measured: 1 is linear, 0 a fixed cost. CPU seconds (the process's and its children's user +
+system time) are printed beside wall seconds: on a shared machine wall time also counts the time
+other jobs held the cores, CPU time much less so; a stage whose CPU exponent is over 1.15 is flagged
+with its reason.
 
 Results go to --out (JSON, rewritten after each stage; a rerun reuses what it holds for the same
 settings, so a long set can be built over several sessions). The projection table at the end is
@@ -101,8 +104,8 @@ def _long_tailed(px: int, rgb: bool, rows: int) -> tuple[np.ndarray, np.ndarray,
     rng = np.random.default_rng(0)
     index = np.concatenate([np.resize(rng.permutation(np.flatnonzero(base.labels == k)), n)
                             for k, n in enumerate(counts)])
-    images = _resized(base.images, px)
-    images = images[index]
+    used, where = np.unique(index, return_inverse=True)  # resize each source image once, only those used
+    images = _resized(base.images[used], px)[where]
     if rgb:
         images = np.repeat(images, 3, axis=1)
     return images, base.labels[index], base.class_names
@@ -114,8 +117,9 @@ def _resized(images: np.ndarray, px: int) -> np.ndarray:
     import torch
     import torch.nn.functional as F
 
+    parts = np.array_split(images, max(1, len(images) // 3000))
     out = [F.interpolate(torch.from_numpy(part).float(), size=(px, px), mode="bilinear", align_corners=False)
-           .round().clamp(0, 255).to(torch.uint8).numpy() for part in np.array_split(images, 20)]
+           .round().clamp(0, 255).to(torch.uint8).numpy() for part in parts]
     return np.concatenate(out)
 
 
@@ -285,6 +289,15 @@ def _closure(stages: list[str]) -> list[str]:
     return [s for s in STAGES if s in wanted]
 
 
+def _cpu_seconds() -> float:
+    """CPU seconds of this process and its finished children: what a stage costs whoever else shares the
+    cores (wall seconds on a contended machine also count the time other jobs held them)."""
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def child(args: argparse.Namespace) -> None:
     """One (px, rows) in this fresh process: one JSON line per stage as it ends (the parent saves each)."""
     import tempfile
@@ -299,10 +312,10 @@ def child(args: argparse.Namespace) -> None:
             if stage in ("accept", "shards", "evaluate"):
                 run._candidates()
             with PeakMemory() as memory:
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), _cpu_seconds()
                 details = getattr(run, stage)()
-                seconds = time.perf_counter() - started
-            line = {"stage": stage, "seconds": seconds, "peak_mb": memory.peak / MB,
+                seconds, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
+            line = {"stage": stage, "seconds": seconds, "cpu_s": cpu, "peak_mb": memory.peak / MB,
                     "held_before_mb": memory.before / MB, "measured": stage in args.stages, **details}
             print(json.dumps(line), flush=True)
 
@@ -362,30 +375,33 @@ def table(store: dict, px: int, rgb: bool, sizes: list[int], stages: list[str]) 
     done = [(n, r) for n, r in zip(sizes, runs) if r and r["stages"]]
     if not done:
         return []
-    head = " | ".join(f"{n:,} rows: s / peak MB" for n, _ in done)
+    head = " | ".join(f"{n:,} rows: wall s / CPU s / peak MB" for n, _ in done)
     lines = [f"{px}×{px} {'RGB' if rgb else 'grey'}", "",
-             f"| stage | grows with | {head} | exponent (s) | exponent (peak) |",
-             "|---|---|" + "---|" * len(done) + "---|---|"]
+             f"| stage | grows with | {head} | exponent (wall) | exponent (CPU) | exponent (peak) |",
+             "|---|---|" + "---|" * len(done) + "---|---|---|"]
     flagged = []
+    show = lambda value: "—" if value is None else f"{round(value, 2) + 0.0:.2f}"  # noqa: E731 (no "-0.00")
     for stage in stages:
-        cells, xs, secs, peaks = [], [], [], []
+        cells, xs, walls, cpus, peaks = [], [], [], [], []
         for n, r in done:
             m = r["stages"].get(stage)
-            cells.append("—" if m is None else f"{m['seconds']:.1f} / {m['peak_mb']:,.0f}")
+            cells.append("—" if m is None else f"{m['seconds']:.1f} / {m.get('cpu_s', 0):.1f} / {m['peak_mb']:,.0f}")
             if m is not None:
-                xs.append(n), secs.append(m["seconds"]), peaks.append(m["peak_mb"])
-        slope, mem = exponent(xs, secs), exponent(xs, peaks)
-        mark = " ⚑" if slope is not None and slope > FLAG_EXPONENT else ""
+                xs.append(n), walls.append(m["seconds"]), cpus.append(m.get("cpu_s", 0)), peaks.append(m["peak_mb"])
+        wall, cpu, mem = exponent(xs, walls), exponent(xs, cpus), exponent(xs, peaks)
+        mark = " ⚑" if cpu is not None and cpu > FLAG_EXPONENT else ""
         if mark:
             flagged.append(stage)
-        lines.append(f"| {stage} | {GROWS[stage]} | {' | '.join(cells)} | "
-                     f"{'—' if slope is None else f'{slope:.2f}'}{mark} | {'—' if mem is None else f'{mem:.2f}'} |")
-    total = [sum(m["seconds"] for m in r["stages"].values()) for _, r in done]
-    slope = exponent([n for n, _ in done], total)
-    lines.append(f"| all measured | | {' | '.join(f'{t:.1f} s' for t in total)} | "
-                 f"{'—' if slope is None else f'{slope:.2f}'} | |")
+        lines.append(f"| {stage} | {GROWS[stage]} | {' | '.join(cells)} | {show(wall)} | {show(cpu)}{mark} | "
+                     f"{show(mem)} |")
+    wall = [sum(m["seconds"] for m in r["stages"].values()) for _, r in done]
+    cpu = [sum(m.get("cpu_s", 0) for m in r["stages"].values()) for _, r in done]
+    peak = [max(m["peak_mb"] for m in r["stages"].values()) for _, r in done]
+    xs = [n for n, _ in done]
+    lines.append(f"| all measured | | {' | '.join(f'{w:.1f} / {c:.1f} / {p:,.0f}' for w, c, p in zip(wall, cpu, peak))}"
+                 f" | {show(exponent(xs, wall))} | {show(exponent(xs, cpu))} | {show(exponent(xs, peak))} |")
     for stage in flagged:
-        lines.append(f"⚑ {stage} grows faster than linearly (exponent > {FLAG_EXPONENT}): "
+        lines.append(f"⚑ {stage}'s CPU seconds grow faster than linearly (exponent > {FLAG_EXPONENT}): "
                      f"{REASONS.get(stage, 'no reason stated in the code: a bug to find')}")
     for n, r in done:
         if r.get("failed"):
