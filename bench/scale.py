@@ -44,6 +44,7 @@ arithmetic on the measured seconds and stated assumptions, labelled as such: no 
     .venv/bin/python bench/scale.py --px 28 --sizes 10000 30000 100000
     .venv/bin/python bench/scale.py --px 64 --rgb --sizes 10000 30000 --stages load split generate accept
     .venv/bin/python bench/scale.py --smoke                           # tiny sizes, seconds: the test's
+    .venv/bin/python bench/scale.py --px 28 --sizes 10000 30000 --report   # print what --out holds
 """
 from __future__ import annotations
 
@@ -170,7 +171,7 @@ class Run:
 
     def __init__(self, source: Path, work: Path, args: argparse.Namespace):
         self.source, self.work, self.args = source, work, args
-        self.device = "cpu"
+        self.device = args.device
 
     def load(self) -> dict:
         from gan_aug.config import DataConfig
@@ -325,7 +326,7 @@ def child(args: argparse.Namespace) -> None:
 def _settings(args: argparse.Namespace) -> dict:
     """What makes a stored measurement reusable: the fixed step counts and threads."""
     return {"feature_steps": args.feature_steps, "gan_steps": args.gan_steps, "eval_steps": args.eval_steps,
-            "threads": args.threads}
+            "threads": args.threads, **({"device": args.device} if args.device != "cpu" else {})}
 
 
 def _key(px: int, rgb: bool, rows: int) -> str:
@@ -335,13 +336,17 @@ def _key(px: int, rgb: bool, rows: int) -> str:
 def measure(px: int, rgb: bool, rows: int, stages: list[str], args: argparse.Namespace, store: dict,
             out: Path) -> None:
     """Run the stages still missing for (px, rows) in a fresh process, saving each stage as it ends."""
-    entry = store["runs"].setdefault(_key(px, rgb, rows), {"px": px, "rgb": rgb, "rows": rows, "stages": {}})
+    entry = store["runs"].get(_key(px, rgb, rows))
+    if entry is None or entry.get("failed"):  # a failed process's stages are measured again, all of them
+        entry = store["runs"][_key(px, rgb, rows)] = {"px": px, "rgb": rgb, "rows": rows, "stages": {}}
     missing = [s for s in stages if s not in entry["stages"]]
     if not missing:
         return
+    entry["hardware"], entry["command"] = hardware(args.threads, args.device), store["command"]
     command = [sys.executable, __file__, "--child", "--px", str(px), "--sizes", str(rows), "--stages", *missing,
                "--cache", args.cache, "--threads", str(args.threads), "--feature-steps", str(args.feature_steps),
-               "--gan-steps", str(args.gan_steps), "--eval-steps", str(args.eval_steps)] + (["--rgb"] if rgb else [])
+               "--gan-steps", str(args.gan_steps), "--eval-steps", str(args.eval_steps), "--device", args.device]
+    command += ["--rgb"] if rgb else []
     print(f"  measuring {_key(px, rgb, rows)}: {' '.join(missing)}", file=sys.stderr, flush=True)
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
         for line in process.stdout:
@@ -376,7 +381,11 @@ def table(store: dict, px: int, rgb: bool, sizes: list[int], stages: list[str]) 
     if not done:
         return []
     head = " | ".join(f"{n:,} rows: wall s / CPU s / peak MB" for n, _ in done)
-    lines = [f"{px}×{px} {'RGB' if rgb else 'grey'}", "",
+    lines = [f"{px}×{px} {'RGB' if rgb else 'grey'}", ""]
+    for n, r in done:
+        command, machine = r.get("command", store.get("command")), r.get("hardware", store.get("hardware"))
+        lines.append(f"{n:,} rows measured by `{command}` on {machine}")
+    lines += ["",
              f"| stage | grows with | {head} | exponent (wall) | exponent (CPU) | exponent (peak) |",
              "|---|---|" + "---|" * len(done) + "---|---|---|"]
     flagged = []
@@ -456,9 +465,11 @@ def projection(store: dict, px: int, rgb: bool, rows: int, stages: list[str], gp
 
 # ---------------------------------------------------------------- main
 
-def hardware(threads: int) -> str:
+def hardware(threads: int, device: str) -> str:
     import torch
 
+    if device != "cpu" and torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(0)}, {os.cpu_count()} CPU cores; torch {torch.__version__}"
     cores = os.cpu_count()
     load = os.getloadavg()[0]
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
@@ -479,9 +490,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--gan-steps", type=int, default=20)
     parser.add_argument("--eval-steps", type=int, default=50)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="where the networks run: cpu, or cuda (a GPU run measures "
+                        "what the projection assumes)")
     parser.add_argument("--gpus", type=int, default=4, help="N of the projection's 'N GPUs'")
     parser.add_argument("--workers", type=int, default=8, help="CPU workers of the projection's cluster")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes and step counts: checks the bench runs")
+    parser.add_argument("--report", action="store_true", help="print what --out holds; measure nothing")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.smoke:
@@ -495,13 +509,14 @@ def main(argv: list[str] | None = None) -> None:
     store = json.loads(out.read_text()) if out.is_file() else {}
     if store.get("settings") != _settings(args):
         store = {"settings": _settings(args), "runs": {}}  # other step counts: nothing stored is comparable
-    store["hardware"] = hardware(args.threads)
-    store["command"] = " ".join([Path(sys.executable).name, *sys.argv])
-    for px, rgb in pxs:
-        for rows in sorted(args.sizes):
-            measure(px, rgb, rows, args.stages, args, store, out)
-    print(f"command: {store['command']}")
-    print(f"hardware: {store['hardware']}")
+    if not args.report:
+        store["hardware"] = hardware(args.threads, args.device)
+        store["command"] = " ".join([Path(sys.executable).name, *sys.argv])
+        for px, rgb in pxs:
+            for rows in sorted(args.sizes):
+                measure(px, rgb, rows, args.stages, args, store, out)
+    print(f"command: {store.get('command', '—')}")
+    print(f"hardware: {store.get('hardware', '—')}")
     print(f"fixed: domain classifier {args.feature_steps} steps, GAN {args.gan_steps} steps (gan.time_budget_s 0), "
           f"evaluation classifier {args.eval_steps} steps, 1 seed; results in {out}")
     for px, rgb in pxs:
