@@ -66,13 +66,16 @@ STAGES = ("load", "split", "features", "gan", "generate", "accept", "shards", "e
 GROWS = {
     "load": "per row", "split": "per row", "features": "fixed steps (+ nothing per row)",
     "gan": "fixed steps (+ FD references per class)", "generate": "per candidate × training rows (memorisation)",
-    "accept": "per row (+ PRDC per class: rows × rows)", "shards": "per row", "evaluate": "fixed steps + test rows",
+    "accept": "per row (+ pairs per class, up to caps)", "shards": "per row", "evaluate": "fixed steps + test rows",
 }
 REASONS = {
     "generate": "gan_aug/filters/memorisation.py NearestReal: exact brute-force nearest neighbour of every "
                 "candidate among every training row's features (candidates and training rows both grow with the "
                 "rows), and the radius from each class's rows against every training row",
-    "accept": "gan_aug/metrics/prdc.py: precision/recall/density/coverage take every pair of a class's rows",
+    "accept": "every pair of a class's rows below the caps: gan_aug/metrics/prdc.py (precision/recall/density/"
+              "coverage, up to prdc.MAX_ROWS = 5,000 rows per set) and gan_aug/metrics/kid.py (the Gram matrix "
+              "while a class and its samples hold up to 3,000 rows); above the caps a class costs a fixed amount "
+              "and only its features grow with its rows, so the exponent falls toward 1 at larger sizes",
 }
 FLAG_EXPONENT = 1.15
 SMOKE = dict(sizes=[400, 800], px=[16], feature_steps=2, gan_steps=2, eval_steps=2)
@@ -415,7 +418,30 @@ def table(store: dict, px: int, rgb: bool, sizes: list[int], stages: list[str]) 
     for n, r in done:
         if r.get("failed"):
             lines.append(f"{n:,} rows: {r['failed']}")
+    lines += memory_outlook(done, stages, max(sizes))
     return lines
+
+
+def memory_outlook(done: list[tuple[int, dict]], stages: list[str], largest: int) -> list[str]:
+    """Each stage's peak at ``largest`` rows when that size was not measured: a straight line through the
+    measured peaks (memory per row is what a linear stage adds), labelled as an extrapolation, beside
+    the machine's RAM."""
+    if any(n == largest for n, _ in done):
+        return []
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / MB
+    found = {}
+    for stage in stages:
+        points = [(n, r["stages"][stage]["peak_mb"]) for n, r in done if stage in r["stages"]]
+        if len(points) >= 2:
+            slope, intercept = np.polyfit(*zip(*points), 1)
+            found[stage] = max(intercept + slope * largest, max(mb for _, mb in points))  # never below measured
+    if not found:
+        return []
+    worst = max(found, key=found.get)
+    cells = ", ".join(f"{stage} {mb / 1024:.1f}" for stage, mb in found.items())
+    return [f"peak GB at {largest:,} rows, extrapolated linearly from the measured sizes (not measured): {cells}; "
+            f"largest {worst} {found[worst] / 1024:.1f} GB of this machine's {ram / 1024:.0f} GiB"
+            f"{'' if found[worst] < 0.8 * ram else ' — does NOT fit'}"]
 
 
 # ---------------------------------------------------------------- projection (not measured)

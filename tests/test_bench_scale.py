@@ -56,4 +56,13 @@ def test_a_stage_over_the_flag_exponent_is_named_with_its_reason():
     assert any(line.startswith("| load |") and "| 1.00 | 1.00 | 0.00 |" in line for line in lines)
     assert any(line.startswith("| accept |") and "2.00 ⚑" in line for line in lines)
     flags = [line for line in lines if line.startswith("⚑")]
-    assert len(flags) == 1 and flags[0].startswith("⚑ accept") and "prdc.py" in flags[0]
+    assert len(flags) == 1 and flags[0].startswith("⚑ accept") and "prdc.py" in flags[0] and "kid.py" in flags[0]
+
+
+def test_memory_at_an_unmeasured_size_is_a_labelled_line_through_the_measured_peaks():
+    done = [(1000, {"stages": {"load": {"peak_mb": 100.0}}}), (2000, {"stages": {"load": {"peak_mb": 200.0}}})]
+    line, = scale.memory_outlook(done, ["load"], 10_000)
+    assert "not measured" in line and "load 1.0" in line and "does NOT fit" not in line  # 1,000 MB
+    huge = [(1, {"stages": {"load": {"peak_mb": 1.0}}}), (2, {"stages": {"load": {"peak_mb": 2**20}}})]
+    assert "does NOT fit" in scale.memory_outlook(huge, ["load"], 10)[0]
+    assert scale.memory_outlook(done, ["load"], 2000) == []  # measured: nothing to extrapolate
