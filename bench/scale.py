@@ -461,31 +461,58 @@ ASSUMPTIONS = [
     "generate ÷ min(N, minority classes) (one task per class); the rest as on 1 GPU",
     "cluster of W CPU workers (Dask, classifier runs): evaluate and choose-mix's classifier runs ÷ min(W, runs) "
     "(runs = seeds × methods, or the mix grid: one run is measured here); generate ÷ min(W, classes); "
-    "load, split, gan, accept, shards unchanged (one process each)",
+    "load, split, gan, accept, shards unchanged (one process each); no transfer or start-up costs counted",
+    "a run's counts: the measured seconds per step (or per run) times the run's defaults, set-up costs included "
+    "in every step, so it leans high; on a CPU a run's GAN trains to gan.time_budget_s, not to 20,000 steps",
 ]
 
 
-def projection(store: dict, px: int, rgb: bool, rows: int, stages: list[str], gpus: int, workers: int,
+def _spread(stage: str, cpu: float, gpus: int, workers: int, classes: int, runs: int = 1) -> np.ndarray:
+    """Seconds of one stage: measured on this CPU, then on 1 GPU, N GPUs and a cluster as ASSUMPTIONS say."""
+    one = cpu / GPU_SPEEDUP[stage]
+    many = {"gan": one / (0.9 * gpus), "generate": one / min(gpus, classes)}.get(stage, one)
+    cluster = {"generate": cpu / min(workers, classes), "evaluate": cpu / min(workers, runs)}.get(stage, cpu)
+    return np.array([cpu, one, many, cluster])
+
+
+def projection(store: dict, px: int, rgb: bool, rows: int, stages: list[str], args: argparse.Namespace,
                classes: int) -> list[str]:
+    """Per stage, the measured seconds and what 1 GPU, N GPUs and a cluster would make of them; then a run's
+    own step and run counts (the bench's fixed steps are few): the per-step cost measured here times the
+    run's defaults (GAN 20,000 steps, as on CUDA; the domain classifier's filter.feature_steps; 6 methods
+    × 3 seeds of evaluation and up to 7 mixes × 2 seeds choosing the mix on validation)."""
+    from gan_aug.config import EvaluateConfig, FilterConfig, MixConfig
+    from gan_aug.mix.policy import grid
+
     r = store["runs"].get(_key(px, rgb, rows))
     if not r or not r["stages"]:
         return []
+    gpus, workers = args.gpus, args.workers
     lines = [f"projection (not measured) for {rows:,} rows at {px}×{px} {'RGB' if rgb else 'grey'}: seconds", "",
              f"| stage | measured, CPU | 1 GPU | {gpus} GPUs | cluster of {workers} CPU workers |",
              "|---|---|---|---|---|"]
-    sums = np.zeros(4)
+    show = lambda name, row: f"| {name} | " + " | ".join(f"{v:,.0f}" for v in row) + " |"  # noqa: E731
+    measured, run = np.zeros(4), np.zeros(4)
+    evaluation = len(EvaluateConfig().methods) * EvaluateConfig().seeds
+    mixes = len(grid(MixConfig())) * MixConfig().seeds
+    scale = {"gan": (20_000 / args.gan_steps, "gan at 20,000 steps"),
+             "features": (FilterConfig().feature_steps / args.feature_steps,
+                          f"features at {FilterConfig().feature_steps} steps"),
+             "evaluate": (evaluation, f"evaluate: {evaluation} runs")}
     for stage in stages:
         m = r["stages"].get(stage)
         if m is None:
             continue
-        cpu = m["seconds"]
-        one = cpu / GPU_SPEEDUP[stage]
-        many = one / (0.9 * gpus) if stage == "gan" else one / min(gpus, classes) if stage == "generate" else one
-        cluster = {"generate": cpu / min(workers, classes), "evaluate": cpu / workers}.get(stage, cpu)
-        row = np.array([cpu, one, many, cluster])
-        sums += row
-        lines.append(f"| {stage} | " + " | ".join(f"{v:,.1f}" for v in row) + " |")
-    lines.append("| total | " + " | ".join(f"{v:,.1f}" for v in sums) + " |")
+        row = _spread(stage, m["seconds"], gpus, workers, classes)
+        measured += row
+        lines.append(show(stage, row))
+        times, name = scale.get(stage, (1, stage))
+        run += _spread(stage, m["seconds"] * times, gpus, workers, classes, runs=int(times))
+        if stage == "evaluate":  # choosing the mix trains the same classifier on each (dose, weight, seed)
+            run += _spread(stage, m["seconds"] * mixes, gpus, workers, classes, runs=mixes)
+    lines.append(show("total at the bench's steps", measured))
+    lines.append(show(f"a run's counts: {', '.join(name for _, name in scale.values())}, choose-mix {mixes} runs",
+                      run))
     return lines
 
 
@@ -552,7 +579,7 @@ def main(argv: list[str] | None = None) -> None:
     for px, rgb in pxs:
         measured = [n for n in sorted(args.sizes) if store["runs"].get(_key(px, rgb, n), {}).get("stages")]
         if measured:
-            print("\n".join(projection(store, px, rgb, measured[-1], args.stages, args.gpus, args.workers, 9)))
+            print("\n".join(projection(store, px, rgb, measured[-1], args.stages, args, 9)))
             print()
     print("\n".join(f"- {line}" for line in ASSUMPTIONS))
 
