@@ -112,6 +112,23 @@ def test_prdc_clips_k_for_small_classes_and_is_none_below_two():
     assert set(precision_recall_density_coverage(gaussian(1), gaussian(10)).values()) == {None}
 
 
+def test_prdc_of_large_sets_is_measured_on_a_bounded_sample_that_keeps_the_numbers(monkeypatch):
+    """Every pair of rows grows with the square of a class: above max_rows a seeded sample stands in."""
+    import gan_aug.metrics.prdc as prdc
+
+    real, fake = two_clusters(n=300), gaussian(600, d=2, seed=7)  # fakes of cluster A only
+    full = precision_recall_density_coverage(real, fake, max_rows=10_000)
+    shapes = []
+    original = prdc.pairwise_distances
+    monkeypatch.setattr(prdc, "pairwise_distances", lambda a, b: shapes.append((len(a), len(b))) or original(a, b))
+    sampled = precision_recall_density_coverage(real, fake, max_rows=200, seed=3)
+    assert shapes and max(max(shape) for shape in shapes) == 200  # no 600 × 600 matrix was made
+    for name in ("precision", "recall", "density", "coverage"):
+        assert sampled[name] == pytest.approx(full[name], abs=0.12)
+    assert 0.35 < sampled["recall"] < 0.65 and sampled["precision"] > 0.85
+    assert sampled == precision_recall_density_coverage(real, fake, max_rows=200, seed=3)  # seeded
+
+
 # --- floors, intervals, per-class dict ------------------------------------------------------------------
 
 def test_split_halves_are_disjoint_equal_and_seeded():

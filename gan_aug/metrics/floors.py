@@ -78,7 +78,7 @@ def class_quality(real: np.ndarray, fake: np.ndarray, *, seed: int = 0, bootstra
     interval = fd_bootstrap_interval(real, fake, rounds=bootstrap_rounds, seed=seed)
     kid = kernel_inception_distance(real, fake, seed=seed)
     kid_interval = kid_bootstrap_interval(real, fake, rounds=bootstrap_rounds, seed=seed)
-    prdc = precision_recall_density_coverage(real, fake)
+    prdc = precision_recall_density_coverage(real, fake, seed=seed)
     floor, matched = fd_floor(real, seed=seed), fd_matched(real, fake, seed=seed)
     return {
         "fd": frechet_distance(real, fake),
