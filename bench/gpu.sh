@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Every check that needs CUDA, in one run of about 8 minutes on one H100/H200: the gpu-marked tests,
-# GAN training speed at 28×28 (bf16, channels-last, torch.compile; target ≥ 50,000 images/s) and the
-# GAN quality benchmark at full length (20,000 steps). The GPU machine has torch but not every package
+# Every check that needs CUDA, in one run of about 9 minutes on one H100/H200: the gpu-marked tests,
+# GAN training speed at 28×28 (bf16, channels-last, torch.compile; target ≥ 50,000 images/s), each
+# stage's seconds at 10k and 30k rows (bench/scale.py: replaces its projection's "1 GPU" column) and
+# the GAN quality benchmark at full length (20,000 steps). The GPU machine has torch but not every package
 # this project needs, no Fashion-MNIST and no network, so they travel with the call:
 #
 #   bash bench/gpu.sh --prepare      # here: wheels into .whl/, Fashion-MNIST into .data/ (both git-ignored)
@@ -34,13 +35,17 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT
 python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())" | tee -a "$OUT/gpu.txt"
 
 echo "== gpu-marked tests"
-python3 -m pytest -q -p no:cacheprovider -m gpu tests/test_train.py tests/test_runners.py 2>&1 | tee "$OUT/gpu-tests.txt" || true
+python3 -m pytest -q -p no:cacheprovider -m gpu tests/test_train.py tests/test_runners.py tests/test_distributed.py 2>&1 | tee "$OUT/gpu-tests.txt" || true
 
 echo "== GAN speed at 28×28 (bf16, channels-last, compile)"
-timeout 150 python3 bench/gan_speed.py --device cuda --sizes 28 --batch-size 1024 --steps 100 --compile \
+timeout 120 python3 bench/gan_speed.py --device cuda --sizes 28 --batch-size 1024 --steps 100 --compile \
     2>&1 | tee "$OUT/gan_speed.txt" || true
 
+echo "== each stage's seconds on CUDA at 28 px (bench/scale.py)"
+timeout 110 python3 bench/scale.py --device cuda --px 28 --sizes 10000 30000 --out "$OUT/scale.json" \
+    2>&1 | tee "$OUT/scale.txt" || true
+
 echo "== GAN quality at full length"
-timeout 330 python3 bench/gan_quality.py --device cuda --out /tmp/quality --steps 20000 --batch-size 256 \
+timeout 270 python3 bench/gan_quality.py --device cuda --out /tmp/quality --steps 20000 --batch-size 256 \
     --eval-every 1000 --tag cuda-20000 2>&1 | tee "$OUT/gan_quality.txt" || true
 cp /tmp/quality/quality-*.json "$OUT/" 2>/dev/null || true
