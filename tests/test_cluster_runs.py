@@ -22,8 +22,8 @@ distributed = pytest.importorskip("distributed")
 # test_scaleout's QUICK run, with a small validation grid: "none" and dose 2 on two seeds (4 runs), and
 # the evaluation's plain and gan methods on one seed (2 runs).
 QUICK = {"name": "cluster", "data": {"source": "digits", "long_tail": {}},
-         "gan": {"steps": 100, "checkpoint_every": 100},
-         "filter": {"feature_steps": 100, "filters": ["label", "memorisation"], "label_threshold": 0.0},
+         "gan": {"steps": 40, "checkpoint_every": 40},
+         "filter": {"feature_steps": 40, "filters": ["label", "memorisation"], "label_threshold": 0.0},
          "mix": {"policy": "validation", "doses": [2.0], "weights": [1.0], "seeds": 2, "steps": 40, "headroom": [],
                  "min_agreement": 0.0},
          "evaluate": {"steps": 50, "batch_size": 64, "seeds": 1, "methods": ["plain", "gan"]},
