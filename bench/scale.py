@@ -54,11 +54,11 @@ import os
 import platform
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
+from memory import RssSampler, rss  # bench/memory.py, beside this script
 
 MB = 2**20
 STAGES = ("load", "split", "features", "gan", "generate", "accept", "shards", "evaluate")
@@ -129,14 +129,6 @@ def _resized(images: np.ndarray, px: int) -> np.ndarray:
 
 # ---------------------------------------------------------------- memory
 
-def _rss(pid: int | str = "self", field: str = "VmRSS") -> int:
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            return next(int(line.split()[1]) * 1024 for line in status if line.startswith(field + ":"))
-    except (OSError, StopIteration):
-        return 0
-
-
 class PeakMemory:
     """Peak resident bytes during a block: this process's kernel high-water mark (reset at the start)
     and, sampled every 50 ms, this process plus its children (the shard writer's encoding workers)."""
@@ -146,25 +138,12 @@ class PeakMemory:
             Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
         except OSError:
             pass  # then VmHWM is the process's peak so far: an upper bound
-        self.before, self.sampled, self._done = _rss(), 0, threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
+        self.before, self._sampler = rss(), RssSampler()
+        self._sampler.start()
         return self
 
-    def _sample(self) -> None:
-        while not self._done.wait(0.05):
-            children = []
-            for task in Path("/proc/self/task").iterdir():
-                try:
-                    children += (task / "children").read_text().split()
-                except OSError:
-                    pass
-            self.sampled = max(self.sampled, _rss() + sum(_rss(pid) for pid in children))
-
     def __exit__(self, *exc) -> None:
-        self._done.set()
-        self._thread.join()
-        self.peak = max(_rss(field="VmHWM"), self.sampled)
+        self.peak = max(rss(field="VmHWM"), self._sampler.stop())
 
 
 # ---------------------------------------------------------------- stages (in the child process)

@@ -35,12 +35,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import tracemalloc
 from pathlib import Path
 
 import numpy as np
+from memory import RssSampler, rss  # bench/memory.py, beside this script
 
 MB = 2**20
 
@@ -62,38 +62,6 @@ def _input(rows: int, image_size: int):
     reps = -(-rows // len(images))
     index = np.tile(np.arange(len(images)), reps)[:rows]
     return ImageSet(images[index], labels[index], base.class_names, np.arange(rows, dtype=np.int64))
-
-
-def _rss(pid: int | str = "self") -> int:
-    """Resident bytes of a process (0 if it is gone)."""
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmRSS:"))
-    except (OSError, StopIteration):
-        return 0
-
-
-class _RssSampler(threading.Thread):
-    """Peak of this process's resident memory plus its children's (the encoding workers)."""
-
-    def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.peak, self._done = 0, threading.Event()
-
-    def run(self) -> None:
-        while not self._done.wait(0.05):
-            children = []
-            for task in Path("/proc/self/task").iterdir():
-                try:
-                    children += (task / "children").read_text().split()
-                except OSError:
-                    pass
-            self.peak = max(self.peak, _rss() + sum(_rss(pid) for pid in children))
-
-    def stop(self) -> int:
-        self._done.set()
-        self.join()
-        return self.peak
 
 
 def _raw_seconds(run: Path, manifest: dict, target: Path) -> float:
@@ -135,7 +103,7 @@ def child(rows: int, workers: int, image_size: int, image_folder: bool, shard_mb
     settings = ShardConfig(shard_size_mb=shard_mb, row_group_mb=group_mb, image_folder=image_folder, workers=workers)
     out = Path(tempfile.mkdtemp(prefix="gan-aug-bench-shards-"))
     try:
-        rss_before, sampler = _rss(), _RssSampler()
+        rss_before, sampler = rss(), RssSampler()
         sampler.start()
         start = time.perf_counter()
         manifest = write_shards(out / "run", real_only(data), settings, encoding=encoding)

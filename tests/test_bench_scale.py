@@ -13,7 +13,11 @@ import pytest
 SCALE = Path(__file__).resolve().parents[1] / "bench" / "scale.py"
 _SPEC = importlib.util.spec_from_file_location("bench_scale", SCALE)
 scale = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(scale)
+sys.path.insert(0, str(SCALE.parent))  # its sibling bench/memory.py, as when it runs as a script
+try:
+    _SPEC.loader.exec_module(scale)
+finally:
+    sys.path.remove(str(SCALE.parent))
 
 
 def test_smoke_prints_the_table_with_exponents_and_writes_the_json(tmp_path):
