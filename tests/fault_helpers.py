@@ -223,3 +223,16 @@ def resize_disk(point: Path, kib: int) -> None:
 
 def disk_used(point: Path) -> int:
     return shutil.disk_usage(point).used
+
+
+def worker_pid(_job: int, *shared) -> int:
+    """A worker job that says which process ran it (``shared``: what run_all passes every job)."""
+    return os.getpid()
+
+
+def die_on_two(job: int) -> int:
+    """A worker job that kills its own process on job 2, after the jobs before it have finished."""
+    if job == 2:
+        time.sleep(1.5)
+        os.kill(os.getpid(), signal.SIGKILL)
+    return job

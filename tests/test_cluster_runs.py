@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import copy
 import os
-import signal
-import time
 
 import numpy as np
 import pytest
 
+from fault_helpers import die_on_two, worker_pid
 from gan_aug.config import parse_config
 from gan_aug.data.imageset import ImageSet
 from gan_aug.io import read_json
@@ -30,17 +29,6 @@ QUICK = {"name": "cluster", "data": {"source": "digits", "long_tail": {}},
          "runner": {"retry_delay_s": 0}}
 # What a run computes, without where it ran or how long it took.
 WHERE = ("workers", "seconds")
-
-
-def _pid(_job: int, *shared) -> int:
-    return os.getpid()
-
-
-def _die_on_two(job: int) -> int:
-    if job == 2:
-        time.sleep(1.5)  # the jobs before it finish first
-        os.kill(os.getpid(), signal.SIGKILL)
-    return job
 
 
 _LOADED = {"sets": 0}  # in each worker process: how many times a _Counted set was unpickled there
@@ -77,8 +65,8 @@ def test_inside_on_cluster_every_job_goes_to_the_callers_dask_backend(cluster):
     from flows.cluster import _dask_backend
 
     with joblib.parallel_config(backend=_dask_backend(cluster)), on_cluster(2):
-        pids = set(run_all(_pid, range(4), workers=2, shared=(list(range(500)),)))
-        single = set(run_all(_pid, [0], workers=1))  # one job too: the cluster is already running
+        pids = set(run_all(worker_pid, range(4), workers=2, shared=(list(range(500)),)))
+        single = set(run_all(worker_pid, [0], workers=1))  # one job too: the cluster is already running
     workers = set(cluster.run(os.getpid).values())
     assert pids | single <= workers and os.getpid() not in pids | single
 
@@ -105,7 +93,7 @@ def test_a_dask_worker_killed_mid_job_is_named_like_a_local_one(cluster):
     results = []
     with pytest.raises(WorkerDiedError) as caught, joblib.parallel_config(backend=_dask_backend(cluster)), \
             on_cluster(2):
-        for result in run_all(_die_on_two, range(5), workers=2, what="validation classifier run"):
+        for result in run_all(die_on_two, range(5), workers=2, what="validation classifier run"):
             results.append(result)
     message = str(caught.value)
     assert "validation classifier runs (on a Dask worker)" in message and "after 2 of 5 had finished" in message

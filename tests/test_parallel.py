@@ -3,26 +3,15 @@ shared_pools() and gone after it; a worker that dies is named, not a bare Broken
 from __future__ import annotations
 
 import os
-import signal
 import time
 
 import joblib
 import numpy as np
 import pytest
 
+from fault_helpers import die_on_two, worker_pid
 from gan_aug.parallel import WorkerDiedError, run_all, shared_pools, stop_workers
 from gan_aug.shards.png import PngEncoder
-
-
-def _pid(_job: int) -> int:
-    return os.getpid()
-
-
-def _die_on_two(job: int) -> int:
-    if job == 2:
-        time.sleep(1.5)  # the jobs before it finish first
-        os.kill(os.getpid(), signal.SIGKILL)
-    return job
 
 
 def _alive(pid: int) -> bool:
@@ -48,11 +37,11 @@ def _wait_gone(pids: set[int], seconds: float = 15) -> bool:
 @pytest.mark.slow
 def test_stages_inside_shared_pools_reuse_the_same_worker_processes():
     with shared_pools():
-        first = set(run_all(_pid, range(6), workers=2))
-        second = set(run_all(_pid, range(6), workers=2))
+        first = set(run_all(worker_pid, range(6), workers=2))
+        second = set(run_all(worker_pid, range(6), workers=2))
         with shared_pools():  # a nested block (a library call inside a flow run) shares them
-            third = set(run_all(_pid, range(6), workers=2))
-        inner_end = set(run_all(_pid, range(4), workers=2))  # the nested block's end stopped nothing
+            third = set(run_all(worker_pid, range(6), workers=2))
+        inner_end = set(run_all(worker_pid, range(4), workers=2))  # the nested block's end stopped nothing
     # Four calls ran on no more than the block's two processes (fresh workers each call: up to eight).
     workers = first | second | third | inner_end
     assert len(workers) <= 2 and os.getpid() not in workers
@@ -70,7 +59,7 @@ def test_one_worker_runs_in_this_process_in_order_and_many_keep_job_order():
 def test_a_worker_killed_mid_job_is_named_with_its_signal_and_the_finished_results_kept():
     results = []
     with pytest.raises(WorkerDiedError) as caught:
-        for result in run_all(_die_on_two, range(5), workers=2, what="validation classifier run"):
+        for result in run_all(die_on_two, range(5), workers=2, what="validation classifier run"):
             results.append(result)
     message = str(caught.value)
     assert "validation classifier runs" in message and "SIGKILL" in message and "out of memory" in message
@@ -83,7 +72,7 @@ def test_a_callers_joblib_backend_is_used():
     """A caller's ``joblib.parallel_config`` picks the backend (Dask and Ray register theirs the same
     way); threads here, so every job reports this process."""
     with joblib.parallel_config(backend="threading"):
-        assert set(run_all(_pid, range(4), workers=2)) == {os.getpid()}
+        assert set(run_all(worker_pid, range(4), workers=2)) == {os.getpid()}
 
 
 @pytest.mark.slow
