@@ -22,11 +22,13 @@ agent, which restarts them all when one dies (they resume from the last checkpoi
 """
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 import torch.distributed as dist
@@ -150,12 +152,19 @@ def torchrun_world() -> tuple[int, int, int] | None:
     return int(os.environ["RANK"]), size, int(os.environ.get("LOCAL_RANK", "0"))
 
 
-def join(device: torch.device) -> tuple[World, torch.device]:
+@contextmanager
+def joined(device: torch.device) -> Iterator[tuple[World, torch.device]]:
     """This process's world and training device: alone (``World()``, ``device``) outside torchrun; in a
-    world, the process group joined (gloo on a CPU, NCCL on CUDA) and, on CUDA, GPU ``LOCAL_RANK``."""
+    world, the process group joined (gloo on a CPU, NCCL on CUDA) and, on CUDA, GPU ``LOCAL_RANK``.
+
+    A group joined here is destroyed on the way out, and freed at once: left to the interpreter's exit,
+    gloo's worker threads outlive it and one dropping its last finished work there aborts the process
+    ("terminate called without an active exception", SIGABRT) after the work is done, failing one
+    torchrun run in five here. A group the caller had initialised is theirs to close."""
     found = torchrun_world()
     if found is None:
-        return World(device=device), device
+        yield World(device=device), device
+        return
     rank, size, local_rank = found
     if device.type == "cuda":
         if local_rank >= torch.cuda.device_count():
@@ -163,7 +172,8 @@ def join(device: torch.device) -> tuple[World, torch.device]:
                                "start as many processes per node as it has GPUs")
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
-    if not dist.is_initialized():
+    owned = not dist.is_initialized()
+    if owned:
         # The elastic agent keeps one store across restarts and torch does not separate its attempts
         # (torch/distributed/rendezvous.py assumes a new store per retry): restarted ranks could read the
         # dead ranks' gloo addresses, be refused or, worse, wait on a port reused since. Each attempt
@@ -173,7 +183,12 @@ def join(device: torch.device) -> tuple[World, torch.device]:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=rank, world_size=size,
                                 store=dist.PrefixStore(f"gan-aug/attempt-{attempt}", store))
         log.info("rank %d of %d joined (%s, %s)", rank, size, dist.get_backend(), device)
-    return World(rank, size, local_rank, device), device
+    try:
+        yield World(rank, size, local_rank, device), device
+    finally:
+        if owned and dist.is_initialized():
+            dist.destroy_process_group()
+            gc.collect()  # the group's last reference may sit in a cycle: free it (joining gloo's threads) now
 
 
 def process_count(setting: int | str, device: torch.device, batch_size: int) -> int:

@@ -36,7 +36,7 @@ from gan_aug.models.diffaugment import resolve_policy
 from gan_aug.monitor import QualityMonitor
 from gan_aug.progress import Progress
 from gan_aug.train.ada import AdaptiveAugment
-from gan_aug.train.distributed import World, join, launch, process_count
+from gan_aug.train.distributed import World, joined, launch, process_count
 from gan_aug.train.early_stop import EarlyStopTracker
 from gan_aug.train.loss import HingeLoss, group_spectral_penalty
 from gan_aug.train.plan import Budget, amp_dtype, budget, network_width
@@ -395,34 +395,34 @@ def train_gan(
     the result.
     """
     checkpoint_path, started = Path(checkpoint_path), time.perf_counter()
-    world, device = join(torch.device(device))
-    made_by = (config_hash, code or code_digest(train_gan))
-    if world.size == 1 and (processes := process_count(cfg.processes, device, cfg.batch_size)) > 1:
-        returned = launch(_rank_main, (train, cfg, checkpoint_path, made_by, str(device), monitor, log_every),
-                          processes)
-        if isinstance(returned, Exception):
-            raise returned
-        return returned
-    limit = budget(cfg, device, len(train), train.image_size)
-    arch = Architecture(cfg.z_dim, train.num_classes, train.image_size, train.channels,
-                        network_width(cfg, train.image_size))
-    trainer = _Trainer(arch, cfg, device, limit.steps, world)
-    found = world.from_main(lambda: _resumable(trainer, checkpoint_path, made_by, warn or log.warning))
-    if found is not None:
-        _resume(trainer, checkpoint_path, found)
-    resumed_from = trainer.step
-    weights = class_sampling_weights(train.labels, train.num_classes, cfg.class_sampling).to(device)
-    data = (torch.from_numpy(train.images).to(device), torch.from_numpy(train.labels).to(device), weights)
-    checking = monitor is not None and cfg.eval_every > 0 and bool(monitor.classes)
-    trainer.g.train(), trainer.d.train()
-    _run(trainer, data, checkpoint_path, made_by, limit, progress, monitor if checking else None, log_every)
-    tracker = trainer.tracker
-    sha256 = world.from_main(lambda: file_sha256(checkpoint_path))  # other nodes may not see the file
-    return TrainResult(
-        checkpoint_path, sha256, trainer.step, time.perf_counter() - started, resumed_from,
-        trainer.history, tracker.quality_history, dict(tracker.best), trainer.stop_reason == "early stop",
-        trainer.stop_reason, trainer.train_seconds, {"steps": limit.steps, "seconds": limit.seconds},
-    )
+    with joined(torch.device(device)) as (world, device):
+        made_by = (config_hash, code or code_digest(train_gan))
+        if world.size == 1 and (processes := process_count(cfg.processes, device, cfg.batch_size)) > 1:
+            returned = launch(_rank_main, (train, cfg, checkpoint_path, made_by, str(device), monitor, log_every),
+                              processes)
+            if isinstance(returned, Exception):
+                raise returned
+            return returned
+        limit = budget(cfg, device, len(train), train.image_size)
+        arch = Architecture(cfg.z_dim, train.num_classes, train.image_size, train.channels,
+                            network_width(cfg, train.image_size))
+        trainer = _Trainer(arch, cfg, device, limit.steps, world)
+        found = world.from_main(lambda: _resumable(trainer, checkpoint_path, made_by, warn or log.warning))
+        if found is not None:
+            _resume(trainer, checkpoint_path, found)
+        resumed_from = trainer.step
+        weights = class_sampling_weights(train.labels, train.num_classes, cfg.class_sampling).to(device)
+        data = (torch.from_numpy(train.images).to(device), torch.from_numpy(train.labels).to(device), weights)
+        checking = monitor is not None and cfg.eval_every > 0 and bool(monitor.classes)
+        trainer.g.train(), trainer.d.train()
+        _run(trainer, data, checkpoint_path, made_by, limit, progress, monitor if checking else None, log_every)
+        tracker = trainer.tracker
+        sha256 = world.from_main(lambda: file_sha256(checkpoint_path))  # other nodes may not see the file
+        return TrainResult(
+            checkpoint_path, sha256, trainer.step, time.perf_counter() - started, resumed_from,
+            trainer.history, tracker.quality_history, dict(tracker.best), trainer.stop_reason == "early stop",
+            trainer.stop_reason, trainer.train_seconds, {"steps": limit.steps, "seconds": limit.seconds},
+        )
 
 
 def _rank_main(train: ImageSet, cfg: GANConfig, checkpoint_path: Path, made_by: tuple[str, str], device: str,
