@@ -95,6 +95,7 @@ import json
 import logging
 import os
 import platform
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,7 +107,15 @@ import numpy as np
 import torch
 
 from gan_aug import pipeline
-from gan_aug.config import AugmentConfig, EvaluateConfig, FilterConfig, GANConfig, GenerateConfig, MixConfig
+from gan_aug.config import (
+    GAN_EXECUTION_KEYS,
+    AugmentConfig,
+    EvaluateConfig,
+    FilterConfig,
+    GANConfig,
+    GenerateConfig,
+    MixConfig,
+)
 from gan_aug.data.analysis import analyse
 from gan_aug.data.builtin import FASHION_MNIST_DIR, fashion_mnist
 from gan_aug.data.imageset import ImageSet
@@ -165,8 +174,10 @@ SECTIONS = ("gan", "generate", "filter", "mix", "evaluate")
 
 
 def settings_record(s: AugmentConfig, test_per_class: int | None) -> dict:
-    """JSON-normalised, so a rerun can compare it with what results.json was made with."""
-    return json.loads(json.dumps({**s.model_dump(include=set(SECTIONS)), "test_per_class": test_per_class}))
+    """JSON-normalised, so a rerun can compare it with what results.json was made with (how many processes
+    train the GAN is not a setting of the results)."""
+    dumped = s.model_dump(include=set(SECTIONS), exclude={"gan": set(GAN_EXECUTION_KEYS)})
+    return json.loads(json.dumps({**dumped, "test_per_class": test_per_class}))
 
 
 def settings_from(args: argparse.Namespace, cuda: bool) -> tuple[AugmentConfig, int | None]:
@@ -184,7 +195,26 @@ def settings_from(args: argparse.Namespace, cuda: bool) -> tuple[AugmentConfig, 
     else:  # a time budget and no step count, as a run on a CPU trains
         gan = GANConfig(time_budget_s=args.gan_minutes * 60)
     mix = MixConfig(seeds=args.mix_seeds or MixConfig().seeds, steps=args.mix_steps, halving=not args.no_halving)
-    return AugmentConfig(gan=gan, mix=mix, evaluate=evaluation(args, cuda)), None
+    return AugmentConfig(gan=with_gan_settings(gan, args.gan_set), mix=mix, evaluate=evaluation(args, cuda)), None
+
+
+def with_gan_settings(gan: GANConfig, assignments: list[str]) -> GANConfig:
+    """``gan`` with --gan-set's KEY=VALUE assignments (VALUE read as JSON, else as text), validated as a
+    config file's would be: a generator lever is a GAN trained with other settings."""
+    update = {}
+    for assignment in assignments:
+        key, sep, text = assignment.partition("=")
+        if not sep or key not in GANConfig.model_fields:
+            raise SystemExit(f"--gan-set {assignment!r}: want KEY=VALUE with KEY one of gan's settings "
+                             f"({', '.join(GANConfig.model_fields)})")
+        try:
+            update[key] = json.loads(text)
+        except json.JSONDecodeError:
+            update[key] = text
+    try:
+        return GANConfig(**{**gan.model_dump(), **update})
+    except ValueError as error:
+        raise SystemExit(f"--gan-set: {error}") from None
 
 
 def evaluation(args: argparse.Namespace, cuda: bool, steps: int | None = None, seeds: int | None = None):
@@ -208,6 +238,9 @@ def hardware(device: torch.device) -> str:
 
 # --- results.json ---------------------------------------------------------------------------------
 
+GAN_PIECES = ("gan_sha256", "gan", "generation", "usefulness", "policy", "levers", "verdict", "headroom_check")
+
+
 class Results:
     """Every finished piece under its key path, written atomically after each, reused on a rerun."""
 
@@ -217,6 +250,32 @@ class Results:
         if self.data["settings"] != settings:
             changed = sorted(k for k in settings if settings[k] != self.data["settings"].get(k))
             raise SystemExit(f"{path} was made with other settings ({', '.join(changed)}); use another --out")
+
+    def reuse(self, other: Path) -> None:
+        """Seed a new --out with ``other``'s pieces that no GAN made (the oracle, the baselines, the
+        perfect bound, the headroom cuts) and its domain classifiers, when every setting but gan's is the
+        same: a generator lever (--gan-set) then costs its GAN and what that GAN makes, not the reruns."""
+        theirs = read_json(other / "results.json")
+        changed = sorted(k for k in self.data["settings"] if k != "gan"
+                         and self.data["settings"][k] != theirs["settings"].get(k))
+        if changed:
+            raise SystemExit(f"--reuse-from {other}: made with other settings ({', '.join(changed)}) than gan's")
+        kept = 0
+        for key, value in theirs.items():
+            if key == "protocols":
+                for protocol, node in value.items():
+                    for piece, found in node.items():
+                        if piece not in GAN_PIECES and self.get("protocols", protocol, piece) is None:
+                            self.put("protocols", protocol, piece, value=found)
+                            kept += 1
+                    domain = other / protocol / "domain.pt"
+                    if domain.exists() and not (self.path.parent / protocol / "domain.pt").exists():
+                        (self.path.parent / protocol).mkdir(parents=True, exist_ok=True)
+                        shutil.copy2(domain, self.path.parent / protocol / "domain.pt")
+            elif key != "settings" and self.get(key) is None:
+                self.put(key, value=value)
+                kept += 1
+        print(f"reused {kept} pieces no GAN made, and the domain classifiers, from {other}")
 
     def get(self, *keys: str):
         node = self.data
@@ -247,7 +306,7 @@ class Results:
         """Pieces made from another checkpoint of this protocol's GAN are stale: forget them."""
         node = self.get("protocols", protocol) or {}
         if node.get("gan_sha256") not in (None, sha256):
-            for key in ("generation", "usefulness", "policy", "levers"):
+            for key in GAN_PIECES:
                 node.pop(key, None)
         self.put("protocols", protocol, "gan_sha256", value=sha256)
 
@@ -329,8 +388,9 @@ class KeptSteps:
 
     def train_one(self, job: GANJob, domain: DomainExtractor) -> TrainedGAN:
         started, s = time.perf_counter(), self.s
+        settings = s.gan.model_dump_json(exclude=set(GAN_EXECUTION_KEYS))  # a GAN of 2 processes is reused by 1
         run = train_job(job, self.train, self.val, s.gan, self.folder / "gan.pt",
-                        base_hash=f"gain:{self.protocol}:{s.gan.model_dump_json()}", domain=domain, device=self.device,
+                        base_hash=f"gain:{self.protocol}:{settings}", domain=domain, device=self.device,
                         progress=training_log(logger, f"{self.protocol} GAN"), warn=print)
         result = run.result
         reason = result.stop_reason or ("reused" if result.resumed_from == result.steps else "?")
@@ -793,6 +853,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--mix-steps", type=int, default=None, help="classifier steps per grid run; default: --steps")
     parser.add_argument("--no-halving", action="store_true", help="every grid point on every mix seed (mix.halving "
                         "false)")
+    parser.add_argument("--gan-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a GAN setting for a generator lever (repeatable), e.g. gsr_weight=0.5; use its own --out")
+    parser.add_argument("--reuse-from", default=None, metavar="DIR",
+                        help="copy into --out the pieces of DIR's results.json that no GAN made (baselines, oracle, "
+                        "perfect bound) and its domain classifiers; DIR's settings must match but for gan's")
     parser.add_argument("--out", default=None, help="default: runs/gain (runs/gain-smoke with --smoke)")
     parser.add_argument("--bound-only", action="store_true", help="only duplication and the perfect generator "
                         "(real left-out images) per protocol, no GAN: is there a gain for any generator to find?")
@@ -822,6 +887,8 @@ def main() -> None:
     out = Path(args.out or ("runs/gain-smoke" if args.smoke else "runs/gain"))
     record = settings_record(s, test_per_class)
     results = Results(out / "results.json", record)
+    if args.reuse_from:
+        results.reuse(Path(args.reuse_from))
     print(f"device {device}: {hardware(device)}; out {out}{' (SMOKE: measures nothing)' if args.smoke else ''}")
     for name, value in record.items():
         print(f"  {name}: {value}")
