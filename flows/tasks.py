@@ -181,7 +181,8 @@ def train_gan_task(job: GANJob, index: int, split: SplitRecord, extractor_path: 
     checkpoint = run.checkpoint(gan.generator, job.single_class)
     if checkpoint.exists():
         logger.info("%s: resuming from %s", name, checkpoint)
-    domain = DomainExtractor(load_extractor(extractor_path, device)) if gan.eval_every else None
+    wanted = gan.eval_every or gan.classifier_weight  # the FD checks, the generator's classifier loss
+    domain = DomainExtractor(load_extractor(extractor_path, device)) if wanted else None
     with gpu_slots(devices_held(gan.processes, device, gan.batch_size)):  # gan.processes > 1: every GPU it takes
         trained = train_job(job, train, ImageSet.load(split.paths["val"]), gan, checkpoint, base_hash=base_hash,
                             domain=domain, device=device, warn=logger.warning,

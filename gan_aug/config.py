@@ -130,6 +130,12 @@ class GANConfig(_Section):
         0.0, ge=0, description="group spectral regularisation (Rangwani et al. 2022) of the generator's per-class "
         "batch-norm parameters, against mode collapse in tail classes; 0 = off",
     )
+    classifier_weight: float = Field(
+        0.0, ge=0, description="an auxiliary loss for the generator: this weight times the cross-entropy of the "
+        "domain classifier (trained class-balanced on the real training split, frozen) on its images against "
+        "their labels, pulling each class's samples toward what real images of the class look like to the label "
+        "filter (the classifier every run trains for its filters); 0 = off",
+    )
     checkpoint_every: int = Field(500, ge=1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     processes: int | Literal["auto"] = Field(

@@ -29,6 +29,7 @@ from gan_aug.models.generator import Generator
 from gan_aug.monitor import MIN_REFERENCE, build_monitor
 from gan_aug.progress import Progress
 from gan_aug.train import TrainResult, budget, train_gan
+from gan_aug.train.guide import ClassifierGuide
 
 STRATEGIES = ("shared", "per_class")
 
@@ -139,12 +140,20 @@ def train_job(job: GANJob, train: ImageSet, val: ImageSet, cfg: GANConfig, check
             which = (f"classes {names} have", "their") if len(short) > 1 else (f"class {names} has", "its")
             warn(f"{job.name(train.class_names)}: {which[0]} fewer than {MIN_REFERENCE} validation images; "
                  f"{which[1]} FD checks also use training images")
+    guide, base = None, base_hash
+    if cfg.classifier_weight:
+        if not isinstance(domain, DomainExtractor):
+            raise ValueError(f"gan.classifier_weight is {cfg.classifier_weight}: the generator's auxiliary loss needs "
+                             "the domain classifier, and train_job was given none (domain=None)")
+        # the classifier's class for each label the networks know (a one-class GAN's 0 is its class)
+        guide = ClassifierGuide(domain.model, range(train.num_classes) if job.shared else [job.single_class])
+        base = f"{base_hash}:guide-{guide.fingerprint()}"
     data = job.training_set(train)
     # A loss record every 50 steps, or each tenth of a shorter run, so progress has ten lines to show.
     log_every = max(1, min(50, budget(cfg, torch.device(device), len(data), data.image_size).steps // 10))
-    result = train_gan(data, cfg, checkpoint, config_hash=job.config_hash(base_hash), device=device,
+    result = train_gan(data, cfg, checkpoint, config_hash=job.config_hash(base), device=device,
                        progress=progress, monitor=monitor, log_every=log_every, warn=warn,
-                       code=code_digest(train_job))
+                       code=code_digest(train_job), guide=guide)
     return TrainedGAN(job, result, samplers_of(job, result))
 
 

@@ -38,6 +38,7 @@ from gan_aug.progress import Progress
 from gan_aug.train.ada import AdaptiveAugment
 from gan_aug.train.distributed import World, joined, launch, process_count
 from gan_aug.train.early_stop import EarlyStopTracker
+from gan_aug.train.guide import ClassifierGuide
 from gan_aug.train.loss import HingeLoss, group_spectral_penalty
 from gan_aug.train.plan import Budget, amp_dtype, budget, network_width
 
@@ -84,8 +85,9 @@ class _Trainer:
     """Holds the networks, optimisers, RNG and the stateful pieces, so a step and a checkpoint are each one method."""
 
     def __init__(self, arch: Architecture, cfg: GANConfig, device: torch.device, last_step: int | None = None,
-                 world: World | None = None):
+                 world: World | None = None, guide: ClassifierGuide | None = None):
         self.cfg, self.arch, self.device, self.world = cfg, arch, device, world or World(device=device)
+        self.guide = guide.to(device) if guide is not None and cfg.classifier_weight else None
         if cfg.batch_size % self.world.size:
             raise ValueError(f"gan.batch_size ({cfg.batch_size}) must divide by the {self.world.size} processes "
                              "training the GAN: each takes an equal share of every batch")
@@ -150,6 +152,9 @@ class _Trainer:
             loss_g = self.loss.generator(self.d(self.augment(fake), y).float())
         if self.cfg.gsr_weight:
             loss_g = loss_g + self.cfg.gsr_weight * group_spectral_penalty(self.g)
+        if self.guide is not None:  # on the un-augmented fakes: the classifier judges what would be shipped
+            with self._autocast():
+                loss_g = loss_g + self.cfg.classifier_weight * self.guide(fake, y)
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.world.average_gradients(list(self.g.parameters()))
@@ -374,6 +379,7 @@ def train_gan(
     log_every: int = 50,
     code: str | None = None,
     warn: Callable[[str], None] | None = None,
+    guide: ClassifierGuide | None = None,
 ) -> TrainResult:
     """Train (or resume, or reuse) a conditional GAN on ``train``; the checkpoint is the only output.
 
@@ -388,6 +394,9 @@ def train_gan(
     its own). One of other code is renamed beside, ``warn`` (default: this module's logger) says so,
     and training starts anew.
 
+    ``guide`` is the frozen classifier of ``cfg.classifier_weight``'s loss (required when that is set);
+    its weights change the GAN, so ``config_hash`` must cover them (``guide.fingerprint()``).
+
     With ``gan.processes`` > 1 (outside torchrun) it starts that many local processes that train the GAN
     together (``distributed.launch``) and returns rank 0's result; ``progress`` then hears nothing (the
     processes log their progress) and ``warn`` is this module's logger. Under torchrun (``WORLD_SIZE``
@@ -395,18 +404,21 @@ def train_gan(
     the result.
     """
     checkpoint_path, started = Path(checkpoint_path), time.perf_counter()
+    if cfg.classifier_weight and guide is None:
+        raise ValueError(f"gan.classifier_weight is {cfg.classifier_weight} but no classifier was given to guide the "
+                         "generator (train_gan's guide=; train_job makes one from the domain classifier)")
     with joined(torch.device(device)) as (world, device):
         made_by = (config_hash, code or code_digest(train_gan))
         if world.size == 1 and (processes := process_count(cfg.processes, device, cfg.batch_size)) > 1:
-            returned = launch(_rank_main, (train, cfg, checkpoint_path, made_by, str(device), monitor, log_every),
-                              processes)
+            returned = launch(_rank_main, (train, cfg, checkpoint_path, made_by, str(device), monitor, log_every,
+                                           guide), processes)
             if isinstance(returned, Exception):
                 raise returned
             return returned
         limit = budget(cfg, device, len(train), train.image_size)
         arch = Architecture(cfg.z_dim, train.num_classes, train.image_size, train.channels,
                             network_width(cfg, train.image_size))
-        trainer = _Trainer(arch, cfg, device, limit.steps, world)
+        trainer = _Trainer(arch, cfg, device, limit.steps, world, guide)
         found = world.from_main(lambda: _resumable(trainer, checkpoint_path, made_by, warn or log.warning))
         if found is not None:
             _resume(trainer, checkpoint_path, found)
@@ -426,7 +438,8 @@ def train_gan(
 
 
 def _rank_main(train: ImageSet, cfg: GANConfig, checkpoint_path: Path, made_by: tuple[str, str], device: str,
-               monitor: QualityMonitor | None, log_every: int) -> TrainResult | Exception | None:
+               monitor: QualityMonitor | None, log_every: int,
+               guide: ClassifierGuide | None = None) -> TrainResult | Exception | None:
     """One process started by ``launch``: a rank of ``train_gan``'s world. Rank 0 returns the result, or
     an error that would recur on a restart (a foreign checkpoint, a full disk, a bad setting), which
     the launching process raises; restarting is for ranks that died."""
@@ -438,7 +451,7 @@ def _rank_main(train: ImageSet, cfg: GANConfig, checkpoint_path: Path, made_by: 
 
     try:
         result = train_gan(train, cfg, checkpoint_path, config_hash=config_hash, device=device, progress=progress,
-                           monitor=monitor, log_every=log_every, code=code)
+                           monitor=monitor, log_every=log_every, code=code, guide=guide)
     except (CheckpointError, DiskFullError, ValueError) as error:
         return error
     return result if int(os.environ.get("RANK", "0")) == 0 else None
