@@ -86,6 +86,11 @@ recovery per lever key).
     # oracle, and issue 26's headroom check (the real rows' curve against the perfect generator)
     .venv/bin/python bench/gain.py --protocol fewshot --levers doses --lever-doses 1 2 --baselines oversampled \
         --no-oracle --headroom-check --mix-seeds 1
+    # a generator lever: another GAN (here gSR), in a folder of its own seeded with the baselines and the
+    # perfect bound of an earlier run whose settings differ only in gan's (about an hour on 2 cores)
+    .venv/bin/python bench/gain.py --protocol fewshot --levers policy,grid-w1,calibrated --move-doses 1 2 \
+        --baselines oversampled --no-oracle --headroom-check --no-halving --gan-steps 8000 \
+        --gan-set gsr_weight=0.5 --reuse-from runs/gain-calib --out runs/gain-gsr
 """
 from __future__ import annotations
 
