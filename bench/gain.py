@@ -200,26 +200,26 @@ def settings_from(args: argparse.Namespace, cuda: bool) -> tuple[AugmentConfig, 
     else:  # a time budget and no step count, as a run on a CPU trains
         gan = GANConfig(time_budget_s=args.gan_minutes * 60)
     mix = MixConfig(seeds=args.mix_seeds or MixConfig().seeds, steps=args.mix_steps, halving=not args.no_halving)
-    return AugmentConfig(gan=with_gan_settings(gan, args.gan_set), mix=mix, evaluate=evaluation(args, cuda)), None
+    gan, mix = with_settings(gan, args.gan_set, "--gan-set"), with_settings(mix, args.mix_set, "--mix-set")
+    return AugmentConfig(gan=gan, mix=mix, evaluate=evaluation(args, cuda)), None
 
 
-def with_gan_settings(gan: GANConfig, assignments: list[str]) -> GANConfig:
-    """``gan`` with --gan-set's KEY=VALUE assignments (VALUE read as JSON, else as text), validated as a
-    config file's would be: a generator lever is a GAN trained with other settings."""
-    update = {}
+def with_settings(section, assignments: list[str], flag: str):
+    """``section`` (a config section) with ``flag``'s KEY=VALUE assignments (VALUE read as JSON, else as text),
+    validated as a config file's would be: a generator lever is a GAN trained with other settings."""
+    kind, update = type(section), {}
     for assignment in assignments:
         key, sep, text = assignment.partition("=")
-        if not sep or key not in GANConfig.model_fields:
-            raise SystemExit(f"--gan-set {assignment!r}: want KEY=VALUE with KEY one of gan's settings "
-                             f"({', '.join(GANConfig.model_fields)})")
+        if not sep or key not in kind.model_fields:
+            raise SystemExit(f"{flag} {assignment!r}: want KEY=VALUE with KEY one of {', '.join(kind.model_fields)}")
         try:
             update[key] = json.loads(text)
         except json.JSONDecodeError:
             update[key] = text
     try:
-        return GANConfig(**{**gan.model_dump(), **update})
+        return kind(**{**section.model_dump(), **update})
     except ValueError as error:
-        raise SystemExit(f"--gan-set: {error}") from None
+        raise SystemExit(f"{flag}: {error}") from None
 
 
 def evaluation(args: argparse.Namespace, cuda: bool, steps: int | None = None, seeds: int | None = None):
@@ -257,30 +257,46 @@ class Results:
             raise SystemExit(f"{path} was made with other settings ({', '.join(changed)}); use another --out")
 
     def reuse(self, other: Path) -> None:
-        """Seed a new --out with ``other``'s pieces that no GAN made (the oracle, the baselines, the
-        perfect bound, the headroom cuts) and its domain classifiers, when every setting but gan's is the
-        same: a generator lever (--gan-set) then costs its GAN and what that GAN makes, not the reruns."""
+        """Seed a new --out from ``other`` (every setting but gan's and mix's the same): the pieces no GAN
+        made (the oracle, the baselines, the perfect bound, the headroom cuts, duplication alone) and its
+        domain classifiers; and, when its GAN settings are these, its GAN and what that made (rows, label
+        agreement, levers). A generator lever (--gan-set) then costs its GAN and its own mixes, not the
+        reruns; a cheaper policy (--mix-set policy=fixed) keeps a GAN already trained."""
         theirs = read_json(other / "results.json")
-        changed = sorted(k for k in self.data["settings"] if k != "gan"
-                         and self.data["settings"][k] != theirs["settings"].get(k))
+        ours_s, their_s = self.data["settings"], theirs["settings"]
+        changed = sorted(k for k in ours_s if k not in ("gan", "mix") and ours_s[k] != their_s.get(k))
         if changed:
-            raise SystemExit(f"--reuse-from {other}: made with other settings ({', '.join(changed)}) than gan's")
-        kept = 0
+            raise SystemExit(f"--reuse-from {other}: made with other settings ({', '.join(changed)}) than gan and mix")
+        same_gan, kept = ours_s["gan"] == their_s.get("gan"), 0
+        mix_made = ("policy", "verdict", "headroom_check")  # read the policy's choice
         for key, value in theirs.items():
-            if key == "protocols":
-                for protocol, node in value.items():
-                    for piece, found in node.items():
-                        if piece not in GAN_PIECES and self.get("protocols", protocol, piece) is None:
-                            self.put("protocols", protocol, piece, value=found)
-                            kept += 1
-                    domain = other / protocol / "domain.pt"
-                    if domain.exists() and not (self.path.parent / protocol / "domain.pt").exists():
-                        (self.path.parent / protocol).mkdir(parents=True, exist_ok=True)
-                        shutil.copy2(domain, self.path.parent / protocol / "domain.pt")
-            elif key != "settings" and self.get(key) is None:
-                self.put(key, value=value)
-                kept += 1
-        print(f"reused {kept} pieces no GAN made, and the domain classifiers, from {other}")
+            if key == "settings":
+                continue
+            if key != "protocols":
+                kept += self._seed((key,), value)
+                continue
+            for protocol, node in value.items():
+                for piece, found in node.items():
+                    if piece == "levers":  # duplication alone is the same mix whatever GAN made the rows
+                        for lever, entry in found.items():
+                            if same_gan or lever.startswith("d0-"):
+                                kept += self._seed(("protocols", protocol, "levers", lever), entry)
+                    elif piece not in GAN_PIECES or (same_gan and piece not in mix_made):
+                        kept += self._seed(("protocols", protocol, piece), found)
+                files = ["domain.pt"] + (["gan.pt", "gan.timing.json"] if same_gan else [])
+                files += [p.name for p in (other / protocol).glob("accepted-t*.npz")] if same_gan else []
+                (self.path.parent / protocol).mkdir(parents=True, exist_ok=True)
+                for name in files:
+                    source, target = other / protocol / name, self.path.parent / protocol / name
+                    if source.exists() and not target.exists():
+                        shutil.copy2(source, target)
+        print(f"reused {kept} pieces from {other}{' (its GAN too)' if same_gan else ''}")
+
+    def _seed(self, keys: tuple[str, ...], value) -> int:
+        if self.get(*keys) is not None:
+            return 0
+        self.put(*keys, value=value)
+        return 1
 
     def get(self, *keys: str):
         node = self.data
@@ -860,9 +876,12 @@ def parse_args() -> argparse.Namespace:
                         "false)")
     parser.add_argument("--gan-set", action="append", default=[], metavar="KEY=VALUE",
                         help="a GAN setting for a generator lever (repeatable), e.g. gsr_weight=0.5; use its own --out")
-    parser.add_argument("--reuse-from", default=None, metavar="DIR",
-                        help="copy into --out the pieces of DIR's results.json that no GAN made (baselines, oracle, "
-                        "perfect bound) and its domain classifiers; DIR's settings must match but for gan's")
+    parser.add_argument("--mix-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a mix setting (repeatable), e.g. policy=fixed: no validation grid, dose mix.dose")
+    parser.add_argument("--reuse-from", action="append", default=[], metavar="DIR",
+                        help="(repeatable) copy into --out what DIR holds that these settings would make again: the "
+                        "pieces no GAN made, and its GAN's when its gan settings are these; DIR's other settings but "
+                        "mix must match")
     parser.add_argument("--out", default=None, help="default: runs/gain (runs/gain-smoke with --smoke)")
     parser.add_argument("--bound-only", action="store_true", help="only duplication and the perfect generator "
                         "(real left-out images) per protocol, no GAN: is there a gain for any generator to find?")
@@ -892,8 +911,8 @@ def main() -> None:
     out = Path(args.out or ("runs/gain-smoke" if args.smoke else "runs/gain"))
     record = settings_record(s, test_per_class)
     results = Results(out / "results.json", record)
-    if args.reuse_from:
-        results.reuse(Path(args.reuse_from))
+    for other in args.reuse_from:
+        results.reuse(Path(other))
     print(f"device {device}: {hardware(device)}; out {out}{' (SMOKE: measures nothing)' if args.smoke else ''}")
     for name, value in record.items():
         print(f"  {name}: {value}")
