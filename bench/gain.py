@@ -284,8 +284,10 @@ class Results:
                                 kept += self._seed(("protocols", protocol, "levers", lever), entry)
                     elif piece not in GAN_PIECES or (same_gan and piece not in mix_made):
                         kept += self._seed(("protocols", protocol, piece), found)
-                files = ["domain.pt"] + (["gan.pt", "gan.timing.json"] if same_gan else [])
-                files += [p.name for p in (other / protocol).glob("accepted-t*.npz")] if same_gan else []
+                files = ["domain.pt"]
+                if same_gan:
+                    rows = (p.name for p in (other / protocol).glob("accepted-t*.npz"))
+                    files += ["gan.pt", "gan.timing.json", *rows]
                 (self.path.parent / protocol).mkdir(parents=True, exist_ok=True)
                 for name in files:
                     source, target = other / protocol / name, self.path.parent / protocol / name
@@ -410,9 +412,8 @@ class KeptSteps:
 
     def train_one(self, job: GANJob, domain: DomainExtractor) -> TrainedGAN:
         started, s = time.perf_counter(), self.s
-        settings = s.gan.model_dump_json(exclude=set(GAN_EXECUTION_KEYS))  # a GAN of 2 processes is reused by 1
         run = train_job(job, self.train, self.val, s.gan, self.folder / "gan.pt",
-                        base_hash=f"gain:{self.protocol}:{settings}", domain=domain, device=self.device,
+                        base_hash=f"gain:{self.protocol}:{s.gan.identity_json()}", domain=domain, device=self.device,
                         progress=training_log(logger, f"{self.protocol} GAN"), warn=print)
         result = run.result
         reason = result.stop_reason or ("reused" if result.resumed_from == result.steps else "?")

@@ -150,6 +150,11 @@ class GANConfig(_Section):
     compile: bool = Field(False, description="torch.compile the networks (CUDA; slower start, faster steps)")
     seed: int = 0
 
+    def identity_json(self) -> str:
+        """The settings that make one GAN another, as JSON: all but GAN_EXECUTION_KEYS (a GAN trained by 2
+        processes is reused by 1). What checkpoint hashes are built from."""
+        return self.model_dump_json(exclude=set(GAN_EXECUTION_KEYS))
+
     @field_validator("processes")
     @classmethod
     def _at_least_one_process(cls, value: int | str) -> int | str:

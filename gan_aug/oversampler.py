@@ -30,7 +30,6 @@ from sklearn.utils.validation import validate_data
 
 from gan_aug.code_digest import code_digest
 from gan_aug.config import (
-    GAN_EXECUTION_KEYS,
     AugmentConfig,
     EvaluateConfig,
     FilterConfig,
@@ -253,8 +252,7 @@ class _InMemory:
 
     def train_gans(self, jobs: list[GANJob], domain: DomainExtractor) -> list[TrainedGAN]:
         gan = self.settings.gan
-        settings = gan.model_dump_json(exclude=set(GAN_EXECUTION_KEYS))  # a GAN of 2 processes is reused by 1
-        base_hash, trained = _sha(self.digest or "temporary", settings), []
+        base_hash, trained = _sha(self.digest or "temporary", gan.identity_json()), []
         for job in jobs:
             name = job.name(self.training.class_names)
             path = self.folder / f"{gan.generator}-{_sha(job.config_hash(base_hash), code_digest(train_job))[:16]}.pt"
